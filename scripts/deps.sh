@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building otto-rec needs beyond the Rust toolchain, when it is missing:
+# CMake >= 3.28 (LightGBM 4.7's build; Debian 12 ships 3.25, PyPI ships a current one)
+# and libclang (bindgen, for the LightGBM bindings). Source it to get CMake on PATH.
+set -euo pipefail
+
+cmake_ok() {
+  command -v cmake >/dev/null 2>&1 || return 1
+  local v
+  v=$(cmake --version | head -n1 | awk '{print $3}')
+  [ "$(printf '%s\n3.28\n' "$v" | sort -V | head -n1)" = "3.28" ]
+}
+
+if ! cmake_ok; then
+  echo "deps: installing CMake >= 3.28 from PyPI" >&2
+  python3 -m pip install --quiet 'cmake>=3.28'
+  cmake_bin=$(python3 -c 'import cmake, os; print(cmake.CMAKE_BIN_DIR)')
+  export PATH="$cmake_bin:$PATH"
+fi
+cmake_ok || { echo "deps: CMake >= 3.28 is still not on PATH" >&2; exit 1; }
+export CMAKE="$(command -v cmake)"
+
+if ! dpkg -s libclang-dev >/dev/null 2>&1; then
+  echo "deps: installing libclang-dev from apt" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libclang-dev >/dev/null
+fi

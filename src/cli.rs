@@ -1,0 +1,82 @@
+//! The command line (design.md §8), as typed by the user: clap-derive structs with help
+//! text, defaults and `OTTO_*` environment variables. `commands/` turns them into work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Session-based product recommendations for the OTTO setting.
+#[derive(Debug, Parser)]
+#[command(name = "otto-rec", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a synthetic OTTO world: DIR/train.jsonl, DIR/test.jsonl, DIR/test_labels.jsonl.
+    Generate(GenerateArgs),
+    /// Split an event file by the official local-validation rule.
+    Split(SplitArgs),
+    /// Score a submission against labels (Recall@20 per type and weighted).
+    Evaluate(EvaluateArgs),
+    /// Convert an event file to another format (e.g. a large JSONL to Parquet, once).
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Sessions to simulate over the five weeks (before the split).
+    #[arg(long, default_value_t = 100_000)]
+    pub sessions: usize,
+    /// Items in the catalogue (default: sessions / 7, OTTO's ratio).
+    #[arg(long)]
+    pub items: Option<usize>,
+    /// Seed; the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// Event file (.jsonl or .parquet).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output directory for train.jsonl, test.jsonl and test_labels.jsonl.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Length of the test period in days.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Seed of the cut points.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Labels JSONL (`{"session":..,"labels":{..}}`).
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Submission CSV (`session_type,labels`).
+    #[arg(long)]
+    pub submission: PathBuf,
+    /// Print {"clicks":..,"carts":..,"orders":..,"total":..} instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Event file to read (.jsonl or .parquet).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Event file to write (.jsonl or .parquet).
+    #[arg(long)]
+    pub output: PathBuf,
+}

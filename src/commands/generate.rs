@@ -1,0 +1,23 @@
+use crate::cli::GenerateArgs;
+use crate::commands::split::write_split;
+use crate::error::Result;
+use crate::synthetic::{WorldConfig, generate};
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    let config = WorldConfig {
+        sessions: args.sessions,
+        items: args.items.unwrap_or((args.sessions / 7).max(100)),
+        seed: args.seed,
+    };
+    let world = generate(config)?;
+    write_split(&args.out, &world.train, &world.test, &world.labels)?;
+    eprintln!(
+        "wrote {}: {} train sessions ({} events), {} test sessions ({} events)",
+        args.out.display(),
+        world.train.len(),
+        world.train.num_events(),
+        world.test.len(),
+        world.test.num_events()
+    );
+    Ok(())
+}

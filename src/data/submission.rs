@@ -1,0 +1,129 @@
+//! Kaggle submission CSV: header `session_type,labels`, three rows per session
+//! (`42_clicks,1 2 3`), at most 20 aids each.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use super::EventType;
+use crate::error::{Error, Result};
+
+/// Aids per submission row (the competition's cut-off).
+pub const SUBMISSION_LENGTH: usize = 20;
+
+/// Predicted aids per session and objective (indexed by [`EventType::index`]).
+pub type Predictions = HashMap<u32, [Vec<u32>; 3]>;
+
+/// Writes the header and one session's three rows; aids beyond 20 are not written.
+pub struct SubmissionWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> SubmissionWriter<W> {
+    /// Starts a submission (writes the header).
+    pub fn new(mut out: W) -> std::io::Result<Self> {
+        out.write_all(b"session_type,labels\n")?;
+        Ok(SubmissionWriter { out })
+    }
+
+    /// Writes the rows of one session.
+    pub fn write_session(&mut self, session: u32, per_type: [&[u32]; 3]) -> std::io::Result<()> {
+        for kind in EventType::ALL {
+            write!(self.out, "{session}_{},", kind.name())?;
+            for (i, aid) in per_type[kind.index()]
+                .iter()
+                .take(SUBMISSION_LENGTH)
+                .enumerate()
+            {
+                if i > 0 {
+                    self.out.write_all(b" ")?;
+                }
+                write!(self.out, "{aid}")?;
+            }
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// The underlying writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// Reads a submission CSV; a malformed row is reported with its line number.
+pub fn read_submission(path: &Path) -> Result<Predictions> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut predictions = Predictions::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        let line_no = i + 1;
+        let fail = |message: String| Error::Parse {
+            path: path.to_path_buf(),
+            line: line_no,
+            message,
+        };
+        if i == 0 {
+            if line.trim() != "session_type,labels" {
+                return Err(fail(format!(
+                    "expected the header `session_type,labels`, found {line:?}"
+                )));
+            }
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (key, aids) = line
+            .split_once(',')
+            .ok_or_else(|| fail("expected `<session>_<type>,<aids>`".into()))?;
+        let (session, kind) = key
+            .split_once('_')
+            .ok_or_else(|| fail(format!("bad session_type {key:?}")))?;
+        let session: u32 = session
+            .parse()
+            .map_err(|_| fail(format!("bad session id {session:?}")))?;
+        let kind = EventType::from_name(kind).ok_or_else(|| fail(format!("bad type {kind:?}")))?;
+        let aids = aids
+            .split_whitespace()
+            .map(|a| a.parse::<u32>().map_err(|_| fail(format!("bad aid {a:?}"))))
+            .collect::<Result<Vec<u32>>>()?;
+        predictions.entry(session).or_default()[kind.index()] = aids;
+    }
+    Ok(predictions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_hold_at_most_twenty_aids_and_read_back() {
+        let long: Vec<u32> = (0..25).collect();
+        let mut w = SubmissionWriter::new(Vec::new()).unwrap();
+        w.write_session(42, [&long, &[1, 2], &[]]).unwrap();
+        let text = String::from_utf8(w.into_inner()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "session_type,labels");
+        assert_eq!(lines[1].split(',').nth(1).unwrap().split(' ').count(), 20);
+        assert_eq!(lines[2], "42_carts,1 2");
+        assert_eq!(lines[3], "42_orders,");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.csv");
+        std::fs::write(&path, &text).unwrap();
+        let read = read_submission(&path).unwrap();
+        assert_eq!(read[&42][0], (0..20).collect::<Vec<u32>>());
+        assert_eq!(read[&42][1], vec![1, 2]);
+    }
+
+    #[test]
+    fn a_bad_row_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.csv");
+        std::fs::write(&path, "session_type,labels\n1_clicks,3 4\n1_views,5\n").unwrap();
+        let err = read_submission(&path).unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+    }
+}

@@ -1,0 +1,26 @@
+//! otto-rec: session-based product recommendations in the setting of the Kaggle OTTO
+//! competition.
+//!
+//! A shopper's session (items clicked, carted and ordered, with times) goes in; the items
+//! they are most likely to click, cart or order next come out. The stages, each a module:
+//!
+//! - [`data`]: events and sessions, the OTTO file formats, the local-validation split;
+//! - [`synthetic`]: an OTTO-like world for tests, fixtures and benchmarks;
+//! - [`metrics`]: the competition's Recall@20;
+//! - [`commands`]: the command-line glue (the only module, with `http`, that does I/O).
+
+pub mod cli;
+pub mod commands;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod progress;
+pub mod rng;
+pub mod synthetic;
+
+pub use error::{Error, Result};
+
+/// Runs a parsed command line.
+pub fn run(cli: cli::Cli) -> Result<()> {
+    commands::execute(cli.command)
+}

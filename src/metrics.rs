@@ -1,0 +1,157 @@
+//! The competition metric: Recall@20 per type and the weighted score
+//! `0.10·R_clicks + 0.30·R_carts + 0.60·R_orders` (design.md §1).
+
+use crate::data::EventType;
+use crate::data::labels::SessionLabels;
+use crate::data::submission::{Predictions, SUBMISSION_LENGTH};
+
+/// Weights of the per-type recalls in the competition score.
+pub const TYPE_WEIGHTS: [f64; 3] = [0.10, 0.30, 0.60];
+
+/// Recall@20 per type and weighted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Recall {
+    pub clicks: f64,
+    pub carts: f64,
+    pub orders: f64,
+    pub total: f64,
+}
+
+impl Recall {
+    /// The recall of one objective.
+    pub fn of(&self, objective: EventType) -> f64 {
+        match objective {
+            EventType::Click => self.clicks,
+            EventType::Cart => self.carts,
+            EventType::Order => self.orders,
+        }
+    }
+}
+
+impl std::fmt::Display for Recall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "clicks {:.4}  carts {:.4}  orders {:.4}  total {:.4}",
+            self.clicks, self.carts, self.orders, self.total
+        )
+    }
+}
+
+/// Hits and capped truth sizes per type, to be summed over sessions.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecallCounter {
+    hits: [u64; 3],
+    truth: [u64; 3],
+}
+
+impl RecallCounter {
+    /// Adds one session's predictions (`None` for a session without a prediction row).
+    pub fn add(&mut self, labels: &SessionLabels, objective: EventType, predicted: Option<&[u32]>) {
+        let truth = labels.truth(objective);
+        if truth.is_empty() {
+            return;
+        }
+        let predicted = predicted.unwrap_or(&[]);
+        let top = &predicted[..predicted.len().min(SUBMISSION_LENGTH)];
+        let hits = truth.iter().filter(|a| top.contains(a)).count();
+        self.hits[objective.index()] += hits as u64;
+        self.truth[objective.index()] += truth.len().min(SUBMISSION_LENGTH) as u64;
+    }
+
+    /// The recalls so far.
+    pub fn recall(&self) -> Recall {
+        let r = |i: usize| {
+            if self.truth[i] == 0 {
+                0.0
+            } else {
+                self.hits[i] as f64 / self.truth[i] as f64
+            }
+        };
+        let (clicks, carts, orders) = (r(0), r(1), r(2));
+        Recall {
+            clicks,
+            carts,
+            orders,
+            total: TYPE_WEIGHTS[0] * clicks + TYPE_WEIGHTS[1] * carts + TYPE_WEIGHTS[2] * orders,
+        }
+    }
+}
+
+/// Recall@20 of a submission against labels.
+pub fn evaluate(labels: &[SessionLabels], predictions: &Predictions) -> Recall {
+    let mut counter = RecallCounter::default();
+    for l in labels {
+        let row = predictions.get(&l.session);
+        for kind in EventType::ALL {
+            counter.add(l, kind, row.map(|r| r[kind.index()].as_slice()));
+        }
+    }
+    counter.recall()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn truth(
+        session: u32,
+        clicks: Option<u32>,
+        carts: Vec<u32>,
+        orders: Vec<u32>,
+    ) -> SessionLabels {
+        SessionLabels {
+            session,
+            clicks,
+            carts,
+            orders,
+        }
+    }
+
+    #[test]
+    fn hand_computed_recall_and_weighted_total() {
+        let labels = vec![
+            truth(1, Some(5), vec![1, 2], vec![3]),
+            truth(2, Some(6), vec![4], vec![]),
+        ];
+        let mut predictions = Predictions::new();
+        predictions.insert(1, [vec![5, 9], vec![2, 7], vec![3]]);
+        predictions.insert(2, [vec![9], vec![4], vec![1]]);
+        let recall = evaluate(&labels, &predictions);
+        // clicks: 1 hit of 2; carts: 2 hits of 3; orders: 1 of 1 (session 2 has no orders).
+        assert_eq!(recall.clicks, 0.5);
+        assert!((recall.carts - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(recall.orders, 1.0);
+        assert!((recall.total - (0.05 + 0.2 + 0.6)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn truth_above_twenty_items_is_capped_at_twenty_in_the_denominator() {
+        let orders: Vec<u32> = (0..30).collect();
+        let labels = vec![truth(1, None, vec![], orders.clone())];
+        let mut predictions = Predictions::new();
+        predictions.insert(1, [vec![], vec![], orders[..20].to_vec()]);
+        assert_eq!(evaluate(&labels, &predictions).orders, 1.0);
+    }
+
+    #[test]
+    fn session_without_a_prediction_row_scores_zero_hits() {
+        let labels = vec![
+            truth(1, Some(5), vec![], vec![]),
+            truth(2, Some(6), vec![], vec![]),
+        ];
+        let mut predictions = Predictions::new();
+        predictions.insert(1, [vec![5], vec![], vec![]]);
+        assert_eq!(evaluate(&labels, &predictions).clicks, 0.5);
+    }
+
+    #[test]
+    fn predictions_beyond_twenty_are_ignored() {
+        let labels = vec![truth(1, Some(99), vec![], vec![])];
+        let mut predicted: Vec<u32> = (0..20).collect();
+        predicted.push(99);
+        let mut predictions = Predictions::new();
+        predictions.insert(1, [predicted, vec![], vec![]]);
+        assert_eq!(evaluate(&labels, &predictions).clicks, 0.0);
+    }
+}

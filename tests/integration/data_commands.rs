@@ -1,0 +1,163 @@
+//! generate, split, convert and evaluate through the binary.
+
+use std::fmt::Write as _;
+
+use crate::common::{repo_path, run, run_ok, s};
+
+#[test]
+fn generate_is_byte_identical_for_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for out in [&a, &b] {
+        run_ok(&[
+            "generate",
+            "--out",
+            s(out),
+            "--sessions",
+            "3000",
+            "--seed",
+            "7",
+        ]);
+    }
+    for name in ["train.jsonl", "test.jsonl", "test_labels.jsonl"] {
+        let left = std::fs::read(a.join(name)).unwrap();
+        assert!(!left.is_empty(), "{name} is empty");
+        assert_eq!(left, std::fs::read(b.join(name)).unwrap(), "{name} differs");
+    }
+}
+
+/// A submission that predicts exactly the labels.
+fn perfect_submission(labels_path: &std::path::Path) -> String {
+    let mut csv = String::from("session_type,labels\n");
+    for line in std::fs::read_to_string(labels_path).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let session = v["session"].as_u64().unwrap();
+        let join = |key: &str| match &v["labels"][key] {
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            serde_json::Value::Null => String::new(),
+            x => x.to_string(),
+        };
+        for kind in ["clicks", "carts", "orders"] {
+            writeln!(csv, "{session}_{kind},{}", join(kind)).unwrap();
+        }
+    }
+    csv
+}
+
+#[test]
+fn the_real_otto_sample_loads_converts_splits_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = repo_path("fixtures/otto-sample/train.jsonl");
+    let parquet = dir.path().join("sample.parquet");
+    let back = dir.path().join("back.jsonl");
+    run_ok(&["convert", "--input", s(&sample), "--output", s(&parquet)]);
+    run_ok(&["convert", "--input", s(&parquet), "--output", s(&back)]);
+    // Timestamps are kept in seconds, so compare after the same conversion of the original.
+    let direct = dir.path().join("direct.jsonl");
+    run_ok(&["convert", "--input", s(&sample), "--output", s(&direct)]);
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        std::fs::read(&direct).unwrap()
+    );
+
+    let out = dir.path().join("split");
+    run_ok(&[
+        "split",
+        "--input",
+        s(&parquet),
+        "--out",
+        s(&out),
+        "--days",
+        "14",
+        "--seed",
+        "1",
+    ]);
+    let labels = out.join("test_labels.jsonl");
+    let submission = dir.path().join("perfect.csv");
+    std::fs::write(&submission, perfect_submission(&labels)).unwrap();
+    let json = run_ok(&[
+        "evaluate",
+        "--labels",
+        s(&labels),
+        "--submission",
+        s(&submission),
+        "--json",
+    ]);
+    let recall: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let label_text = std::fs::read_to_string(&labels).unwrap();
+    assert!(label_text.lines().count() > 0);
+    // A perfect submission recalls everything for each type that has any truth.
+    for kind in ["clicks", "carts", "orders"] {
+        if label_text.contains(&format!("\"{kind}\"")) {
+            assert_eq!(recall[kind].as_f64(), Some(1.0), "{kind}: {json}");
+        }
+    }
+}
+
+#[test]
+fn evaluate_scores_an_empty_submission_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(&["generate", "--out", s(dir.path()), "--sessions", "2000"]);
+    let submission = dir.path().join("empty.csv");
+    std::fs::write(&submission, "session_type,labels\n").unwrap();
+    let labels = dir.path().join("test_labels.jsonl");
+    let json = run_ok(&[
+        "evaluate",
+        "--labels",
+        s(&labels),
+        "--submission",
+        s(&submission),
+        "--json",
+    ]);
+    let recall: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(recall["total"].as_f64(), Some(0.0));
+}
+
+#[test]
+fn a_malformed_line_exits_1_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &input,
+        "{\"session\":1,\"events\":[{\"aid\":1,\"ts\":1659304800000,\"type\":\"clicks\"}]}\n{\"session\":2,\"events\":[{\"aid\":-1,\"ts\":1,\"type\":\"clicks\"}]}\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "split",
+        "--input",
+        s(&input),
+        "--out",
+        s(&dir.path().join("o")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.jsonl: line 2"), "{stderr}");
+    assert!(
+        !dir.path().join("o").exists(),
+        "nothing is written on bad input"
+    );
+}
+
+#[test]
+fn bad_arguments_and_missing_files_exit_1() {
+    assert_eq!(run(&["generate"]).status.code(), Some(1));
+    let out = run(&[
+        "split",
+        "--input",
+        "/nonexistent/x.jsonl",
+        "--out",
+        "/tmp/x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.jsonl"));
+    assert_eq!(
+        run(&["split", "--input", "x.csv", "--out", "/tmp/x"])
+            .status
+            .code(),
+        Some(1)
+    );
+}

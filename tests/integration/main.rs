@@ -1,0 +1,4 @@
+//! Integration tests: the real `otto-rec` binary on real files in temporary directories.
+
+mod common;
+mod data_commands;
