@@ -22,6 +22,8 @@ pub enum Command {
     Split(SplitArgs),
     /// Score a submission against labels (Recall@20 per type and weighted).
     Evaluate(EvaluateArgs),
+    /// Build the co-visitation tables and item statistics into a model directory.
+    BuildIndex(BuildIndexArgs),
     /// Convert an event file to another format (e.g. a large JSONL to Parquet, once).
     Convert(ConvertArgs),
 }
@@ -79,4 +81,38 @@ pub struct ConvertArgs {
     /// Event file to write (.jsonl or .parquet).
     #[arg(long)]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildIndexArgs {
+    /// Event files (.jsonl or .parquet); sessions of all are used.
+    #[arg(long, required = true)]
+    pub input: Vec<PathBuf>,
+    /// Model directory to write (created if missing).
+    #[arg(long, env = "OTTO_MODEL_DIR")]
+    pub model_dir: PathBuf,
+    /// Most recent events per session that form pairs.
+    #[arg(long, default_value_t = 30)]
+    pub tail: usize,
+    /// Window of the clicks and carts_orders tables, hours.
+    #[arg(long, default_value_t = 24)]
+    pub window_hours: u32,
+    /// Window of the buy2buy table, days.
+    #[arg(long, default_value_t = 14)]
+    pub buy2buy_window_days: u32,
+    /// Neighbours kept per aid in the clicks table.
+    #[arg(long, default_value_t = 20)]
+    pub clicks_top_k: usize,
+    /// Neighbours kept per aid in the carts_orders table.
+    #[arg(long, default_value_t = 15)]
+    pub carts_orders_top_k: usize,
+    /// Neighbours kept per aid in the buy2buy table.
+    #[arg(long, default_value_t = 15)]
+    pub buy2buy_top_k: usize,
+    /// Days at the end of the input counted as "recent" in item statistics and popularity.
+    #[arg(long, default_value_t = 7)]
+    pub recent_days: u32,
+    /// Pair instances held in memory at once (bounds peak memory, ~28 bytes each).
+    #[arg(long, default_value_t = 150_000_000)]
+    pub pairs_per_pass: usize,
 }

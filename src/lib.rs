@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod data;
 pub mod error;
+pub mod index;
 pub mod metrics;
 pub mod progress;
 pub mod rng;

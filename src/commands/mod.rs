@@ -1,6 +1,7 @@
 //! One module per subcommand: the glue from parsed arguments to the library, and the only
 //! place (with `http/`) that reads and writes files.
 
+mod build_index;
 mod convert;
 mod evaluate;
 mod generate;
@@ -15,6 +16,7 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Split(args) => split::run(args),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::BuildIndex(args) => build_index::run(args),
         Command::Convert(args) => convert::run(args),
     }
 }

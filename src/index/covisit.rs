@@ -41,7 +41,12 @@ pub fn tail_positions(session: Session<'_>, events: EventFilter, tail: usize, ou
 }
 
 /// The weight of a kept pair occurrence under `weighting`.
-pub fn pair_weight(weighting: Weighting, ts_x: u32, type_y: EventType, ts_range: (u32, u32)) -> f32 {
+pub fn pair_weight(
+    weighting: Weighting,
+    ts_x: u32,
+    type_y: EventType,
+    ts_range: (u32, u32),
+) -> f32 {
     match weighting {
         Weighting::Time => {
             let (lo, hi) = ts_range;
@@ -87,10 +92,19 @@ struct Instances {
 }
 
 /// Counts the tables of `specs`, which must share `events`, `tail` and `window_seconds`.
-pub fn count(log: &SessionLog, specs: &[CovisitSpec], pairs_per_pass: usize, progress: &ProgressBar) -> Vec<CovisitTable> {
+pub fn count(
+    log: &SessionLog,
+    specs: &[CovisitSpec],
+    pairs_per_pass: usize,
+    progress: &ProgressBar,
+) -> Vec<CovisitTable> {
     assert!(!specs.is_empty());
     let (events, tail, window) = (specs[0].events, specs[0].tail, specs[0].window_seconds);
-    assert!(specs.iter().all(|s| s.events == events && s.tail == tail && s.window_seconds == window));
+    assert!(
+        specs
+            .iter()
+            .all(|s| s.events == events && s.tail == tail && s.window_seconds == window)
+    );
     let ts_range = log.ts_range().unwrap_or((0, 0));
     let aid_bound = log.aid_bound();
 
@@ -144,7 +158,10 @@ pub fn count(log: &SessionLog, specs: &[CovisitSpec], pairs_per_pass: usize, pro
             .par_chunks(SESSION_CHUNK)
             .enumerate()
             .map(|(c, ids)| {
-                let mut out = Instances { w: vec![Vec::new(); specs.len()], ..Default::default() };
+                let mut out = Instances {
+                    w: vec![Vec::new(); specs.len()],
+                    ..Default::default()
+                };
                 let (mut positions, mut pairs) = (Vec::new(), Vec::new());
                 for k in 0..ids.len() {
                     let session = log.session(c * SESSION_CHUNK + k);
@@ -158,7 +175,12 @@ pub fn count(log: &SessionLog, specs: &[CovisitSpec], pairs_per_pass: usize, pro
                         out.x.push(x);
                         out.y.push(key as u32);
                         for (s, spec) in specs.iter().enumerate() {
-                            let w = pair_weight(spec.weighting, session.ts[i as usize], session.types[j as usize], ts_range);
+                            let w = pair_weight(
+                                spec.weighting,
+                                session.ts[i as usize],
+                                session.types[j as usize],
+                                ts_range,
+                            );
                             out.w[s].push(w);
                         }
                     }
@@ -225,8 +247,11 @@ pub fn count(log: &SessionLog, specs: &[CovisitSpec], pairs_per_pass: usize, pro
                             }
                             *sums.last_mut().expect("pushed") += ws[s][i as usize] as f64;
                         }
-                        let mut row: Vec<(u32, f32)> =
-                            distinct.iter().zip(&sums).map(|(&y, &w)| (y, w as f32)).collect();
+                        let mut row: Vec<(u32, f32)> = distinct
+                            .iter()
+                            .zip(&sums)
+                            .map(|(&y, &w)| (y, w as f32))
+                            .collect();
                         top_k(&mut row, spec.top_k);
                         out[s].push(row);
                     }
@@ -278,10 +303,12 @@ mod tests {
             for &i in &newest_first {
                 for &j in &newest_first {
                     let (x, y) = (session.aids[i], session.aids[j]);
-                    let close = (session.ts[i] as i64 - session.ts[j] as i64).abs() < spec.window_seconds as i64;
+                    let close = (session.ts[i] as i64 - session.ts[j] as i64).abs()
+                        < spec.window_seconds as i64;
                     if x != y && close && !seen.contains(&(x, y)) {
                         seen.push((x, y));
-                        let w = pair_weight(spec.weighting, session.ts[i], session.types[j], ts_range);
+                        let w =
+                            pair_weight(spec.weighting, session.ts[i], session.types[j], ts_range);
                         if !sums.contains_key(&(x, y)) {
                             order.push((x, y));
                         }
@@ -307,7 +334,10 @@ mod tests {
             let got: Vec<(u32, f32)> = ys.iter().copied().zip(ws.iter().copied()).collect();
             assert_eq!(&got, row, "aid_x {x}");
         }
-        assert_eq!(table.num_pairs(), expected.iter().map(Vec::len).sum::<usize>());
+        assert_eq!(
+            table.num_pairs(),
+            expected.iter().map(Vec::len).sum::<usize>()
+        );
     }
 
     fn random_log(rng: &mut Rng) -> SessionLog {
@@ -335,7 +365,11 @@ mod tests {
         for round in 0..200 {
             let log = random_log(&mut rng);
             // Small passes on odd rounds, to exercise the partitioning.
-            let budget = if round % 2 == 0 { usize::MAX } else { 1 + rng.below(200) as usize };
+            let budget = if round % 2 == 0 {
+                usize::MAX
+            } else {
+                1 + rng.below(200) as usize
+            };
             let shared = [params.tables[0], params.tables[1]];
             let tables = count(&log, &shared, budget, &ProgressBar::hidden());
             assert_same(&tables[0], &brute_force(&log, &shared[0]));
@@ -353,7 +387,12 @@ mod tests {
         // Session 1: 1 -> 2 -> 1 within the day; (1,2) occurs twice: its most recent x is
         // the second 1 (ts 20); (2,1) once with x = 2 at ts 10. 3 at ts 86_420 is 86_400 s
         // after the 1 at ts 20 (outside the window: < 24 h is strict) but 86_410 after 2.
-        log.push_session(1, &[1, 2, 1, 3], &[0, 10, 20, 86_420], &[Click, Cart, Click, Order]);
+        log.push_session(
+            1,
+            &[1, 2, 1, 3],
+            &[0, 10, 20, 86_420],
+            &[Click, Cart, Click, Order],
+        );
         // Session 2: 35 events; only the last 30 count, so the leading 7s never pair.
         let mut aids = vec![7; 5];
         aids.extend([4, 5].repeat(15));
@@ -363,24 +402,48 @@ mod tests {
         log.push_session(3, &[4, 6], &[99_999, 100_000], &[Cart, Order]);
 
         let params = IndexParams::default();
-        let time = count(&log, &params.tables[..1], usize::MAX, &ProgressBar::hidden()).remove(0);
+        let time = count(
+            &log,
+            &params.tables[..1],
+            usize::MAX,
+            &ProgressBar::hidden(),
+        )
+        .remove(0);
         let w = |ts: u32| (1.0 + 3.0 * ts as f64 / 100_000.0) as f32;
         assert_eq!(time.row(1), (&[2][..], &[w(20)][..]));
         assert_eq!(time.row(2), (&[1][..], &[w(10)][..]));
-        assert!(time.neighbors(3).is_empty(), "3 is outside every window but 2's");
-        // 4 and 5 alternate; the most recent 4 is at ts 50_033 (position 33).
-        assert_eq!(time.row(4).0, &[5, 6]);
-        assert_eq!(time.row(4).1[0], w(50_033));
-        assert!(time.neighbors(7).is_empty(), "7 is not in the last 30 events");
+        assert!(
+            time.neighbors(3).is_empty(),
+            "3 is outside every window but 2's"
+        );
+        // 4 and 5 alternate; the most recent 4 is at ts 50_033 (position 33). Session 3's
+        // (4,6), at ts 99_999, weighs more.
+        assert_eq!(time.row(4), (&[6, 5][..], &[w(99_999), w(50_033)][..]));
+        assert!(
+            time.neighbors(7).is_empty(),
+            "7 is not in the last 30 events"
+        );
 
-        let typed = count(&log, &params.tables[1..2], usize::MAX, &ProgressBar::hidden()).remove(0);
+        let typed = count(
+            &log,
+            &params.tables[1..2],
+            usize::MAX,
+            &ProgressBar::hidden(),
+        )
+        .remove(0);
         // (1,2): most recent y = 2, a cart: 6. (2,1): y = 1 clicked: 1.
         assert_eq!(typed.row(1), (&[2][..], &[6.0][..]));
         assert_eq!(typed.row(2), (&[1][..], &[1.0][..]));
         // Session 2 gives (4,5) weight 1; session 3 gives (4,6) weight 3 (y ordered).
         assert_eq!(typed.row(4), (&[6, 5][..], &[3.0, 1.0][..]));
 
-        let buys = count(&log, &params.tables[2..], usize::MAX, &ProgressBar::hidden()).remove(0);
+        let buys = count(
+            &log,
+            &params.tables[2..],
+            usize::MAX,
+            &ProgressBar::hidden(),
+        )
+        .remove(0);
         // Buys only: session 1 has a cart of 2 and an order of 3, 86_410 s apart: < 14 days.
         assert_eq!(buys.row(2), (&[3][..], &[1.0][..]));
         assert_eq!(buys.row(3), (&[2][..], &[1.0][..]));

@@ -66,7 +66,11 @@ pub enum TableKind {
 }
 
 impl TableKind {
-    pub const ALL: [TableKind; 3] = [TableKind::Clicks, TableKind::CartsOrders, TableKind::Buy2Buy];
+    pub const ALL: [TableKind; 3] = [
+        TableKind::Clicks,
+        TableKind::CartsOrders,
+        TableKind::Buy2Buy,
+    ];
 
     /// Short name, used in file and feature names.
     pub fn name(self) -> &'static str {
@@ -142,7 +146,11 @@ impl Index {
 
 /// Builds the whole index from sessions. Tables whose specs share events, tail and window
 /// are counted in one pass over the pairs.
-pub fn build(log: &SessionLog, params: &IndexParams, progress: &dyn Fn(&str, u64) -> ProgressBar) -> Index {
+pub fn build(
+    log: &SessionLog,
+    params: &IndexParams,
+    progress: &dyn Fn(&str, u64) -> ProgressBar,
+) -> Index {
     let mut tables: [Option<CovisitTable>; 3] = [None, None, None];
     for kind in TableKind::ALL {
         if tables[kind as usize].is_some() {
@@ -160,7 +168,10 @@ pub fn build(log: &SessionLog, params: &IndexParams, progress: &dyn Fn(&str, u64
             .collect();
         let specs: Vec<CovisitSpec> = group.iter().map(|&i| params.tables[i]).collect();
         let names: Vec<&str> = group.iter().map(|&i| TableKind::ALL[i].name()).collect();
-        let bar = progress(&format!("co-visitation {}", names.join(" + ")), log.len() as u64);
+        let bar = progress(
+            &format!("co-visitation {}", names.join(" + ")),
+            log.len() as u64,
+        );
         let built = covisit::count(log, &specs, params.pairs_per_pass, &bar);
         bar.finish_and_clear();
         for (i, table) in group.into_iter().zip(built) {

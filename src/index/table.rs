@@ -43,7 +43,10 @@ impl CovisitTable {
 
     /// Builds a table from per-aid rows given in aid order (`rows[x]` = neighbours of x).
     pub fn from_lists(rows: impl IntoIterator<Item = Vec<(u32, f32)>>) -> Self {
-        let mut table = CovisitTable { offsets: vec![0], ..Default::default() };
+        let mut table = CovisitTable {
+            offsets: vec![0],
+            ..Default::default()
+        };
         for row in rows {
             for (y, w) in row {
                 table.neighbors.push(y);
@@ -52,7 +55,9 @@ impl CovisitTable {
             table.offsets.push(table.neighbors.len() as u32);
         }
         // Trailing aids without neighbours need no slot, as in `from_rows`.
-        while table.offsets.len() > 1 && table.offsets[table.offsets.len() - 2] == table.neighbors.len() as u32 {
+        while table.offsets.len() > 1
+            && table.offsets[table.offsets.len() - 2] == table.neighbors.len() as u32
+        {
             table.offsets.pop();
         }
         table

@@ -1,0 +1,166 @@
+//! Per-item statistics (counts by type, overall and in the most recent days) and the most
+//! popular items per type: the fallback candidates and the item features of the ranker.
+
+use crate::data::split::DAY;
+use crate::data::{EventType, SessionLog};
+
+/// Counts per aid; an aid beyond the vectors is unknown (all zero).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ItemStats {
+    /// Events by type (click, cart, order) over the whole input.
+    pub counts: Vec<[u32; 3]>,
+    /// Events by type in the last `recent_days` of the input.
+    pub recent: Vec<[u32; 3]>,
+    /// Distinct sessions the aid occurs in.
+    pub sessions: Vec<u32>,
+    /// Share of the aid's events on Saturday or Sunday (UTC).
+    pub weekend_share: Vec<f32>,
+    /// Mean hour of day (UTC) of the aid's events, as a fraction of the day (0..1).
+    pub mean_hour: Vec<f32>,
+}
+
+/// Unix day 0 (1970-01-01) was a Thursday; days since then modulo 7 give the weekday.
+pub fn weekday(ts: u32) -> u32 {
+    (ts / DAY + 3) % 7 // 0 = Monday
+}
+
+impl ItemStats {
+    /// Counts over `log`; "recent" is the last `recent_days` before its largest timestamp.
+    pub fn from_log(log: &SessionLog, recent_days: u32) -> Self {
+        let n = log.aid_bound();
+        let mut stats = ItemStats {
+            counts: vec![[0; 3]; n],
+            recent: vec![[0; 3]; n],
+            sessions: vec![0; n],
+            weekend_share: vec![0.0; n],
+            mean_hour: vec![0.0; n],
+        };
+        let Some((_, ts_max)) = log.ts_range() else {
+            return stats;
+        };
+        let recent_from = ts_max.saturating_sub(recent_days * DAY);
+        let mut weekend = vec![0u32; n];
+        let mut hours = vec![0f64; n];
+        let mut last_session = vec![u32::MAX; n];
+        for (s, session) in log.iter().enumerate() {
+            for i in 0..session.len() {
+                let (aid, ts, kind) = (session.aids[i] as usize, session.ts[i], session.types[i]);
+                stats.counts[aid][kind.index()] += 1;
+                if ts >= recent_from {
+                    stats.recent[aid][kind.index()] += 1;
+                }
+                if last_session[aid] != s as u32 {
+                    last_session[aid] = s as u32;
+                    stats.sessions[aid] += 1;
+                }
+                if weekday(ts) >= 5 {
+                    weekend[aid] += 1;
+                }
+                hours[aid] += (ts % DAY) as f64 / DAY as f64;
+            }
+        }
+        for aid in 0..n {
+            let total: u32 = stats.counts[aid].iter().sum();
+            if total > 0 {
+                stats.weekend_share[aid] = weekend[aid] as f32 / total as f32;
+                stats.mean_hour[aid] = (hours[aid] / total as f64) as f32;
+            }
+        }
+        stats
+    }
+
+    /// One past the largest aid with statistics.
+    pub fn aid_bound(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Counts by type of `aid` (zero for an unknown aid).
+    pub fn counts(&self, aid: u32) -> [u32; 3] {
+        self.counts.get(aid as usize).copied().unwrap_or_default()
+    }
+
+    /// Recent counts by type of `aid`.
+    pub fn recent(&self, aid: u32) -> [u32; 3] {
+        self.recent.get(aid as usize).copied().unwrap_or_default()
+    }
+
+    /// True when `aid` occurs in the index input.
+    pub fn is_known(&self, aid: u32) -> bool {
+        self.counts(aid).iter().any(|&c| c > 0)
+    }
+}
+
+/// The most popular aids per type, best first: by recent count, then overall count, then
+/// smaller aid.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Popular {
+    pub by_type: [Vec<u32>; 3],
+}
+
+impl Popular {
+    /// The `keep` most popular items of each type.
+    pub fn from_stats(stats: &ItemStats, keep: usize) -> Self {
+        let rank = |kind: EventType| {
+            let t = kind.index();
+            let mut aids: Vec<u32> = (0..stats.aid_bound() as u32)
+                .filter(|&a| stats.counts[a as usize][t] > 0)
+                .collect();
+            let key = |a: &u32| {
+                let a = *a as usize;
+                (
+                    std::cmp::Reverse(stats.recent[a][t]),
+                    std::cmp::Reverse(stats.counts[a][t]),
+                    a,
+                )
+            };
+            if aids.len() > keep && keep > 0 {
+                aids.select_nth_unstable_by_key(keep - 1, key);
+            }
+            aids.truncate(keep);
+            aids.sort_unstable_by_key(key);
+            aids
+        };
+        Popular {
+            by_type: EventType::ALL.map(rank),
+        }
+    }
+
+    /// The popular aids of one type.
+    pub fn of(&self, kind: EventType) -> &[u32] {
+        &self.by_type[kind.index()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::EventType::{Cart, Click, Order};
+
+    #[test]
+    fn counts_recent_counts_and_popularity() {
+        let mut log = SessionLog::new();
+        let t = 1_659_304_800; // a Sunday, 22:00 UTC
+        log.push_session(1, &[1, 2, 1], &[t, t + 1, t + 2], &[Click, Click, Cart]);
+        log.push_session(
+            2,
+            &[2, 3],
+            &[t + 10 * DAY, t + 10 * DAY + 1],
+            &[Click, Order],
+        );
+        let stats = ItemStats::from_log(&log, 7);
+        assert_eq!(stats.counts(1), [1, 1, 0]);
+        assert_eq!(stats.counts(2), [2, 0, 0]);
+        assert_eq!(stats.recent(2), [1, 0, 0]);
+        assert_eq!(stats.recent(1), [0, 0, 0]);
+        assert_eq!(stats.sessions[2], 2);
+        assert_eq!(stats.counts(99), [0, 0, 0]);
+        assert_eq!(weekday(t), 6);
+        assert_eq!(stats.weekend_share[1], 1.0);
+
+        let popular = Popular::from_stats(&stats, 10);
+        // Clicks: 2 has a recent click, 1 only an old one.
+        assert_eq!(popular.of(Click), &[2, 1]);
+        assert_eq!(popular.of(Cart), &[1]);
+        assert_eq!(popular.of(Order), &[3]);
+    }
+}
