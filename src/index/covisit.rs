@@ -83,6 +83,9 @@ fn session_pairs(
     scratch.dedup_by_key(|p| p.0);
 }
 
+/// One aid_x's neighbours and weights, best first.
+type Row = Vec<(u32, f32)>;
+
 /// Pair instances of one chunk of sessions for one pass: aid_x, aid_y and one weight per spec.
 #[derive(Default)]
 struct Instances {
@@ -209,15 +212,15 @@ pub fn count(
             for (n, &x) in chunk.x.iter().enumerate() {
                 let slot = &mut cursor[(x - lo) as usize];
                 ys[*slot] = chunk.y[n];
-                for s in 0..specs.len() {
-                    ws[s][*slot] = chunk.w[s][n];
+                for (w, from) in ws.iter_mut().zip(&chunk.w) {
+                    w[*slot] = from[n];
                 }
                 *slot += 1;
             }
         }
 
         // Reduce each aid_x's bucket and keep its top K per spec.
-        let reduced: Vec<Vec<Vec<Vec<(u32, f32)>>>> = (0..width)
+        let reduced: Vec<Vec<Vec<Row>>> = (0..width)
             .collect::<Vec<_>>()
             .par_chunks(AID_CHUNK)
             .map(|xs| {
@@ -397,7 +400,7 @@ mod tests {
         let mut aids = vec![7; 5];
         aids.extend([4, 5].repeat(15));
         let ts: Vec<u32> = (0..35).map(|i| 50_000 + i).collect();
-        log.push_session(2, &aids, &ts, &vec![Click; 35]);
+        log.push_session(2, &aids, &ts, &[Click; 35]);
         // Session 3: 4 and 6 co-visited: makes 6 tie with 5 as a neighbour of 4 in buy2buy.
         log.push_session(3, &[4, 6], &[99_999, 100_000], &[Cart, Order]);
 
