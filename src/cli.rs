@@ -24,6 +24,8 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Build the co-visitation tables and item statistics into a model directory.
     BuildIndex(BuildIndexArgs),
+    /// Score every session of a file and write a Kaggle submission (.csv) or lists with scores (.jsonl).
+    Predict(PredictArgs),
     /// Convert an event file to another format (e.g. a large JSONL to Parquet, once).
     Convert(ConvertArgs),
 }
@@ -115,4 +117,23 @@ pub struct BuildIndexArgs {
     /// Pair instances held in memory at once (bounds peak memory, ~28 bytes each).
     #[arg(long, default_value_t = 150_000_000)]
     pub pairs_per_pass: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Sessions to score (.jsonl or .parquet).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Model directory (index, and rankers when trained).
+    #[arg(long, env = "OTTO_MODEL_DIR", default_value = "models/default")]
+    pub model_dir: PathBuf,
+    /// Output: FILE.csv for a Kaggle submission, FILE.jsonl for items and scores per objective.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Use the baseline heuristic even when rankers are present.
+    #[arg(long)]
+    pub heuristic: bool,
+    /// Items per objective (a submission keeps at most 20).
+    #[arg(long, default_value_t = 20)]
+    pub k: usize,
 }

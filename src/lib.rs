@@ -11,10 +11,13 @@
 
 pub mod cli;
 pub mod commands;
+pub mod counter;
 pub mod data;
 pub mod error;
+pub mod heuristic;
 pub mod index;
 pub mod metrics;
+pub mod pipeline;
 pub mod progress;
 pub mod rng;
 pub mod synthetic;

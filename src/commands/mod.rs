@@ -5,6 +5,7 @@ mod build_index;
 mod convert;
 mod evaluate;
 mod generate;
+mod predict;
 mod split;
 
 use crate::cli::Command;
@@ -17,6 +18,14 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Split(args) => split::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::BuildIndex(args) => build_index::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Convert(args) => convert::run(args),
     }
+}
+
+/// Loads a model directory into a [`Recommender`](crate::pipeline::Recommender), checking
+/// its manifest.
+pub fn load_recommender(dir: &std::path::Path) -> Result<crate::pipeline::Recommender> {
+    let (_manifest, index) = crate::index::store::load(dir)?;
+    Ok(crate::pipeline::Recommender::new(index))
 }

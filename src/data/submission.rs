@@ -15,41 +15,32 @@ pub const SUBMISSION_LENGTH: usize = 20;
 /// Predicted aids per session and objective (indexed by [`EventType::index`]).
 pub type Predictions = HashMap<u32, [Vec<u32>; 3]>;
 
-/// Writes the header and one session's three rows; aids beyond 20 are not written.
-pub struct SubmissionWriter<W: Write> {
-    out: W,
+/// Writes the submission header.
+pub fn write_header(out: &mut impl Write) -> std::io::Result<()> {
+    out.write_all(b"session_type,labels\n")
 }
 
-impl<W: Write> SubmissionWriter<W> {
-    /// Starts a submission (writes the header).
-    pub fn new(mut out: W) -> std::io::Result<Self> {
-        out.write_all(b"session_type,labels\n")?;
-        Ok(SubmissionWriter { out })
-    }
-
-    /// Writes the rows of one session.
-    pub fn write_session(&mut self, session: u32, per_type: [&[u32]; 3]) -> std::io::Result<()> {
-        for kind in EventType::ALL {
-            write!(self.out, "{session}_{},", kind.name())?;
-            for (i, aid) in per_type[kind.index()]
-                .iter()
-                .take(SUBMISSION_LENGTH)
-                .enumerate()
-            {
-                if i > 0 {
-                    self.out.write_all(b" ")?;
-                }
-                write!(self.out, "{aid}")?;
+/// Writes the three rows of one session; aids beyond 20 are not written.
+pub fn write_session(
+    out: &mut impl Write,
+    session: u32,
+    per_type: [&[u32]; 3],
+) -> std::io::Result<()> {
+    for kind in EventType::ALL {
+        write!(out, "{session}_{},", kind.name())?;
+        for (i, aid) in per_type[kind.index()]
+            .iter()
+            .take(SUBMISSION_LENGTH)
+            .enumerate()
+        {
+            if i > 0 {
+                out.write_all(b" ")?;
             }
-            self.out.write_all(b"\n")?;
+            write!(out, "{aid}")?;
         }
-        Ok(())
+        out.write_all(b"\n")?;
     }
-
-    /// The underlying writer.
-    pub fn into_inner(self) -> W {
-        self.out
-    }
+    Ok(())
 }
 
 /// Reads a submission CSV; a malformed row is reported with its line number.
@@ -101,9 +92,10 @@ mod tests {
     #[test]
     fn rows_hold_at_most_twenty_aids_and_read_back() {
         let long: Vec<u32> = (0..25).collect();
-        let mut w = SubmissionWriter::new(Vec::new()).unwrap();
-        w.write_session(42, [&long, &[1, 2], &[]]).unwrap();
-        let text = String::from_utf8(w.into_inner()).unwrap();
+        let mut out = Vec::new();
+        write_header(&mut out).unwrap();
+        write_session(&mut out, 42, [&long, &[1, 2], &[]]).unwrap();
+        let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "session_type,labels");
         assert_eq!(lines[1].split(',').nth(1).unwrap().split(' ').count(), 20);

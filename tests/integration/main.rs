@@ -2,3 +2,4 @@
 
 mod common;
 mod data_commands;
+mod predict;

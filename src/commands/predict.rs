@@ -1,0 +1,110 @@
+use std::io::Write;
+
+use rayon::prelude::*;
+
+use crate::cli::PredictArgs;
+use crate::commands::load_recommender;
+use crate::data::atomic::write_atomic;
+use crate::data::submission;
+use crate::data::{EventType, read_all_events};
+use crate::error::{Error, Result};
+use crate::heuristic::Recommendation;
+use crate::pipeline::{MAX_K, Strategy};
+use crate::progress;
+
+/// Sessions scored per parallel block before writing, to bound memory.
+const BLOCK: usize = 65_536;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Output {
+    Submission,
+    Lists,
+}
+
+pub fn run(args: PredictArgs) -> Result<()> {
+    let output = match args.output.extension().and_then(|e| e.to_str()) {
+        Some("csv") => Output::Submission,
+        Some("jsonl") => Output::Lists,
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "--output {}: expected a .csv (Kaggle submission) or .jsonl (lists with scores) file",
+                args.output.display()
+            )));
+        }
+    };
+    if args.k == 0 || args.k > MAX_K {
+        return Err(Error::InvalidArgument(format!(
+            "--k must be between 1 and {MAX_K}"
+        )));
+    }
+    let recommender = load_recommender(&args.model_dir)?;
+    let log = read_all_events(std::slice::from_ref(&args.input))?;
+    let strategy = if args.heuristic {
+        Strategy::Heuristic
+    } else {
+        recommender.default_strategy()
+    };
+    let started = std::time::Instant::now();
+    let bar = progress::items(log.len() as u64, "scoring sessions");
+    let path = &args.output;
+    write_atomic(path, |out| {
+        let io = |e| Error::io(path, e);
+        if output == Output::Submission {
+            submission::write_header(out).map_err(io)?;
+        }
+        let mut line = Vec::new();
+        for start in (0..log.len()).step_by(BLOCK) {
+            let end = (start + BLOCK).min(log.len());
+            let lists: Vec<[Recommendation; 3]> = (start..end)
+                .into_par_iter()
+                .map(|i| recommender.recommend_all(log.session(i), args.k, strategy))
+                .collect();
+            for (i, per_type) in (start..end).zip(&lists) {
+                let id = log.session_ids[i];
+                match output {
+                    Output::Submission => submission::write_session(
+                        out,
+                        id,
+                        per_type.each_ref().map(|r| r.aids.as_slice()),
+                    )
+                    .map_err(io)?,
+                    Output::Lists => {
+                        line.clear();
+                        write_lists(&mut line, id, per_type);
+                        out.write_all(&line).map_err(io)?;
+                    }
+                }
+            }
+            bar.inc((end - start) as u64);
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "wrote {}: {} sessions in {:.2} s ({:.0} sessions/s, {})",
+        path.display(),
+        log.len(),
+        seconds,
+        log.len() as f64 / seconds.max(1e-9),
+        match strategy {
+            Strategy::Heuristic => "heuristic",
+        }
+    );
+    Ok(())
+}
+
+/// `{"session":42,"clicks":{"recommendation":[..],"scores":[..]},"carts":{..},"orders":{..}}`
+fn write_lists(line: &mut Vec<u8>, session: u32, lists: &[Recommendation; 3]) {
+    let mut value = serde_json::Map::new();
+    value.insert("session".into(), session.into());
+    for kind in EventType::ALL {
+        let list = &lists[kind.index()];
+        value.insert(
+            kind.name().into(),
+            serde_json::json!({"recommendation": list.aids, "scores": list.scores}),
+        );
+    }
+    serde_json::to_writer(&mut *line, &value).expect("serialising to memory");
+    line.push(b'\n');
+}
