@@ -26,6 +26,8 @@ pub enum Command {
     BuildIndex(BuildIndexArgs),
     /// Score every session of a file and write a Kaggle submission (.csv) or lists with scores (.jsonl).
     Predict(PredictArgs),
+    /// Serve recommendations over HTTP (POST /predict, GET /health, GET /metrics).
+    Serve(ServeArgs),
     /// Convert an event file to another format (e.g. a large JSONL to Parquet, once).
     Convert(ConvertArgs),
 }
@@ -136,4 +138,23 @@ pub struct PredictArgs {
     /// Items per objective (a submission keeps at most 20).
     #[arg(long, default_value_t = 20)]
     pub k: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Model directory to load into RAM.
+    #[arg(long, env = "OTTO_MODEL_DIR", default_value = "models/default")]
+    pub model_dir: PathBuf,
+    /// Address to bind.
+    #[arg(long, env = "OTTO_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind (0 picks a free one).
+    #[arg(long, env = "OTTO_PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "OTTO_WORKERS")]
+    pub workers: Option<usize>,
+    /// Largest accepted request body, bytes.
+    #[arg(long, env = "OTTO_BODY_LIMIT", default_value_t = crate::http::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
 }

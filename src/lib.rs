@@ -15,6 +15,7 @@ pub mod counter;
 pub mod data;
 pub mod error;
 pub mod heuristic;
+pub mod http;
 pub mod index;
 pub mod metrics;
 pub mod pipeline;

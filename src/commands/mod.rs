@@ -6,6 +6,7 @@ mod convert;
 mod evaluate;
 mod generate;
 mod predict;
+mod serve;
 mod split;
 
 use crate::cli::Command;
@@ -19,6 +20,7 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Evaluate(args) => evaluate::run(args),
         Command::BuildIndex(args) => build_index::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Convert(args) => convert::run(args),
     }
 }

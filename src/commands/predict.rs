@@ -94,17 +94,36 @@ pub fn run(args: PredictArgs) -> Result<()> {
     Ok(())
 }
 
-/// `{"session":42,"clicks":{"recommendation":[..],"scores":[..]},"carts":{..},"orders":{..}}`
+#[derive(serde::Serialize)]
+struct List<'a> {
+    recommendation: &'a [u32],
+    scores: &'a [f32],
+}
+
+#[derive(serde::Serialize)]
+struct Lists<'a> {
+    session: u32,
+    clicks: List<'a>,
+    carts: List<'a>,
+    orders: List<'a>,
+}
+
+/// `{"session":42,"clicks":{"recommendation":[..],"scores":[..]},"carts":{..},"orders":{..}}`,
+/// scores written as the same f32 values `serve` returns.
 fn write_lists(line: &mut Vec<u8>, session: u32, lists: &[Recommendation; 3]) {
-    let mut value = serde_json::Map::new();
-    value.insert("session".into(), session.into());
-    for kind in EventType::ALL {
-        let list = &lists[kind.index()];
-        value.insert(
-            kind.name().into(),
-            serde_json::json!({"recommendation": list.aids, "scores": list.scores}),
-        );
-    }
+    let list = |kind: EventType| {
+        let r = &lists[kind.index()];
+        List {
+            recommendation: &r.aids,
+            scores: &r.scores,
+        }
+    };
+    let value = Lists {
+        session,
+        clicks: list(EventType::Click),
+        carts: list(EventType::Cart),
+        orders: list(EventType::Order),
+    };
     serde_json::to_writer(&mut *line, &value).expect("serialising to memory");
     line.push(b'\n');
 }
