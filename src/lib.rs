@@ -9,17 +9,20 @@
 //! - [`metrics`]: the competition's Recall@20;
 //! - [`commands`]: the command-line glue (the only module, with `http`, that does I/O).
 
+pub mod candidates;
 pub mod cli;
 pub mod commands;
 pub mod counter;
 pub mod data;
 pub mod error;
+pub mod features;
 pub mod heuristic;
 pub mod http;
 pub mod index;
 pub mod metrics;
 pub mod pipeline;
 pub mod progress;
+pub mod ranker;
 pub mod rng;
 pub mod synthetic;
 

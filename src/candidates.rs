@@ -1,0 +1,352 @@
+//! Candidate generation for the ranker: the session's history, the neighbours of its
+//! history in each co-visitation table, and popular items, merged into one set per session
+//! (shared by the three objectives). Each candidate carries its rank in every source.
+//!
+//! [`SessionContext`] holds what is computed once per session — per-aid interactions and,
+//! per table, the co-visitation weights aggregated over the history — and is what the
+//! features read, so a candidate's features cost a few lookups.
+
+use rustc_hash::FxHashMap;
+
+use crate::data::{EventType, Session};
+use crate::heuristic::{BUYS_RECENCY, recency_weight, unique_newest_first};
+use crate::index::{Index, TYPE_WEIGHTS, TableKind};
+
+/// Where a candidate came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    History = 0,
+    Clicks = 1,
+    CartsOrders = 2,
+    Buy2Buy = 3,
+    PopularClicks = 4,
+    PopularOrders = 5,
+}
+
+impl Source {
+    pub const ALL: [Source; 6] = [
+        Source::History,
+        Source::Clicks,
+        Source::CartsOrders,
+        Source::Buy2Buy,
+        Source::PopularClicks,
+        Source::PopularOrders,
+    ];
+
+    /// Short name, used in feature names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::History => "history",
+            Source::Clicks => "covisit_clicks",
+            Source::CartsOrders => "covisit_carts_orders",
+            Source::Buy2Buy => "covisit_buy2buy",
+            Source::PopularClicks => "popular_clicks",
+            Source::PopularOrders => "popular_orders",
+        }
+    }
+}
+
+/// Number of sources.
+pub const NUM_SOURCES: usize = Source::ALL.len();
+/// Rank of a candidate in a source it did not come from.
+pub const ABSENT: u16 = u16::MAX;
+
+/// How many candidates each source contributes.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CandidateConfig {
+    /// Most recent distinct history aids.
+    pub history: usize,
+    /// Best neighbours per co-visitation table.
+    pub per_table: usize,
+    /// Popular items per popularity list.
+    pub popular: usize,
+    /// History aids (newest first) whose co-visitation rows are aggregated.
+    pub history_for_neighbours: usize,
+}
+
+impl Default for CandidateConfig {
+    fn default() -> Self {
+        CandidateConfig {
+            history: 30,
+            per_table: 20,
+            popular: 5,
+            history_for_neighbours: 20,
+        }
+    }
+}
+
+/// A session's interactions with one aid.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Interaction {
+    /// Events by type.
+    pub counts: [u16; 3],
+    /// Events after its last interaction (0: it is the last event).
+    pub events_since: u32,
+    /// Timestamp of its last interaction.
+    pub last_ts: u32,
+    /// Position in the newest-first distinct history.
+    pub position: u32,
+    /// Σ recency weight (buys range) × type weight over its events.
+    pub weighted: f32,
+    /// Σ type weight over its events.
+    pub type_weighted: f32,
+}
+
+/// A candidate's co-visitation weights from the history in one table.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CovisitAgg {
+    /// Σ weight over history aids that list it.
+    pub sum: f32,
+    /// Largest weight from one history aid.
+    pub max: f32,
+    /// History aids that list it.
+    pub count: u16,
+    /// Σ weight / (1 + position of the history aid).
+    pub recency_sum: f32,
+    /// Weight from the session's last aid.
+    pub from_last: f32,
+    /// Weight from the session's most interacted aid.
+    pub from_top: f32,
+}
+
+/// Everything computed once per session.
+#[derive(Clone, Debug)]
+pub struct SessionContext<'a> {
+    pub session: Session<'a>,
+    pub unique: Vec<u32>,
+    pub unique_buys: Vec<u32>,
+    pub interactions: FxHashMap<u32, Interaction>,
+    /// The aid with the highest recency- and type-weighted score.
+    pub top_aid: Option<u32>,
+    /// Per table (in [`TableKind`] order): aggregated weights by candidate aid, and the
+    /// aids in first-seen order (for deterministic iteration).
+    pub covisit: [(FxHashMap<u32, CovisitAgg>, Vec<u32>); 3],
+}
+
+impl<'a> SessionContext<'a> {
+    /// Computes the context of `session` over `index`.
+    pub fn new(index: &Index, session: Session<'a>, config: &CandidateConfig) -> Self {
+        let (unique, unique_buys) = unique_newest_first(session);
+        let n = session.len();
+        let mut interactions: FxHashMap<u32, Interaction> = FxHashMap::default();
+        for i in 0..n {
+            let kind = session.types[i];
+            let e = interactions.entry(session.aids[i]).or_default();
+            e.counts[kind.index()] = e.counts[kind.index()].saturating_add(1);
+            e.events_since = (n - 1 - i) as u32;
+            e.last_ts = session.ts[i];
+            let type_weight = TYPE_WEIGHTS[kind.index()];
+            e.weighted += (recency_weight(i, n, BUYS_RECENCY) * type_weight as f64) as f32;
+            e.type_weighted += type_weight;
+        }
+        for (p, aid) in unique.iter().enumerate() {
+            if let Some(e) = interactions.get_mut(aid) {
+                e.position = p as u32;
+            }
+        }
+        // Highest weighted score; ties to the more recent aid.
+        let top_aid = unique
+            .iter()
+            .copied()
+            .fold(None::<(u32, f32)>, |best, aid| {
+                let w = interactions[&aid].weighted;
+                match best {
+                    Some((_, bw)) if bw >= w => best,
+                    _ => Some((aid, w)),
+                }
+            })
+            .map(|(aid, _)| aid);
+        let last = session.aids.last().copied();
+        let aggregate = |kind: TableKind, sources: &[u32]| {
+            let table = index.table(kind);
+            let mut map: FxHashMap<u32, CovisitAgg> = FxHashMap::default();
+            let mut order = Vec::new();
+            for (p, &h) in sources
+                .iter()
+                .take(config.history_for_neighbours)
+                .enumerate()
+            {
+                let (ys, ws) = table.row(h);
+                for (&y, &w) in ys.iter().zip(ws) {
+                    let agg = map.entry(y).or_insert_with(|| {
+                        order.push(y);
+                        CovisitAgg::default()
+                    });
+                    agg.sum += w;
+                    agg.max = agg.max.max(w);
+                    agg.count += 1;
+                    agg.recency_sum += w / (1 + p) as f32;
+                }
+            }
+            for (from, slot) in [(last, 0), (top_aid, 1)] {
+                let Some(from) = from else { continue };
+                let (ys, ws) = table.row(from);
+                for (&y, &w) in ys.iter().zip(ws) {
+                    if let Some(agg) = map.get_mut(&y) {
+                        if slot == 0 {
+                            agg.from_last = w;
+                        } else {
+                            agg.from_top = w;
+                        }
+                    }
+                }
+            }
+            (map, order)
+        };
+        let covisit = [
+            aggregate(TableKind::Clicks, &unique),
+            aggregate(TableKind::CartsOrders, &unique),
+            aggregate(TableKind::Buy2Buy, &unique_buys),
+        ];
+        SessionContext {
+            session,
+            unique,
+            unique_buys,
+            interactions,
+            top_aid,
+            covisit,
+        }
+    }
+}
+
+/// One candidate: an aid and its rank in each source ([`ABSENT`] where it is not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub aid: u32,
+    pub ranks: [u16; NUM_SOURCES],
+}
+
+/// The merged candidate set of a session, in a deterministic order (history first, then
+/// each source in turn).
+pub fn candidates(
+    ctx: &SessionContext<'_>,
+    index: &Index,
+    config: &CandidateConfig,
+) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> =
+        Vec::with_capacity(config.history + 3 * config.per_table + 2 * config.popular);
+    let mut slot: FxHashMap<u32, usize> = FxHashMap::default();
+    let mut add = |aid: u32, source: Source, rank: usize| {
+        let i = *slot.entry(aid).or_insert_with(|| {
+            out.push(Candidate {
+                aid,
+                ranks: [ABSENT; NUM_SOURCES],
+            });
+            out.len() - 1
+        });
+        out[i].ranks[source as usize] = rank.min(ABSENT as usize - 1) as u16;
+    };
+
+    // History by its weighted score (ties: more recent first).
+    let mut history: Vec<(u32, f32)> = ctx
+        .unique
+        .iter()
+        .map(|&a| (a, ctx.interactions[&a].weighted))
+        .collect();
+    history.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (rank, &(aid, _)) in history.iter().take(config.history).enumerate() {
+        add(aid, Source::History, rank);
+    }
+    for (t, source) in [
+        (0, Source::Clicks),
+        (1, Source::CartsOrders),
+        (2, Source::Buy2Buy),
+    ] {
+        let (map, order) = &ctx.covisit[t];
+        let mut ranked: Vec<(u32, f32)> = order.iter().map(|&a| (a, map[&a].sum)).collect();
+        // Stable: ties keep first-seen order.
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (rank, &(aid, _)) in ranked.iter().take(config.per_table).enumerate() {
+            add(aid, source, rank);
+        }
+    }
+    for (kind, source) in [
+        (EventType::Click, Source::PopularClicks),
+        (EventType::Order, Source::PopularOrders),
+    ] {
+        for (rank, &aid) in index
+            .popular
+            .of(kind)
+            .iter()
+            .take(config.popular)
+            .enumerate()
+        {
+            add(aid, source, rank);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::EventType::{Cart, Click};
+    use crate::index::{CovisitTable, ItemStats, Popular};
+
+    fn index() -> Index {
+        let t = |x: &[u32], y: &[u32], w: &[f32]| CovisitTable::from_rows(x, y, w).unwrap();
+        Index {
+            tables: [
+                t(&[1, 1, 2], &[10, 11, 10], &[4.0, 2.0, 3.0]),
+                t(&[1], &[12], &[6.0]),
+                t(&[2], &[13], &[1.0]),
+            ],
+            stats: ItemStats::default(),
+            popular: Popular {
+                by_type: [vec![50, 10], vec![], vec![60]],
+            },
+        }
+    }
+
+    #[test]
+    fn context_aggregates_history_and_covisitation_by_hand() {
+        let index = index();
+        let (aids, ts, types) = ([1, 2, 1], [100, 200, 300], [Click, Cart, Click]);
+        let session = Session {
+            id: 0,
+            aids: &aids,
+            ts: &ts,
+            types: &types,
+        };
+        let ctx = SessionContext::new(&index, session, &CandidateConfig::default());
+        assert_eq!(ctx.unique, vec![1, 2]);
+        assert_eq!(ctx.unique_buys, vec![2]);
+        let one = ctx.interactions[&1];
+        assert_eq!(one.counts, [2, 0, 0]);
+        assert_eq!(one.events_since, 0);
+        assert_eq!(one.last_ts, 300);
+        // Buys recency over 3 events: 2^0.5 − 1, 2^0.75 − 1, 2^1 − 1.
+        let w = |i: usize| recency_weight(i, 3, BUYS_RECENCY);
+        assert_eq!(one.weighted, (w(0) * 1.0) as f32 + (w(2) * 1.0) as f32);
+        assert_eq!(ctx.interactions[&2].weighted, (w(1) * 6.0) as f32);
+        assert_eq!(ctx.top_aid, Some(2));
+        // Clicks table: 10 from 1 (4.0, position 0) and from 2 (3.0, position 1).
+        let agg = ctx.covisit[0].0[&10];
+        assert_eq!((agg.sum, agg.max, agg.count), (7.0, 4.0, 2));
+        assert_eq!(agg.recency_sum, 4.0 + 1.5);
+        assert_eq!(agg.from_last, 4.0);
+        assert_eq!(agg.from_top, 3.0);
+        // Buy2buy is aggregated over buys only.
+        assert_eq!(ctx.covisit[2].0[&13].sum, 1.0);
+    }
+
+    #[test]
+    fn candidates_merge_sources_with_their_ranks() {
+        let index = index();
+        let (aids, ts, types) = ([1, 2, 1], [100, 200, 300], [Click, Cart, Click]);
+        let session = Session {
+            id: 0,
+            aids: &aids,
+            ts: &ts,
+            types: &types,
+        };
+        let config = CandidateConfig::default();
+        let ctx = SessionContext::new(&index, session, &config);
+        let cands = candidates(&ctx, &index, &config);
+        let aids: Vec<u32> = cands.iter().map(|c| c.aid).collect();
+        assert_eq!(aids, vec![2, 1, 10, 11, 12, 13, 50, 60]);
+        let ten = cands.iter().find(|c| c.aid == 10).unwrap();
+        assert_eq!(ten.ranks, [ABSENT, 0, ABSENT, ABSENT, 1, ABSENT]);
+        assert_eq!(cands[0].ranks[Source::History as usize], 0);
+    }
+}

@@ -1,0 +1,338 @@
+//! The ranker's features for a (session, candidate) pair (design.md §4), computed by one
+//! function used identically by `train`, `predict` and `serve`. [`FEATURE_NAMES`] defines
+//! the order once; the model files carry the same names and are checked against it.
+//!
+//! Families: session (shape and time of the session), session × item (how the session
+//! interacted with the candidate), item (global counts and ratios from the index), pair
+//! (co-visitation weights from the history, per table) and the candidate's rank in each
+//! source. Missing values (e.g. recency of an aid the session never touched) are NaN,
+//! which LightGBM treats as missing.
+
+use crate::candidates::{ABSENT, Candidate, CovisitAgg, Interaction, SessionContext};
+use crate::data::EventType;
+use crate::data::split::DAY;
+use crate::index::Index;
+use crate::index::stats::weekday;
+
+/// Feature names, in row order.
+pub const FEATURE_NAMES: [&str; 57] = [
+    // session
+    "session_events",
+    "session_duration_s",
+    "session_distinct_aids",
+    "session_clicks",
+    "session_carts",
+    "session_orders",
+    "session_last_type",
+    "session_hour",
+    "session_weekday",
+    "session_distinct_buys",
+    // session × item
+    "item_in_history",
+    "item_session_clicks",
+    "item_session_carts",
+    "item_session_orders",
+    "item_events_since",
+    "item_seconds_since",
+    "item_recency_type_score",
+    "item_type_score",
+    "item_history_position",
+    "item_is_last",
+    "item_is_top",
+    // item
+    "item_clicks",
+    "item_carts",
+    "item_orders",
+    "item_clicks_recent",
+    "item_carts_recent",
+    "item_orders_recent",
+    "item_cart_per_click",
+    "item_order_per_cart",
+    "item_order_per_click",
+    "item_sessions",
+    "item_weekend_share",
+    "item_mean_hour",
+    // pair: per table
+    "covisit_clicks_sum",
+    "covisit_clicks_max",
+    "covisit_clicks_count",
+    "covisit_clicks_recency_sum",
+    "covisit_clicks_from_last",
+    "covisit_clicks_from_top",
+    "covisit_carts_orders_sum",
+    "covisit_carts_orders_max",
+    "covisit_carts_orders_count",
+    "covisit_carts_orders_recency_sum",
+    "covisit_carts_orders_from_last",
+    "covisit_carts_orders_from_top",
+    "covisit_buy2buy_sum",
+    "covisit_buy2buy_max",
+    "covisit_buy2buy_count",
+    "covisit_buy2buy_recency_sum",
+    "covisit_buy2buy_from_last",
+    "covisit_buy2buy_from_top",
+    // candidate sources
+    "rank_history",
+    "rank_covisit_clicks",
+    "rank_covisit_carts_orders",
+    "rank_covisit_buy2buy",
+    "rank_popular_clicks",
+    "rank_popular_orders",
+];
+
+/// Number of features.
+pub const NUM_FEATURES: usize = FEATURE_NAMES.len();
+
+/// The session-level part, computed once per session.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SessionFeatures([f32; 10]);
+
+impl SessionFeatures {
+    /// The session family of `ctx`.
+    pub fn new(ctx: &SessionContext<'_>) -> Self {
+        let s = ctx.session;
+        let n = s.len();
+        let mut counts = [0f32; 3];
+        for t in s.types {
+            counts[t.index()] += 1.0;
+        }
+        let (first, last) = (
+            s.ts.first().copied().unwrap_or(0),
+            s.ts.last().copied().unwrap_or(0),
+        );
+        SessionFeatures([
+            n as f32,
+            (last - first) as f32,
+            ctx.unique.len() as f32,
+            counts[0],
+            counts[1],
+            counts[2],
+            s.types.last().map_or(f32::NAN, |t| t.index() as f32),
+            ((last % DAY) / 3600) as f32,
+            weekday(last) as f32,
+            ctx.unique_buys.len() as f32,
+        ])
+    }
+}
+
+fn ratio(a: u32, b: u32) -> f32 {
+    a as f32 / (b as f32 + 1.0)
+}
+
+/// Appends the features of `candidate` to `row` (exactly [`NUM_FEATURES`] values).
+pub fn write_row(
+    index: &Index,
+    ctx: &SessionContext<'_>,
+    session: &SessionFeatures,
+    candidate: &Candidate,
+    row: &mut Vec<f32>,
+) {
+    let start = row.len();
+    let aid = candidate.aid;
+    row.extend_from_slice(&session.0);
+
+    let last_ts = ctx.session.ts.last().copied().unwrap_or(0);
+    match ctx.interactions.get(&aid) {
+        Some(Interaction {
+            counts,
+            events_since,
+            last_ts: seen,
+            position,
+            weighted,
+            type_weighted,
+        }) => row.extend_from_slice(&[
+            1.0,
+            counts[0] as f32,
+            counts[1] as f32,
+            counts[2] as f32,
+            *events_since as f32,
+            (last_ts - seen) as f32,
+            *weighted,
+            *type_weighted,
+            *position as f32,
+        ]),
+        None => {
+            row.extend_from_slice(&[0.0, 0.0, 0.0, 0.0, f32::NAN, f32::NAN, 0.0, 0.0, f32::NAN])
+        }
+    }
+    row.push((ctx.session.aids.last() == Some(&aid)) as u8 as f32);
+    row.push((ctx.top_aid == Some(aid)) as u8 as f32);
+
+    let stats = &index.stats;
+    let [clicks, carts, orders] = stats.counts(aid);
+    let recent = stats.recent(aid);
+    let a = aid as usize;
+    row.extend_from_slice(&[
+        clicks as f32,
+        carts as f32,
+        orders as f32,
+        recent[0] as f32,
+        recent[1] as f32,
+        recent[2] as f32,
+        ratio(carts, clicks),
+        ratio(orders, carts),
+        ratio(orders, clicks),
+        stats.sessions.get(a).map_or(0.0, |&s| s as f32),
+        stats.weekend_share.get(a).copied().unwrap_or(f32::NAN),
+        stats.mean_hour.get(a).copied().unwrap_or(f32::NAN),
+    ]);
+
+    for (map, _) in &ctx.covisit {
+        let agg = map.get(&aid).copied().unwrap_or(CovisitAgg::default());
+        row.extend_from_slice(&[
+            agg.sum,
+            agg.max,
+            agg.count as f32,
+            agg.recency_sum,
+            agg.from_last,
+            agg.from_top,
+        ]);
+    }
+    for &rank in &candidate.ranks {
+        row.push(if rank == ABSENT {
+            f32::NAN
+        } else {
+            rank as f32
+        });
+    }
+    debug_assert_eq!(row.len() - start, NUM_FEATURES);
+}
+
+/// Whether `aid` is a positive for `objective` under `labels` (for training).
+pub fn is_positive(
+    labels: &crate::data::labels::SessionLabels,
+    objective: EventType,
+    aid: u32,
+) -> bool {
+    labels.truth(objective).contains(&aid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::candidates::{CandidateConfig, candidates};
+    use crate::data::EventType::{Cart, Click, Order};
+    use crate::data::{Session, SessionLog};
+    use crate::index::{CovisitTable, ItemStats, Popular};
+
+    fn index() -> Index {
+        let t = |x: &[u32], y: &[u32], w: &[f32]| CovisitTable::from_rows(x, y, w).unwrap();
+        let mut log = SessionLog::new();
+        // Item statistics from one hand-made session: aid 7 clicked twice and carted once.
+        let t0 = 1_661_000_000;
+        log.push_session(9, &[7, 7, 7], &[t0, t0 + 1, t0 + 2], &[Click, Click, Cart]);
+        Index {
+            tables: [
+                t(&[1], &[7], &[2.5]),
+                t(&[2], &[7], &[6.0]),
+                t(&[2], &[7], &[1.0]),
+            ],
+            stats: ItemStats::from_log(&log, 7),
+            popular: Popular {
+                by_type: [vec![7], vec![], vec![]],
+            },
+        }
+    }
+
+    fn features_of(aid: u32) -> Vec<(&'static str, f32)> {
+        let index = index();
+        // 2022-08-21 12:00:00 UTC is a Sunday.
+        let t = 1_661_083_200;
+        let (aids, ts, types) = ([1, 2, 1], [t - 600, t - 300, t], [Click, Order, Click]);
+        let session = Session {
+            id: 0,
+            aids: &aids,
+            ts: &ts,
+            types: &types,
+        };
+        let config = CandidateConfig::default();
+        let ctx = SessionContext::new(&index, session, &config);
+        let cands = candidates(&ctx, &index, &config);
+        let candidate = cands.iter().find(|c| c.aid == aid).expect("candidate");
+        let mut row = Vec::new();
+        write_row(
+            &index,
+            &ctx,
+            &SessionFeatures::new(&ctx),
+            candidate,
+            &mut row,
+        );
+        assert_eq!(row.len(), NUM_FEATURES);
+        FEATURE_NAMES.iter().copied().zip(row).collect()
+    }
+
+    fn get(features: &[(&str, f32)], name: &str) -> f32 {
+        features
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .1
+    }
+
+    #[test]
+    fn session_family() {
+        let f = features_of(1);
+        assert_eq!(get(&f, "session_events"), 3.0);
+        assert_eq!(get(&f, "session_duration_s"), 600.0);
+        assert_eq!(get(&f, "session_distinct_aids"), 2.0);
+        assert_eq!(get(&f, "session_clicks"), 2.0);
+        assert_eq!(get(&f, "session_orders"), 1.0);
+        assert_eq!(get(&f, "session_last_type"), 0.0);
+        assert_eq!(get(&f, "session_hour"), 12.0);
+        assert_eq!(get(&f, "session_weekday"), 6.0);
+        assert_eq!(get(&f, "session_distinct_buys"), 1.0);
+    }
+
+    #[test]
+    fn session_item_family() {
+        let f = features_of(1);
+        assert_eq!(get(&f, "item_in_history"), 1.0);
+        assert_eq!(get(&f, "item_session_clicks"), 2.0);
+        assert_eq!(get(&f, "item_events_since"), 0.0);
+        assert_eq!(get(&f, "item_seconds_since"), 0.0);
+        assert_eq!(get(&f, "item_type_score"), 2.0);
+        assert_eq!(get(&f, "item_history_position"), 0.0);
+        assert_eq!(get(&f, "item_is_last"), 1.0);
+        let f = features_of(2);
+        assert_eq!(get(&f, "item_seconds_since"), 300.0);
+        assert_eq!(get(&f, "item_type_score"), 3.0);
+        assert_eq!(
+            get(&f, "item_is_top"),
+            1.0,
+            "the order outweighs two clicks"
+        );
+        let f = features_of(7);
+        assert_eq!(get(&f, "item_in_history"), 0.0);
+        assert!(get(&f, "item_events_since").is_nan());
+    }
+
+    #[test]
+    fn item_family() {
+        let f = features_of(7);
+        assert_eq!(get(&f, "item_clicks"), 2.0);
+        assert_eq!(get(&f, "item_carts"), 1.0);
+        assert_eq!(get(&f, "item_cart_per_click"), 1.0 / 3.0);
+        assert_eq!(get(&f, "item_order_per_cart"), 0.0);
+        assert_eq!(get(&f, "item_sessions"), 1.0);
+        assert_eq!(get(&f, "item_clicks_recent"), 2.0);
+    }
+
+    #[test]
+    fn pair_and_rank_family() {
+        let f = features_of(7);
+        // Clicks table: 1 -> 7 (2.5); 1 is the last aid and at history position 0.
+        assert_eq!(get(&f, "covisit_clicks_sum"), 2.5);
+        assert_eq!(get(&f, "covisit_clicks_from_last"), 2.5);
+        assert_eq!(get(&f, "covisit_clicks_recency_sum"), 2.5);
+        // carts_orders: 2 -> 7 (6.0); 2 is at position 1 and the top aid.
+        assert_eq!(get(&f, "covisit_carts_orders_sum"), 6.0);
+        assert_eq!(get(&f, "covisit_carts_orders_recency_sum"), 3.0);
+        assert_eq!(get(&f, "covisit_carts_orders_from_top"), 6.0);
+        assert_eq!(get(&f, "covisit_carts_orders_from_last"), 0.0);
+        assert_eq!(get(&f, "covisit_buy2buy_count"), 1.0);
+        assert_eq!(get(&f, "rank_covisit_clicks"), 0.0);
+        assert_eq!(get(&f, "rank_popular_clicks"), 0.0);
+        assert!(get(&f, "rank_history").is_nan());
+        assert!(get(&f, "rank_popular_orders").is_nan());
+    }
+}
