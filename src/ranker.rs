@@ -151,9 +151,9 @@ impl TreeModel {
             if line.starts_with("end of trees") {
                 break;
             }
-            if line.starts_with("Tree=") {
+            if let Some(number) = line.strip_prefix("Tree=") {
                 flush(&mut block)?;
-                block.insert("Tree".into(), line[5..].to_string());
+                block.insert("Tree".into(), number.to_string());
                 continue;
             }
             if let Some((k, v)) = line.split_once('=') {
