@@ -24,6 +24,8 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Build the co-visitation tables and item statistics into a model directory.
     BuildIndex(BuildIndexArgs),
+    /// Fit one LightGBM ranker per objective on a local split of FILE and add them to DIR.
+    Train(TrainArgs),
     /// Score every session of a file and write a Kaggle submission (.csv) or lists with scores (.jsonl).
     Predict(PredictArgs),
     /// Serve recommendations over HTTP (POST /predict, GET /health, GET /metrics).
@@ -157,4 +159,29 @@ pub struct ServeArgs {
     /// Largest accepted request body, bytes.
     #[arg(long, env = "OTTO_BODY_LIMIT", default_value_t = crate::http::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training events (.jsonl or .parquet); split by the official rule.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Model directory; its index is kept, or built from FILE when it has none.
+    #[arg(long, env = "OTTO_MODEL_DIR")]
+    pub model_dir: PathBuf,
+    /// Days at the end of FILE whose sessions become labelled training sessions.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Seed of the split, the parts and LightGBM.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Most trees per ranker (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 300)]
+    pub max_trees: u32,
+    /// LightGBM learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    pub learning_rate: f64,
+    /// LightGBM leaves per tree.
+    #[arg(long, default_value_t = 31)]
+    pub num_leaves: u32,
 }

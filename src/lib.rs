@@ -25,6 +25,7 @@ pub mod progress;
 pub mod ranker;
 pub mod rng;
 pub mod synthetic;
+pub mod training;
 
 pub use error::{Error, Result};
 

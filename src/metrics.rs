@@ -59,6 +59,14 @@ impl RecallCounter {
         self.truth[objective.index()] += truth.len().min(SUBMISSION_LENGTH) as u64;
     }
 
+    /// Adds the counts of another counter.
+    pub fn merge(&mut self, other: &RecallCounter) {
+        for i in 0..3 {
+            self.hits[i] += other.hits[i];
+            self.truth[i] += other.truth[i];
+        }
+    }
+
     /// The recalls so far.
     pub fn recall(&self) -> Recall {
         let r = |i: usize| {

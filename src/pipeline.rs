@@ -3,9 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::candidates::{CandidateConfig, SessionContext, candidates};
 use crate::data::{EventType, Session};
+use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
 use crate::heuristic::{self, Recommendation};
 use crate::index::Index;
+use crate::ranker::Rankers;
 
 /// Time spent per stage of one recommendation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -23,18 +26,50 @@ pub const MAX_K: usize = 100;
 pub enum Strategy {
     /// The baseline re-rank of design.md §3.
     Heuristic,
+    /// Candidates, features and one LightGBM model per objective.
+    Ranker,
+}
+
+impl Strategy {
+    /// Name for logs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Heuristic => "heuristic",
+            Strategy::Ranker => "ranker",
+        }
+    }
 }
 
 /// Everything needed to recommend, held in RAM.
 #[derive(Debug)]
 pub struct Recommender {
     index: Index,
+    rankers: Option<Rankers>,
+    candidates: CandidateConfig,
 }
 
 impl Recommender {
-    /// A recommender over a loaded index.
+    /// A recommender over a loaded index, ranking with the heuristic.
     pub fn new(index: Index) -> Self {
-        Recommender { index }
+        Recommender {
+            index,
+            rankers: None,
+            candidates: CandidateConfig::default(),
+        }
+    }
+
+    /// A recommender that ranks with `rankers` over candidates drawn by `candidates`.
+    pub fn with_rankers(index: Index, rankers: Rankers, candidates: CandidateConfig) -> Self {
+        Recommender {
+            index,
+            rankers: Some(rankers),
+            candidates,
+        }
+    }
+
+    /// True when rankers are loaded.
+    pub fn has_rankers(&self) -> bool {
+        self.rankers.is_some()
     }
 
     /// The index.
@@ -44,7 +79,11 @@ impl Recommender {
 
     /// The strategy used when the caller does not force the heuristic.
     pub fn default_strategy(&self) -> Strategy {
-        Strategy::Heuristic
+        if self.rankers.is_some() {
+            Strategy::Ranker
+        } else {
+            Strategy::Heuristic
+        }
     }
 
     /// The top `k` items for `objective`, best first, with scores; no duplicates. An empty
@@ -57,9 +96,74 @@ impl Recommender {
         strategy: Strategy,
     ) -> Recommendation {
         let k = k.min(MAX_K);
-        match strategy {
-            Strategy::Heuristic => heuristic::recommend(&self.index, session, objective, k),
+        match (strategy, &self.rankers) {
+            (Strategy::Ranker, Some(rankers)) => {
+                let mut timings = StageTimings::default();
+                let mut out = self.rank(session, &[objective], k, rankers, &mut timings);
+                out.pop().expect("one list per objective")
+            }
+            _ => heuristic::recommend(&self.index, session, objective, k),
         }
+    }
+
+    /// Ranks the candidates of `session` for each of `objectives` with its model.
+    fn rank(
+        &self,
+        session: Session<'_>,
+        objectives: &[EventType],
+        k: usize,
+        rankers: &Rankers,
+        timings: &mut StageTimings,
+    ) -> Vec<Recommendation> {
+        let started = Instant::now();
+        let ctx = SessionContext::new(&self.index, session, &self.candidates);
+        let cands = candidates(&ctx, &self.index, &self.candidates);
+        let features_started = Instant::now();
+        timings.candidates = features_started - started;
+        let session_features = SessionFeatures::new(&ctx);
+        let mut rows = Vec::with_capacity(cands.len() * NUM_FEATURES);
+        for c in &cands {
+            write_row(&self.index, &ctx, &session_features, c, &mut rows);
+        }
+        let scoring_started = Instant::now();
+        timings.features = scoring_started - features_started;
+        let lists = objectives
+            .iter()
+            .map(|&objective| {
+                let model = &rankers.models[objective.index()];
+                let mut scored: Vec<(u32, f32)> = cands
+                    .iter()
+                    .zip(rows.chunks_exact(NUM_FEATURES))
+                    .map(|(c, row)| (c.aid, model.score(row) as f32))
+                    .collect();
+                // Stable: equal scores keep candidate order.
+                scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+                scored.truncate(k);
+                let mut rec = Recommendation {
+                    aids: scored.iter().map(|s| s.0).collect(),
+                    scores: scored.iter().map(|s| s.1).collect(),
+                };
+                // Too few candidates (e.g. only unknown aids): fill with popular items, which
+                // score 0, below any probability the model gives.
+                let popular = self.index.popular.of(if objective == EventType::Click {
+                    EventType::Click
+                } else {
+                    EventType::Order
+                });
+                for &aid in popular {
+                    if rec.aids.len() >= k {
+                        break;
+                    }
+                    if !rec.aids.contains(&aid) {
+                        rec.aids.push(aid);
+                        rec.scores.push(0.0);
+                    }
+                }
+                rec
+            })
+            .collect();
+        timings.scoring = scoring_started.elapsed();
+        lists
     }
 
     /// Like [`recommend`](Self::recommend) for the given default strategy, with the time
@@ -86,11 +190,17 @@ impl Recommender {
         k: usize,
         strategy: Strategy,
     ) -> [Recommendation; 3] {
-        match strategy {
-            Strategy::Heuristic => {
+        let k = k.min(MAX_K);
+        match (strategy, &self.rankers) {
+            (Strategy::Ranker, Some(rankers)) => {
+                let mut timings = StageTimings::default();
+                let lists = self.rank(session, &EventType::ALL, k, rankers, &mut timings);
+                lists.try_into().expect("three objectives")
+            }
+            _ => {
                 // The baseline has one list for carts and orders.
-                let clicks = self.recommend(session, EventType::Click, k, strategy);
-                let buys = self.recommend(session, EventType::Order, k, strategy);
+                let clicks = heuristic::recommend(&self.index, session, EventType::Click, k);
+                let buys = heuristic::recommend(&self.index, session, EventType::Order, k);
                 [clicks, buys.clone(), buys]
             }
         }

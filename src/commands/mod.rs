@@ -1,13 +1,14 @@
 //! One module per subcommand: the glue from parsed arguments to the library, and the only
 //! place (with `http/`) that reads and writes files.
 
-mod build_index;
+pub(crate) mod build_index;
 mod convert;
 mod evaluate;
 mod generate;
 mod predict;
 mod serve;
 mod split;
+mod train;
 
 use crate::cli::Command;
 use crate::error::Result;
@@ -19,6 +20,7 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Split(args) => split::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::BuildIndex(args) => build_index::run(args),
+        Command::Train(args) => train::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Convert(args) => convert::run(args),
@@ -26,8 +28,50 @@ pub fn execute(command: Command) -> Result<()> {
 }
 
 /// Loads a model directory into a [`Recommender`](crate::pipeline::Recommender), checking
-/// its manifest.
+/// its manifest: the index, and the rankers when the manifest lists them.
 pub fn load_recommender(dir: &std::path::Path) -> Result<crate::pipeline::Recommender> {
-    let (_manifest, index) = crate::index::store::load(dir)?;
-    Ok(crate::pipeline::Recommender::new(index))
+    use crate::data::EventType;
+    use crate::error::Error;
+    use crate::pipeline::Recommender;
+    use crate::ranker::{Rankers, TreeModel, model_file};
+
+    let (manifest, index) = crate::index::store::load(dir)?;
+    let files = EventType::ALL.map(model_file);
+    let present = files
+        .iter()
+        .filter(|f| manifest.files.contains_key(*f))
+        .count();
+    if present == 0 {
+        return Ok(Recommender::new(index));
+    }
+    let artifact = |message: String| Error::Artifact {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    if present < files.len() {
+        return Err(artifact(
+            "manifest.json lists some rankers but not all three: retrain".into(),
+        ));
+    }
+    let mut models = Vec::with_capacity(3);
+    for name in &files {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let model =
+            TreeModel::parse(&text).map_err(|e| artifact(format!("{}: {e}", path.display())))?;
+        model
+            .check_features()
+            .map_err(|e| artifact(format!("{}: {e}", path.display())))?;
+        models.push(model);
+    }
+    let config = manifest
+        .training
+        .as_ref()
+        .and_then(|t| t.get("candidates"))
+        .map(|c| serde_json::from_value(c.clone()))
+        .transpose()
+        .map_err(|e| artifact(format!("manifest.json: bad candidate settings: {e}")))?
+        .unwrap_or_default();
+    let models: [TreeModel; 3] = models.try_into().expect("three models");
+    Ok(Recommender::with_rankers(index, Rankers { models }, config))
 }

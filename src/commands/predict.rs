@@ -87,9 +87,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         log.len(),
         seconds,
         log.len() as f64 / seconds.max(1e-9),
-        match strategy {
-            Strategy::Heuristic => "heuristic",
-        }
+        strategy.name()
     );
     Ok(())
 }

@@ -1,0 +1,189 @@
+//! Training data for the rankers: candidates and feature rows of labelled (truncated)
+//! sessions, a label per objective, and the figures `train` reports (candidate recall,
+//! Recall@20 of heuristic and rankers on held-out sessions).
+
+use rayon::prelude::*;
+
+use crate::candidates::{CandidateConfig, SessionContext, candidates};
+use crate::data::labels::SessionLabels;
+use crate::data::{EventType, SessionLog};
+use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
+use crate::index::Index;
+use crate::metrics::{Recall, RecallCounter};
+use crate::pipeline::{Recommender, Strategy};
+use crate::rng::Rng;
+
+/// Feature rows of every candidate of every session, with labels.
+#[derive(Clone, Debug, Default)]
+pub struct TrainingSet {
+    /// Row-major, [`NUM_FEATURES`] per row.
+    pub rows: Vec<f32>,
+    /// `offsets[s]..offsets[s + 1]` are session `s`'s rows.
+    pub offsets: Vec<usize>,
+    /// 0/1 per row and objective.
+    pub labels: [Vec<f32>; 3],
+}
+
+impl TrainingSet {
+    /// Number of sessions.
+    pub fn sessions(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Rows and labels of `sessions` for `objective`; with `positives_only`, sessions
+    /// without a positive candidate (no signal) are left out.
+    pub fn select(
+        &self,
+        sessions: &[usize],
+        objective: EventType,
+        positives_only: bool,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let labels = &self.labels[objective.index()];
+        let (mut rows, mut out) = (Vec::new(), Vec::new());
+        for &s in sessions {
+            let range = self.offsets[s]..self.offsets[s + 1];
+            if positives_only && !labels[range.clone()].iter().any(|&l| l > 0.0) {
+                continue;
+            }
+            rows.extend_from_slice(
+                &self.rows[range.start * NUM_FEATURES..range.end * NUM_FEATURES],
+            );
+            out.extend_from_slice(&labels[range]);
+        }
+        (rows, out)
+    }
+}
+
+/// Builds the training set of `sessions` (truncated) with their `labels` (same order).
+pub fn build(
+    index: &Index,
+    sessions: &SessionLog,
+    labels: &[SessionLabels],
+    config: &CandidateConfig,
+    progress: &indicatif::ProgressBar,
+) -> TrainingSet {
+    assert_eq!(sessions.len(), labels.len());
+    const CHUNK: usize = 2048;
+    let parts: Vec<TrainingSet> = (0..sessions.len())
+        .collect::<Vec<_>>()
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut part = TrainingSet {
+                offsets: vec![0],
+                ..Default::default()
+            };
+            for &s in chunk {
+                let ctx = SessionContext::new(index, sessions.session(s), config);
+                let cands = candidates(&ctx, index, config);
+                let session_features = SessionFeatures::new(&ctx);
+                for c in &cands {
+                    write_row(index, &ctx, &session_features, c, &mut part.rows);
+                    for kind in EventType::ALL {
+                        part.labels[kind.index()]
+                            .push(labels[s].truth(kind).contains(&c.aid) as u8 as f32);
+                    }
+                }
+                part.offsets
+                    .push(part.offsets.last().expect("offsets") + cands.len());
+            }
+            progress.inc(chunk.len() as u64);
+            part
+        })
+        .collect();
+    let mut set = TrainingSet {
+        offsets: vec![0],
+        ..Default::default()
+    };
+    for part in parts {
+        let base = *set.offsets.last().expect("offsets");
+        set.rows.extend_from_slice(&part.rows);
+        set.offsets
+            .extend(part.offsets[1..].iter().map(|o| o + base));
+        for (all, some) in set.labels.iter_mut().zip(part.labels) {
+            all.extend(some);
+        }
+    }
+    set
+}
+
+/// Share of truth items found among the candidates, per objective (capped at 20 as in
+/// the metric).
+pub fn candidate_recall(set: &TrainingSet, labels: &[SessionLabels], sessions: &[usize]) -> Recall {
+    let mut hits = [0f64; 3];
+    let mut truth = [0f64; 3];
+    for &s in sessions {
+        for kind in EventType::ALL {
+            let t = labels[s].truth(kind).len();
+            if t == 0 {
+                continue;
+            }
+            let found = set.labels[kind.index()][set.offsets[s]..set.offsets[s + 1]]
+                .iter()
+                .filter(|&&l| l > 0.0)
+                .count();
+            hits[kind.index()] += found.min(20) as f64;
+            truth[kind.index()] += t.min(20) as f64;
+        }
+    }
+    let r = |i: usize| {
+        if truth[i] > 0.0 {
+            hits[i] / truth[i]
+        } else {
+            0.0
+        }
+    };
+    let (clicks, carts, orders) = (r(0), r(1), r(2));
+    Recall {
+        clicks,
+        carts,
+        orders,
+        total: 0.1 * clicks + 0.3 * carts + 0.6 * orders,
+    }
+}
+
+/// Recall@20 of `recommender` with `strategy` on `sessions` of a labelled log.
+pub fn holdout_recall(
+    recommender: &Recommender,
+    log: &SessionLog,
+    labels: &[SessionLabels],
+    sessions: &[usize],
+    strategy: Strategy,
+) -> Recall {
+    let counters: Vec<RecallCounter> = sessions
+        .par_chunks(1024)
+        .map(|chunk| {
+            let mut counter = RecallCounter::default();
+            for &s in chunk {
+                let lists = recommender.recommend_all(log.session(s), 20, strategy);
+                for kind in EventType::ALL {
+                    counter.add(&labels[s], kind, Some(&lists[kind.index()].aids));
+                }
+            }
+            counter
+        })
+        .collect();
+    let mut total = RecallCounter::default();
+    for c in counters {
+        total.merge(&c);
+    }
+    total.recall()
+}
+
+/// Which part a session belongs to: 0 train, 1 early-stopping validation, 2 held out for
+/// the report; about 70/10/20, seeded.
+pub fn assign_parts(n: usize, seed: u64) -> [Vec<usize>; 3] {
+    let mut rng = Rng::new(seed ^ 0x5EED);
+    let mut parts: [Vec<usize>; 3] = Default::default();
+    for s in 0..n {
+        let r = rng.below(10);
+        parts[if r < 7 {
+            0
+        } else if r < 8 {
+            1
+        } else {
+            2
+        }]
+        .push(s);
+    }
+    parts
+}
