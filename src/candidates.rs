@@ -67,8 +67,8 @@ pub struct CandidateConfig {
 impl Default for CandidateConfig {
     fn default() -> Self {
         CandidateConfig {
-            history: 30,
-            per_table: 20,
+            history: 40,
+            per_table: 30,
             popular: 5,
             history_for_neighbours: 20,
         }

@@ -21,7 +21,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         model_dir: args.model_dir.display().to_string(),
         items: index.stats.aid_bound(),
         pairs: pairs.into(),
-        rankers: false,
+        rankers: recommender.has_rankers(),
     };
     let workers = args
         .workers

@@ -4,3 +4,4 @@ mod common;
 mod data_commands;
 mod predict;
 mod serve;
+mod train;

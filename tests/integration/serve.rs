@@ -6,15 +6,19 @@ use serde_json::json;
 
 use crate::common::{Server, run, run_ok, s};
 
-/// A model directory built from the committed fixture world.
+/// A model directory (index and rankers) built from the committed fixture world.
 fn fixture_model(dir: &Path) -> PathBuf {
     let model = dir.join("model");
+    let input = "fixtures/world/train.jsonl";
+    run_ok(&["build-index", "--input", input, "--model-dir", s(&model)]);
     run_ok(&[
-        "build-index",
+        "train",
         "--input",
-        "fixtures/world/train.jsonl",
+        input,
         "--model-dir",
         s(&model),
+        "--max-trees",
+        "40",
     ]);
     model
 }
@@ -132,7 +136,7 @@ fn every_error_has_its_status_and_a_json_message_and_the_server_keeps_answering(
 }
 
 #[test]
-fn http_answers_equal_predict_jsonl_for_200_sessions() {
+fn http_answers_equal_predict_jsonl_for_200_sessions_with_rankers() {
     let dir = tempfile::tempdir().unwrap();
     let model = fixture_model(dir.path());
     let lists = dir.path().join("lists.jsonl");
@@ -198,6 +202,7 @@ fn health_and_metrics_report_what_was_served() {
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["status"], "ok");
     assert!(health["model"]["items"].as_u64().unwrap() > 0);
+    assert_eq!(health["model"]["rankers"], true);
     for _ in 0..3 {
         server.predict(&readme_example());
     }
