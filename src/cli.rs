@@ -30,6 +30,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// Serve recommendations over HTTP (POST /predict, GET /health, GET /metrics).
     Serve(ServeArgs),
+    /// Describe an event file: sessions, events, length distribution, type mix, items, time span.
+    Stats(StatsArgs),
     /// Convert an event file to another format (e.g. a large JSONL to Parquet, once).
     Convert(ConvertArgs),
 }
@@ -184,4 +186,14 @@ pub struct TrainArgs {
     /// LightGBM leaves per tree.
     #[arg(long, default_value_t = 31)]
     pub num_leaves: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Event files (.jsonl or .parquet).
+    #[arg(long, required = true)]
+    pub input: Vec<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

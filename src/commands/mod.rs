@@ -8,6 +8,7 @@ mod generate;
 mod predict;
 mod serve;
 mod split;
+mod stats;
 mod train;
 
 use crate::cli::Command;
@@ -23,6 +24,7 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Stats(args) => stats::run(args),
         Command::Convert(args) => convert::run(args),
     }
 }

@@ -61,16 +61,22 @@ pub fn pair_weight(
     }
 }
 
-/// A session's distinct pairs, most recent occurrence of each: (aid_x, aid_y, pos_x, pos_y).
+/// A session's distinct pairs with aid_x in `xs`, most recent occurrence of each:
+/// (aid_x << 32 | aid_y, pos_x, pos_y). Positions whose aid is outside `xs` are skipped
+/// before any pair is formed, so a pass costs little for the sessions it does not need.
 fn session_pairs(
     session: Session<'_>,
     positions: &[u16],
     window: u32,
+    xs: std::ops::Range<u32>,
     scratch: &mut Vec<(u64, u16, u16)>,
 ) {
     scratch.clear();
     for &i in positions.iter().rev() {
         let (ax, tx) = (session.aids[i as usize], session.ts[i as usize]);
+        if !xs.contains(&ax) {
+            continue;
+        }
         for &j in positions.iter().rev() {
             let (ay, ty) = (session.aids[j as usize], session.ts[j as usize]);
             if ax != ay && tx.abs_diff(ty) < window {
@@ -169,13 +175,9 @@ pub fn count(
                 for k in 0..ids.len() {
                     let session = log.session(c * SESSION_CHUNK + k);
                     tail_positions(session, events, tail, &mut positions);
-                    session_pairs(session, &positions, window, &mut pairs);
+                    session_pairs(session, &positions, window, lo..hi, &mut pairs);
                     for &(key, i, j) in &pairs {
-                        let x = (key >> 32) as u32;
-                        if x < lo || x >= hi {
-                            continue;
-                        }
-                        out.x.push(x);
+                        out.x.push((key >> 32) as u32);
                         out.y.push(key as u32);
                         for (s, spec) in specs.iter().enumerate() {
                             let w = pair_weight(

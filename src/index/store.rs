@@ -71,13 +71,24 @@ impl Manifest {
         Manifest {
             format_version: FORMAT_VERSION,
             otto_rec_version: env!("CARGO_PKG_VERSION").to_string(),
-            created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            created_at: humantime::format_rfc3339_seconds(build_time()).to_string(),
             parameters,
             input,
             files: BTreeMap::new(),
             training: None,
         }
     }
+}
+
+/// The time stamped into manifests: `SOURCE_DATE_EPOCH` when set (reproducible builds),
+/// else now.
+fn build_time() -> std::time::SystemTime {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or_else(std::time::SystemTime::now, |s| {
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)
+        })
 }
 
 fn artifact(dir: &Path, message: impl Into<String>) -> Error {

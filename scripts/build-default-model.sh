@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Rebuilds models/default, the bundle `serve` loads on a fresh clone: a synthetic OTTO
+# world (seed 42), its co-visitation index and the three rankers. Reproducible: the same
+# otto-rec gives byte-identical Parquet files and models (SOURCE_DATE_EPOCH fixes the
+# manifest's time stamp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SESSIONS=${SESSIONS:-60000}
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+cargo build --release --quiet
+bin=target/release/otto-rec
+world=target/default-world
+rm -rf "$world" models/default.new
+$bin generate --out "$world" --sessions "$SESSIONS" --seed 42
+$bin build-index --input "$world/train.jsonl" --model-dir models/default.new
+$bin train --input "$world/train.jsonl" --model-dir models/default.new --seed 42
+rm -rf models/default
+mv models/default.new models/default
+du -sh models/default
