@@ -12,6 +12,8 @@ use crate::features::{FEATURE_NAMES, NUM_FEATURES};
 #[derive(Debug, PartialEq, Eq)]
 pub struct ModelError(pub String);
 
+impl std::error::Error for ModelError {}
+
 impl std::fmt::Display for ModelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

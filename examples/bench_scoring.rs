@@ -1,0 +1,126 @@
+//! Cost of the ranker on the request path: µs per candidate row for the Rust evaluator and
+//! for LightGBM's C API, by number of trees, and the time of each stage of a request.
+//!
+//!     cargo run --release --example bench_scoring -- MODEL_DIR SESSIONS.jsonl
+//!
+//! MODEL_DIR must hold rankers (`otto-rec train`); SESSIONS are scored as requests would be.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use otto_rec::candidates::{CandidateConfig, SessionContext, candidates};
+use otto_rec::data::{EventType, read_events};
+use otto_rec::features::{NUM_FEATURES, SessionFeatures, write_row};
+use otto_rec::index::store;
+use otto_rec::ranker::{TreeModel, model_file};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: bench_scoring MODEL_DIR SESSIONS.jsonl");
+        std::process::exit(1);
+    }
+    let dir = PathBuf::from(&args[1]);
+    let log = read_events(&PathBuf::from(&args[2]), &indicatif::ProgressBar::hidden())?;
+    let (_, index) = store::load(&dir)?;
+    let config = CandidateConfig::default();
+
+    // Feature rows of up to 2,000 sessions.
+    let mut rows = Vec::new();
+    for session in log.iter().take(2_000) {
+        let ctx = SessionContext::new(&index, session, &config);
+        let sf = SessionFeatures::new(&ctx);
+        for c in candidates(&ctx, &index, &config) {
+            write_row(&index, &ctx, &sf, &c, &mut rows);
+        }
+    }
+    let n_rows = rows.len() / NUM_FEATURES;
+    println!(
+        "{n_rows} candidate rows from {} sessions",
+        log.len().min(2_000)
+    );
+    println!(
+        "{:<8} {:>6} {:>14} {:>16} {:>16} {:>12}",
+        "model", "trees", "rust µs/row", "lgbm batch µs/row", "lgbm 1-row µs/row", "max |Δ|"
+    );
+    for kind in EventType::ALL {
+        let text = std::fs::read_to_string(dir.join(model_file(kind)))?;
+        let model = TreeModel::parse(&text)?;
+        let mut rust_times = Vec::new();
+        let mut scores = Vec::with_capacity(n_rows);
+        for _ in 0..5 {
+            scores.clear();
+            let t = Instant::now();
+            for row in rows.chunks_exact(NUM_FEATURES) {
+                scores.push(model.score(row));
+            }
+            rust_times.push(t.elapsed().as_secs_f64() * 1e6 / n_rows as f64);
+        }
+        let booster = lightgbm3::Booster::from_string(&text)?;
+        let mut batch_times = Vec::new();
+        let mut expected = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            expected =
+                booster.predict_with_params(&rows, NUM_FEATURES as i32, true, "num_threads=1")?;
+            batch_times.push(t.elapsed().as_secs_f64() * 1e6 / n_rows as f64);
+        }
+        let single_rows = n_rows.min(20_000);
+        let t = Instant::now();
+        for row in rows.chunks_exact(NUM_FEATURES).take(single_rows) {
+            booster.predict_with_params(row, NUM_FEATURES as i32, true, "num_threads=1")?;
+        }
+        let single = t.elapsed().as_secs_f64() * 1e6 / single_rows as f64;
+        let max_diff = scores
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        println!(
+            "{:<8} {:>6} {:>14.2} {:>16.2} {:>16.2} {:>12.1e}",
+            kind.name(),
+            model.num_trees(),
+            median(rust_times),
+            median(batch_times),
+            single,
+            max_diff
+        );
+    }
+
+    // Stages of a request for sessions cut to their last 30 events.
+    let recommender = otto_rec::commands::load_recommender(&dir)?;
+    let (mut cand, mut feat, mut score, mut total) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let sessions: Vec<_> = log.iter().filter(|s| s.len() >= 30).take(2_000).collect();
+    for &session in &sessions {
+        let n = session.len();
+        let cut = otto_rec::data::Session {
+            id: session.id,
+            aids: &session.aids[n - 30..],
+            ts: &session.ts[n - 30..],
+            types: &session.types[n - 30..],
+        };
+        let t = Instant::now();
+        let (_, timings) = recommender.recommend_timed(cut, EventType::Order, 20);
+        total.push(t.elapsed().as_secs_f64() * 1e6);
+        cand.push(timings.candidates.as_secs_f64() * 1e6);
+        feat.push(timings.features.as_secs_f64() * 1e6);
+        score.push(timings.scoring.as_secs_f64() * 1e6);
+    }
+    if !sessions.is_empty() {
+        println!(
+            "30-event request, median µs over {} sessions: candidates {:.0}, features {:.0}, scoring {:.0}, total {:.0}",
+            sessions.len(),
+            median(cand),
+            median(feat),
+            median(score),
+            median(total)
+        );
+    }
+    Ok(())
+}
