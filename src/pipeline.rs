@@ -174,11 +174,19 @@ impl Recommender {
         objective: EventType,
         k: usize,
     ) -> (Recommendation, StageTimings) {
-        let started = Instant::now();
-        let rec = self.recommend(session, objective, k, self.default_strategy());
-        let timings = StageTimings {
-            candidates: started.elapsed(),
-            ..Default::default()
+        let k = k.min(MAX_K);
+        let mut timings = StageTimings::default();
+        let rec = match &self.rankers {
+            Some(rankers) => self
+                .rank(session, &[objective], k, rankers, &mut timings)
+                .pop()
+                .expect("one list per objective"),
+            None => {
+                let started = Instant::now();
+                let rec = heuristic::recommend(&self.index, session, objective, k);
+                timings.candidates = started.elapsed();
+                rec
+            }
         };
         (rec, timings)
     }
