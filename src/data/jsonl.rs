@@ -67,16 +67,29 @@ fn parse_line(text: &str) -> std::result::Result<Parsed, String> {
 /// out (they carry nothing to learn from or score).
 pub fn read_sessions(path: &Path, progress: &ProgressBar) -> Result<SessionLog> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    read_sessions_from(BufReader::with_capacity(1 << 20, file), path, progress)
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut log = read_sessions_from(
+        BufReader::with_capacity(1 << 20, file),
+        path,
+        progress,
+        bytes / JSON_BYTES_PER_EVENT,
+    )?;
+    log.shrink_to_fit();
+    Ok(log)
 }
+
+/// Bytes of Kaggle JSONL per event (an event is ~50 bytes), to size the columns up front.
+const JSON_BYTES_PER_EVENT: u64 = 50;
 
 /// Reads Kaggle OTTO JSONL from any reader; `path` names it in errors.
 pub fn read_sessions_from(
     mut reader: impl BufRead,
     path: &Path,
     progress: &ProgressBar,
+    expected_events: u64,
 ) -> Result<SessionLog> {
     let mut log = SessionLog::new();
+    log.reserve(expected_events as usize);
     let mut line_no = 0usize;
     let mut block: Vec<(usize, String)> = Vec::with_capacity(BLOCK_LINES);
     let mut spare: Vec<String> = Vec::new();
@@ -157,6 +170,7 @@ mod tests {
             text.as_bytes(),
             Path::new("t.jsonl"),
             &ProgressBar::hidden(),
+            0,
         )
     }
 

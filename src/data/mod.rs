@@ -179,6 +179,16 @@ impl SessionLog {
         self.session_ids.len()
     }
 
+    /// Reserves room for about `events` more events (and a matching number of sessions),
+    /// so a large file fills its columns without doubling past its size.
+    pub fn reserve(&mut self, events: usize) {
+        self.aids.reserve(events);
+        self.ts.reserve(events);
+        self.types.reserve(events);
+        self.session_ids.reserve(events / 16);
+        self.offsets.reserve(events / 16);
+    }
+
     /// True when there are no sessions.
     pub fn is_empty(&self) -> bool {
         self.session_ids.is_empty()
@@ -223,6 +233,15 @@ impl SessionLog {
         }
         self.session_ids.push(id);
         self.offsets.push(self.aids.len());
+    }
+
+    /// Releases spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        self.session_ids.shrink_to_fit();
+        self.offsets.shrink_to_fit();
+        self.aids.shrink_to_fit();
+        self.ts.shrink_to_fit();
+        self.types.shrink_to_fit();
     }
 
     /// Appends every session of `other`.
