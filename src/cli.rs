@@ -181,11 +181,14 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 300)]
     pub max_trees: u32,
     /// LightGBM learning rate.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.1)]
     pub learning_rate: f64,
     /// LightGBM leaves per tree.
     #[arg(long, default_value_t = 31)]
     pub num_leaves: u32,
+    /// Deepest split of a tree (bounds the cost of scoring a candidate).
+    #[arg(long, default_value_t = 8)]
+    pub max_depth: u32,
 }
 
 #[derive(Debug, Args)]

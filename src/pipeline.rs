@@ -127,14 +127,16 @@ impl Recommender {
         }
         let scoring_started = Instant::now();
         timings.features = scoring_started - features_started;
+        let mut scores = Vec::with_capacity(cands.len());
         let lists = objectives
             .iter()
             .map(|&objective| {
                 let model = &rankers.models[objective.index()];
+                model.score_rows(&rows, &mut scores);
                 let mut scored: Vec<(u32, f32)> = cands
                     .iter()
-                    .zip(rows.chunks_exact(NUM_FEATURES))
-                    .map(|(c, row)| (c.aid, model.score(row) as f32))
+                    .zip(&scores)
+                    .map(|(c, &s)| (c.aid, s as f32))
                     .collect();
                 // Stable: equal scores keep candidate order.
                 scored.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -29,52 +29,143 @@ const MISSING_NAN: u8 = 2;
 /// LightGBM's `kZeroThreshold`.
 const ZERO_THRESHOLD: f64 = 1e-35;
 
+/// A split, with LightGBM's missing-value rules resolved at load time.
 #[derive(Clone, Debug)]
 struct Node {
-    feature: u32,
-    threshold: f64,
-    /// Child index; negative `c` is leaf `!c`.
-    left: i32,
-    right: i32,
+    /// The largest f32 not above LightGBM's f64 threshold: for an f32 feature value `x`,
+    /// `x <= threshold` exactly when LightGBM's `(double) x <= threshold`.
+    threshold: f32,
+    feature: u16,
+    /// Left and right child; a negative child `c` is leaf `!c`.
+    children: [i32; 2],
+    /// Where a NaN goes.
+    nan_left: bool,
+    /// Missing type "zero": values within ±1e-35 go the default way.
+    zero_is_missing: bool,
     default_left: bool,
-    missing: u8,
 }
 
+impl Node {
+    /// [`goes_left`](Self::goes_left) for a node without the "zero" missing type, without
+    /// branches: NaN compares false, so the NaN case is selected by bit operations.
+    fn goes_left_fast(&self, value: f32) -> bool {
+        let nan = value.is_nan();
+        (nan & self.nan_left) | (!nan & (value <= self.threshold))
+    }
+
+    fn goes_left(&self, value: f32) -> bool {
+        if value.is_nan() {
+            self.nan_left
+        } else if self.zero_is_missing && (value as f64).abs() <= ZERO_THRESHOLD {
+            self.default_left
+        } else {
+            value <= self.threshold
+        }
+    }
+}
+
+/// The largest f32 that is not above `t`.
+fn f32_at_most(t: f64) -> f32 {
+    let c = t as f32;
+    if (c as f64) > t { c.next_down() } else { c }
+}
+
+/// A tree as one node array: the internal nodes, then one self-looping node per leaf, so
+/// a walk of exactly `depth` steps ends on the row's leaf without a branch per step.
 #[derive(Clone, Debug)]
 struct Tree {
     nodes: Vec<Node>,
     leaves: Vec<f64>,
+    /// Index of the first leaf node in `nodes`.
+    first_leaf: usize,
+    /// Internal nodes on the longest root-to-leaf path.
+    depth: usize,
+    /// Some node uses the "zero" missing type.
+    has_zero_missing: bool,
 }
 
+/// Rows walked through a tree together, so their independent walks overlap in the CPU.
+const LANES: usize = 16;
+
 impl Tree {
-    fn leaf(&self, row: &[f32]) -> f64 {
-        if self.nodes.is_empty() {
-            return self.leaves[0];
-        }
-        let mut i = 0i32;
-        loop {
-            let node = &self.nodes[i as usize];
-            let mut value = row[node.feature as usize] as f64;
-            if value.is_nan() && node.missing != MISSING_NAN {
-                value = 0.0;
-            }
-            let is_missing = (node.missing == MISSING_ZERO && value.abs() <= ZERO_THRESHOLD)
-                || (node.missing == MISSING_NAN && value.is_nan());
-            let next = if is_missing {
-                if node.default_left {
-                    node.left
-                } else {
-                    node.right
+    fn from_internal(mut nodes: Vec<Node>, leaves: Vec<f64>) -> Self {
+        let first_leaf = nodes.len();
+        for node in &mut nodes {
+            for c in &mut node.children {
+                if *c < 0 {
+                    *c = (first_leaf + !*c as usize) as i32;
                 }
-            } else if value <= node.threshold {
-                node.left
-            } else {
-                node.right
-            };
-            if next < 0 {
-                return self.leaves[!next as usize];
             }
-            i = next;
+        }
+        for l in 0..leaves.len() {
+            let me = (first_leaf + l) as i32;
+            nodes.push(Node {
+                threshold: 0.0,
+                feature: 0,
+                children: [me, me],
+                nan_left: true,
+                zero_is_missing: false,
+                default_left: true,
+            });
+        }
+        // Depth by a walk from the root (children always follow their parent's index
+        // in LightGBM's layout, but a stack does not rely on it).
+        let mut depth = 0;
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((i, d)) = stack.pop() {
+            if i >= first_leaf {
+                depth = depth.max(d);
+                continue;
+            }
+            for &c in &nodes[i].children {
+                stack.push((c as usize, d + 1));
+            }
+        }
+        let mut tree = Tree {
+            nodes,
+            leaves,
+            first_leaf,
+            depth,
+            has_zero_missing: false,
+        };
+        tree.has_zero_missing = tree.has_zero_missing();
+        tree
+    }
+
+    fn leaf(&self, row: &[f32]) -> f64 {
+        let mut i = 0usize;
+        while i < self.first_leaf {
+            let node = &self.nodes[i];
+            i = node.children[!node.goes_left(row[node.feature as usize]) as usize] as usize;
+        }
+        self.leaves[i - self.first_leaf]
+    }
+
+    /// True when a node uses the "zero" missing type (which the fast walk ignores).
+    fn has_zero_missing(&self) -> bool {
+        self.nodes.iter().any(|n| n.zero_is_missing)
+    }
+
+    /// Adds this tree's output for up to [`LANES`] rows to `sums`; the tree must not use
+    /// the "zero" missing type.
+    fn add_leaves(&self, rows: &[&[f32]], sums: &mut [f64]) {
+        let mut at = [0usize; LANES];
+        for _ in 0..self.depth {
+            for (i, row) in at.iter_mut().zip(rows) {
+                // SAFETY: `*i` starts at the root and only takes child indices, which
+                // `parse_tree` checked to lie inside `nodes` (leaf nodes loop on
+                // themselves); `feature` was checked to be below the model's feature
+                // count, which is the width of every row `score_rows` passes in.
+                let node = unsafe { self.nodes.get_unchecked(*i) };
+                let value = unsafe { *row.get_unchecked(node.feature as usize) };
+                *i = node.children[!node.goes_left_fast(value) as usize] as usize;
+            }
+            if at[..rows.len()].iter().all(|&i| i >= self.first_leaf) {
+                break;
+            }
+        }
+        for ((sum, &i), _) in sums.iter_mut().zip(&at).zip(rows) {
+            *sum += self.leaves[i - self.first_leaf];
         }
     }
 }
@@ -197,10 +288,7 @@ impl TreeModel {
             return Err(ModelError("leaf_value does not match num_leaves".into()));
         }
         if num_leaves == 1 {
-            return Ok(Tree {
-                nodes: Vec::new(),
-                leaves,
-            });
+            return Ok(Tree::from_internal(Vec::new(), leaves));
         }
         let feature: Vec<u32> = parse_list("split_feature", get("split_feature")?)?;
         let threshold: Vec<f64> = parse_list("threshold", get("threshold")?)?;
@@ -232,21 +320,31 @@ impl TreeModel {
             if decision[i] & CATEGORICAL_MASK != 0 {
                 return Err(ModelError("categorical splits are not supported".into()));
             }
-            if feature[i] as usize >= num_features || !child_ok(left[i]) || !child_ok(right[i]) {
+            if feature[i] as usize >= num_features.min(u16::MAX as usize)
+                || !child_ok(left[i])
+                || !child_ok(right[i])
+            {
                 return Err(ModelError(
                     "a tree refers to a feature or node that does not exist".into(),
                 ));
             }
+            let default_left = decision[i] & DEFAULT_LEFT_MASK != 0;
+            let missing = (decision[i] >> 2) & 3;
+            let nan_left = match missing {
+                MISSING_NAN | MISSING_ZERO => default_left,
+                // No missing type: LightGBM reads NaN as 0.
+                _ => 0.0 <= threshold[i],
+            };
             nodes.push(Node {
-                feature: feature[i],
-                threshold: threshold[i],
-                left: left[i],
-                right: right[i],
-                default_left: decision[i] & DEFAULT_LEFT_MASK != 0,
-                missing: (decision[i] >> 2) & 3,
+                threshold: f32_at_most(threshold[i]),
+                feature: feature[i] as u16,
+                children: [left[i], right[i]],
+                nan_left,
+                zero_is_missing: missing == MISSING_ZERO,
+                default_left,
             });
         }
-        Ok(Tree { nodes, leaves })
+        Ok(Tree::from_internal(nodes, leaves))
     }
 
     /// The feature names stored in the model.
@@ -266,10 +364,37 @@ impl TreeModel {
 
     /// The model's prediction (LightGBM's "normal" predict: a probability for binary models).
     pub fn score(&self, row: &[f32]) -> f64 {
-        let raw = self.raw_score(row);
+        self.transform(self.raw_score(row))
+    }
+
+    fn transform(&self, raw: f64) -> f64 {
         match self.sigmoid {
             Some(sigma) => 1.0 / (1.0 + (-sigma * raw).exp()),
             None => raw,
+        }
+    }
+
+    /// Scores many rows (row-major, [`NUM_FEATURES`] each) into `out`, walking groups of
+    /// rows through each tree together. Equal to [`score`](Self::score) on each row: every
+    /// row still sums its trees in order.
+    pub fn score_rows(&self, rows: &[f32], out: &mut Vec<f64>) {
+        let width = self.feature_names.len();
+        out.clear();
+        out.resize(rows.len() / width, 0.0);
+        let all: Vec<&[f32]> = rows.chunks_exact(width).collect();
+        for (group, sums) in all.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            for tree in &self.trees {
+                if tree.has_zero_missing {
+                    for (sum, row) in sums.iter_mut().zip(group) {
+                        *sum += tree.leaf(row);
+                    }
+                } else {
+                    tree.add_leaves(group, sums);
+                }
+            }
+        }
+        for v in out.iter_mut() {
+            *v = self.transform(*v);
         }
     }
 
@@ -325,6 +450,8 @@ pub mod training {
     pub struct TrainParams {
         pub learning_rate: f64,
         pub num_leaves: u32,
+        /// Deepest split; shallow trees keep the request-path walk short.
+        pub max_depth: u32,
         pub min_data_in_leaf: u32,
         pub feature_fraction: f64,
         pub bagging_fraction: f64,
@@ -338,8 +465,9 @@ pub mod training {
     impl Default for TrainParams {
         fn default() -> Self {
             TrainParams {
-                learning_rate: 0.05,
+                learning_rate: 0.1,
                 num_leaves: 31,
+                max_depth: 8,
                 min_data_in_leaf: 40,
                 feature_fraction: 0.8,
                 bagging_fraction: 0.8,
@@ -380,6 +508,7 @@ pub mod training {
             "metric": "binary_logloss",
             "learning_rate": params.learning_rate,
             "num_leaves": params.num_leaves,
+            "max_depth": params.max_depth,
             "min_data_in_leaf": params.min_data_in_leaf,
             "feature_fraction": params.feature_fraction,
             "bagging_fraction": params.bagging_fraction,

@@ -95,6 +95,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let train_params = TrainParams {
         learning_rate: args.learning_rate,
         num_leaves: args.num_leaves,
+        max_depth: args.max_depth,
         max_trees: args.max_trees,
         seed: args.seed,
         ..Default::default()
