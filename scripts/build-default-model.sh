@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SESSIONS=${SESSIONS:-60000}
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+# Build before setting SOURCE_DATE_EPOCH: some dependencies' build scripts watch it, and
+# a changed value would rebuild them.
 cargo build --release --quiet
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 bin=target/release/otto-rec
 world=target/default-world
 rm -rf "$world" models/default.new
