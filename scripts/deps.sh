@@ -13,8 +13,10 @@ cmake_ok() {
 
 if ! cmake_ok; then
   echo "deps: installing CMake >= 3.28 from PyPI" >&2
-  python3 -m pip install --quiet 'cmake>=3.28'
-  cmake_bin=$(python3 -c 'import cmake, os; print(cmake.CMAKE_BIN_DIR)')
+  # Debian's own Python refuses system-wide installs (PEP 668): fall back to the user site.
+  python3 -m pip install --quiet 'cmake>=3.28' 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages 'cmake>=3.28'
+  cmake_bin=$(python3 -c 'import cmake; print(cmake.CMAKE_BIN_DIR)')
   export PATH="$cmake_bin:$PATH"
 fi
 cmake_ok || { echo "deps: CMake >= 3.28 is still not on PATH" >&2; exit 1; }
