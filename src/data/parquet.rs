@@ -7,6 +7,9 @@
 use std::fs::File;
 use std::path::Path;
 
+use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
+use parquet::data_type::DataType;
+use parquet::file::reader::{FileReader, SerializedFileReader};
 use polars::prelude::*;
 
 use super::atomic::write_atomic;
@@ -16,134 +19,215 @@ use crate::error::{Error, Result};
 /// Events per row group when writing.
 const ROWS_PER_BATCH: usize = 4_000_000;
 
-fn column_i64(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<i64>> {
-    let column = df
-        .column(name)
-        .map_err(|_| Error::invalid_input(path, format!("missing column `{name}`")))?;
-    if column.null_count() > 0 {
+/// Reads every value of one column chunk, refusing nulls.
+fn read_values<T: DataType>(
+    reader: &mut ColumnReaderImpl<T>,
+    rows: usize,
+    nullable: bool,
+    name: &str,
+    path: &Path,
+) -> Result<Vec<T::T>> {
+    let mut values = Vec::with_capacity(rows);
+    let mut levels = Vec::with_capacity(if nullable { rows } else { 0 });
+    let mut read = 0;
+    while read < rows {
+        let (records, _, _) = reader
+            .read_records(
+                rows - read,
+                nullable.then_some(&mut levels),
+                None,
+                &mut values,
+            )
+            .map_err(|e| Error::invalid_input(path, format!("column `{name}`: {e}")))?;
+        if records == 0 {
+            break;
+        }
+        read += records;
+    }
+    if read != rows || values.len() != rows {
         return Err(Error::invalid_input(
             path,
-            format!("column `{name}` has nulls"),
+            format!("column `{name}` has nulls or missing values"),
         ));
     }
-    let cast = column.cast(&DataType::Int64).map_err(|e| {
-        Error::invalid_input(
+    Ok(values)
+}
+
+/// Reads an integer column chunk (int32 or int64) as i64.
+fn read_integers(
+    column: ColumnReader,
+    rows: usize,
+    nullable: bool,
+    name: &str,
+    path: &Path,
+) -> Result<Vec<i64>> {
+    match column {
+        ColumnReader::Int32ColumnReader(mut r) => {
+            Ok(read_values(&mut r, rows, nullable, name, path)?
+                .into_iter()
+                .map(i64::from)
+                .collect())
+        }
+        ColumnReader::Int64ColumnReader(mut r) => read_values(&mut r, rows, nullable, name, path),
+        _ => Err(Error::invalid_input(
             path,
-            format!("column `{name}` is not an integer column: {e}"),
-        )
-    })?;
-    let values = cast.i64().map_err(|e| Error::polars(path, e))?;
-    Ok(values.into_no_null_iter().collect())
-}
-
-fn column_types(df: &DataFrame, path: &Path) -> Result<Vec<EventType>> {
-    let column = df
-        .column("type")
-        .map_err(|_| Error::invalid_input(path, "missing column `type`"))?;
-    if column.null_count() > 0 {
-        return Err(Error::invalid_input(path, "column `type` has nulls"));
-    }
-    if column.dtype() == &DataType::String {
-        let names = column.str().map_err(|e| Error::polars(path, e))?;
-        names
-            .iter()
-            .enumerate()
-            .map(|(row, name)| {
-                let name = name.unwrap_or_default();
-                EventType::from_name(name).ok_or_else(|| {
-                    Error::invalid_input(path, format!("row {row}: unknown event type {name:?}"))
-                })
-            })
-            .collect()
-    } else {
-        column_i64(df, "type", path)?
-            .into_iter()
-            .enumerate()
-            .map(|(row, code)| {
-                EventType::from_code(code).ok_or_else(|| {
-                    Error::invalid_input(path, format!("row {row}: unknown event type code {code}"))
-                })
-            })
-            .collect()
+            format!("column `{name}` is not an integer column"),
+        )),
     }
 }
 
-fn to_u32(values: Vec<i64>, name: &str, path: &Path) -> Result<Vec<u32>> {
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(row, v)| {
-            u32::try_from(v).map_err(|_| {
-                Error::invalid_input(
-                    path,
-                    format!("row {row}: {name} {v} is negative or too large"),
-                )
-            })
-        })
-        .collect()
+fn to_u32(
+    values: &[i64],
+    first_row: usize,
+    name: &str,
+    path: &Path,
+    out: &mut Vec<u32>,
+) -> Result<()> {
+    for (i, &v) in values.iter().enumerate() {
+        let v = u32::try_from(v).map_err(|_| {
+            Error::invalid_input(
+                path,
+                format!("row {}: {name} {v} is negative or too large", first_row + i),
+            )
+        })?;
+        out.push(v);
+    }
+    Ok(())
 }
 
-/// Reads an event-per-row Parquet file. Rows of one session need not be adjacent; within a
-/// session, events are ordered by timestamp (stable).
+/// Reads an event-per-row Parquet file, one row group at a time so memory stays near the
+/// compact columns (13 bytes an event) rather than the decoded file. Rows of one session
+/// need not be adjacent; within a session, events are ordered by timestamp (stable).
 pub fn read_events(path: &Path) -> Result<SessionLog> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let df = ParquetReader::new(file)
-        .with_columns(Some(vec![
-            "session".into(),
-            "aid".into(),
-            "ts".into(),
-            "type".into(),
-        ]))
-        .finish()
-        .map_err(|e| {
-            Error::invalid_input(path, format!("not a readable event Parquet file: {e}"))
-        })?;
-    let sessions = to_u32(column_i64(&df, "session", path)?, "session", path)?;
-    let aids = to_u32(column_i64(&df, "aid", path)?, "aid", path)?;
-    let ts = column_i64(&df, "ts", path)?
-        .into_iter()
-        .enumerate()
-        .map(|(row, t)| {
-            u64::try_from(t)
+    let reader = SerializedFileReader::new(file)
+        .map_err(|e| Error::invalid_input(path, format!("not a readable Parquet file: {e}")))?;
+    let meta = reader.metadata();
+    let schema = meta.file_metadata().schema_descr();
+    let find = |name: &str| {
+        (0..schema.num_columns())
+            .find(|&i| schema.column(i).name() == name)
+            .ok_or_else(|| Error::invalid_input(path, format!("missing column `{name}`")))
+    };
+    let columns = [find("session")?, find("aid")?, find("ts")?, find("type")?];
+    let nullable = columns.map(|c| schema.column(c).max_def_level() > 0);
+    let total = usize::try_from(meta.file_metadata().num_rows()).unwrap_or(0);
+    let (mut sessions, mut aids, mut ts, mut types) = (
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+    );
+    let bad = |e: parquet::errors::ParquetError| {
+        Error::invalid_input(path, format!("unreadable row group: {e}"))
+    };
+    for g in 0..meta.num_row_groups() {
+        let group = reader.get_row_group(g).map_err(bad)?;
+        let rows = usize::try_from(group.metadata().num_rows()).unwrap_or(0);
+        let first_row = sessions.len();
+        let column = |i: usize| group.get_column_reader(columns[i]).map_err(bad);
+        to_u32(
+            &read_integers(column(0)?, rows, nullable[0], "session", path)?,
+            first_row,
+            "session",
+            path,
+            &mut sessions,
+        )?;
+        to_u32(
+            &read_integers(column(1)?, rows, nullable[1], "aid", path)?,
+            first_row,
+            "aid",
+            path,
+            &mut aids,
+        )?;
+        for (i, t) in read_integers(column(2)?, rows, nullable[2], "ts", path)?
+            .into_iter()
+            .enumerate()
+        {
+            let seconds = u64::try_from(t)
                 .ok()
-                .and_then(|t| u32::try_from(to_seconds(t)).ok())
-                .ok_or_else(|| {
-                    Error::invalid_input(path, format!("row {row}: timestamp {t} out of range"))
-                })
-        })
-        .collect::<Result<Vec<u32>>>()?;
-    let types = column_types(&df, path)?;
-    drop(df);
-    Ok(group_rows(&sessions, &aids, &ts, &types))
+                .and_then(|t| u32::try_from(to_seconds(t)).ok());
+            ts.push(seconds.ok_or_else(|| {
+                Error::invalid_input(
+                    path,
+                    format!("row {}: timestamp {t} out of range", first_row + i),
+                )
+            })?);
+        }
+        match column(3)? {
+            ColumnReader::ByteArrayColumnReader(mut r) => {
+                for (i, name) in read_values(&mut r, rows, nullable[3], "type", path)?
+                    .iter()
+                    .enumerate()
+                {
+                    let text = std::str::from_utf8(name.data()).unwrap_or("");
+                    types.push(EventType::from_name(text).ok_or_else(|| {
+                        Error::invalid_input(
+                            path,
+                            format!("row {}: unknown event type {text:?}", first_row + i),
+                        )
+                    })?);
+                }
+            }
+            other => {
+                for (i, code) in read_integers(other, rows, nullable[3], "type", path)?
+                    .into_iter()
+                    .enumerate()
+                {
+                    types.push(EventType::from_code(code).ok_or_else(|| {
+                        Error::invalid_input(
+                            path,
+                            format!("row {}: unknown event type code {code}", first_row + i),
+                        )
+                    })?);
+                }
+            }
+        }
+    }
+    Ok(group_rows(sessions, aids, ts, types))
 }
 
-/// Groups event rows into sessions, keeping the first-seen order of session ids when rows
-/// are already grouped and sorting by session id otherwise.
-fn group_rows(sessions: &[u32], aids: &[u32], ts: &[u32], types: &[EventType]) -> SessionLog {
-    let grouped = sessions.windows(2).all(|w| w[0] <= w[1]);
-    let order: Option<Vec<usize>> = (!grouped).then(|| {
+/// Groups event rows into sessions. Rows sorted by session (as OTTO's Parquet files are)
+/// become the log's columns without a copy; other orders are sorted by session first.
+fn group_rows(
+    sessions: Vec<u32>,
+    aids: Vec<u32>,
+    ts: Vec<u32>,
+    types: Vec<EventType>,
+) -> SessionLog {
+    if !sessions.is_sorted() {
         let mut order: Vec<usize> = (0..sessions.len()).collect();
         order.sort_by_key(|&i| sessions[i]);
-        order
-    });
-    let at = |i: usize| order.as_ref().map_or(i, |o| o[i]);
-    let mut log = SessionLog::new();
-    let (mut a, mut t, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        let permute = |v: &[u32]| order.iter().map(|&i| v[i]).collect::<Vec<u32>>();
+        let (s, a, t) = (permute(&sessions), permute(&aids), permute(&ts));
+        let y = order.iter().map(|&i| types[i]).collect();
+        return group_rows(s, a, t, y);
+    }
+    let mut log = SessionLog {
+        session_ids: Vec::new(),
+        offsets: vec![0],
+        aids,
+        ts,
+        types,
+    };
     let mut start = 0;
     while start < sessions.len() {
-        let id = sessions[at(start)];
-        let mut end = start;
-        a.clear();
-        t.clear();
-        y.clear();
-        while end < sessions.len() && sessions[at(end)] == id {
-            let row = at(end);
-            a.push(aids[row]);
-            t.push(ts[row]);
-            y.push(types[row]);
-            end += 1;
+        let id = sessions[start];
+        let end = start + sessions[start..].partition_point(|&s| s == id);
+        if !log.ts[start..end].is_sorted() {
+            let mut order: Vec<usize> = (start..end).collect();
+            order.sort_by_key(|&i| log.ts[i]);
+            let (a, t, y): (Vec<u32>, Vec<u32>, Vec<EventType>) = (
+                order.iter().map(|&i| log.aids[i]).collect(),
+                order.iter().map(|&i| log.ts[i]).collect(),
+                order.iter().map(|&i| log.types[i]).collect(),
+            );
+            log.aids[start..end].copy_from_slice(&a);
+            log.ts[start..end].copy_from_slice(&t);
+            log.types[start..end].copy_from_slice(&y);
         }
-        log.push_session(id, &a, &t, &y);
+        log.session_ids.push(id);
+        log.offsets.push(end);
         start = end;
     }
     log
