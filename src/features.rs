@@ -9,7 +9,6 @@
 //! which LightGBM treats as missing.
 
 use crate::candidates::{ABSENT, Candidate, CovisitAgg, Interaction, SessionContext};
-use crate::data::EventType;
 use crate::data::split::DAY;
 use crate::index::Index;
 use crate::index::stats::weekday;
@@ -196,15 +195,6 @@ pub fn write_row(
         });
     }
     debug_assert_eq!(row.len() - start, NUM_FEATURES);
-}
-
-/// Whether `aid` is a positive for `objective` under `labels` (for training).
-pub fn is_positive(
-    labels: &crate::data::labels::SessionLabels,
-    objective: EventType,
-    aid: u32,
-) -> bool {
-    labels.truth(objective).contains(&aid)
 }
 
 #[cfg(test)]

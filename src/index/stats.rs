@@ -83,11 +83,6 @@ impl ItemStats {
     pub fn recent(&self, aid: u32) -> [u32; 3] {
         self.recent.get(aid as usize).copied().unwrap_or_default()
     }
-
-    /// True when `aid` occurs in the index input.
-    pub fn is_known(&self, aid: u32) -> bool {
-        self.counts(aid).iter().any(|&c| c > 0)
-    }
 }
 
 /// The most popular aids per type, best first: by recent count, then overall count, then

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -403,11 +403,6 @@ pub fn load(dir: &Path) -> Result<(Manifest, Index)> {
         popular: load_popular(dir)?,
     };
     Ok((manifest, index))
-}
-
-/// A path inside a model directory.
-pub fn path_in(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }
 
 #[cfg(test)]

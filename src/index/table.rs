@@ -108,11 +108,6 @@ impl CovisitTable {
         }
         (aid_x, self.neighbors.clone(), self.weights.clone())
     }
-
-    /// Bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.offsets.len() * 4 + self.neighbors.len() * 4 + self.weights.len() * 4
-    }
 }
 
 #[cfg(test)]
