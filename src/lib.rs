@@ -6,8 +6,15 @@
 //!
 //! - [`data`]: events and sessions, the OTTO file formats, the local-validation split;
 //! - [`synthetic`]: an OTTO-like world for tests, fixtures and benchmarks;
+//! - [`index`]: the co-visitation tables and item statistics (`build-index`);
+//! - [`heuristic`]: the baseline re-rank of the "Candidate ReRank" notebook;
+//! - [`candidates`] and [`features`]: what the rankers score, and how it is described;
+//! - [`ranker`]: LightGBM training and the request-path evaluator of its models;
+//! - [`pipeline`]: the [`Recommender`](pipeline::Recommender) that `predict` and `serve` share;
+//! - [`training`]: training rows and the figures `train` reports;
 //! - [`metrics`]: the competition's Recall@20;
-//! - [`commands`]: the command-line glue (the only module, with `http`, that does I/O).
+//! - [`http`]: the HTTP API; [`commands`]: the command-line glue. These two, with the
+//!   readers and writers in `data` and `index::store`, are the only places that do I/O.
 
 pub mod candidates;
 pub mod cli;
