@@ -1,4 +1,5 @@
 use crate::cli::EvaluateArgs;
+use crate::commands::print_report;
 use crate::data::labels::read_labels;
 use crate::data::submission::read_submission;
 use crate::error::Result;
@@ -8,17 +9,19 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     let labels = read_labels(&args.labels)?;
     let predictions = read_submission(&args.submission)?;
     let recall = evaluate(&labels, &predictions);
+    let mut out = String::new();
     if args.json {
-        println!(
+        report!(
+            out,
             "{}",
             serde_json::to_string(&recall).expect("recall serialises")
         );
     } else {
-        println!("sessions  {}", labels.len());
-        println!("clicks    {:.4}", recall.clicks);
-        println!("carts     {:.4}", recall.carts);
-        println!("orders    {:.4}", recall.orders);
-        println!("total     {:.4}", recall.total);
+        report!(out, "sessions  {}", labels.len());
+        report!(out, "clicks    {:.4}", recall.clicks);
+        report!(out, "carts     {:.4}", recall.carts);
+        report!(out, "orders    {:.4}", recall.orders);
+        report!(out, "total     {:.4}", recall.total);
     }
-    Ok(())
+    print_report(&out)
 }

@@ -1,6 +1,14 @@
 //! One module per subcommand: the glue from parsed arguments to the library, and the only
 //! place (with `http/`) that reads and writes files.
 
+/// Appends a line to a report (a `String`) that [`print_report`] writes out.
+macro_rules! report {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 pub(crate) mod build_index;
 mod convert;
 mod evaluate;
@@ -76,4 +84,18 @@ pub fn load_recommender(dir: &std::path::Path) -> Result<crate::pipeline::Recomm
         .unwrap_or_default();
     let models: [TreeModel; 3] = models.try_into().expect("three models");
     Ok(Recommender::with_rankers(index, Rankers { models }, config))
+}
+
+/// Writes a report to stdout. A closed stdout (`otto-rec stats ... | head -1`) is not an
+/// error: the reader has what it wanted.
+pub(crate) fn print_report(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.map_err(|e| crate::error::Error::io("stdout", e)),
+    }
 }

@@ -1,4 +1,5 @@
 use crate::cli::StatsArgs;
+use crate::commands::print_report;
 use crate::data::read_all_events;
 use crate::error::Result;
 
@@ -45,37 +46,43 @@ pub fn run(args: StatsArgs) -> Result<()> {
         "read_seconds": read_seconds,
         "events_per_second": events as f64 / read_seconds.max(1e-9),
     });
+    let mut out = String::new();
     if args.json {
-        println!("{stats}");
+        report!(out, "{stats}");
     } else {
-        println!("sessions            {}", log.len());
-        println!("events              {events}");
-        println!(
+        report!(out, "sessions            {}", log.len());
+        report!(out, "events              {events}");
+        report!(
+            out,
             "events/session      median {}, mean {:.1}, max {}",
             stats["events_per_session"]["median"],
             stats["events_per_session"]["mean"].as_f64().unwrap_or(0.0),
             stats["events_per_session"]["max"]
         );
-        println!(
+        report!(
+            out,
             "types               clicks {:.2} %, carts {:.2} %, orders {:.2} %",
             100.0 * share(clicks),
             100.0 * share(carts),
             100.0 * share(orders)
         );
-        println!(
+        report!(
+            out,
             "items               {} (events per item: median {}, max {})",
             per_item.len(),
             stats["events_per_item"]["median"],
             stats["events_per_item"]["max"]
         );
-        println!(
+        report!(
+            out,
             "time span           {:.1} days",
             stats["days"].as_f64().unwrap_or(0.0)
         );
-        println!(
+        report!(
+            out,
             "read in             {read_seconds:.2} s ({:.0} events/s)",
             stats["events_per_second"].as_f64().unwrap_or(0.0)
         );
     }
-    Ok(())
+    print_report(&out)
 }

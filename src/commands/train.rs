@@ -3,6 +3,7 @@ use std::io::Write;
 use crate::candidates::CandidateConfig;
 use crate::cli::TrainArgs;
 use crate::commands::build_index::build_and_save;
+use crate::commands::print_report;
 use crate::data::atomic::write_atomic;
 use crate::data::split::{SplitConfig, split};
 use crate::data::{EventType, read_all_events};
@@ -174,21 +175,32 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }));
     write_manifest(dir, &manifest)?;
 
-    println!("held-out sessions: {}", parts[2].len());
-    println!(
+    let mut out = String::new();
+    report!(out, "held-out sessions: {}", parts[2].len());
+    report!(
+        out,
         "{:<12} {:>8} {:>8} {:>8} {:>8}",
-        "", "clicks", "carts", "orders", "total"
+        "",
+        "clicks",
+        "carts",
+        "orders",
+        "total"
     );
     for (name, r) in [
         ("candidates", candidates),
         ("heuristic", heuristic),
         ("ranker", ranker),
     ] {
-        println!(
+        report!(
+            out,
             "{name:<12} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
-            r.clicks, r.carts, r.orders, r.total
+            r.clicks,
+            r.carts,
+            r.orders,
+            r.total
         );
     }
+    print_report(&out)?;
     eprintln!(
         "wrote rankers ({} / {} / {} trees) into {} in {:.1} s",
         trees[0],
