@@ -95,15 +95,43 @@ impl Recommender {
         k: usize,
         strategy: Strategy,
     ) -> Recommendation {
+        self.recommend_with_timings(session, objective, k, strategy)
+            .0
+    }
+
+    /// Like [`recommend`](Self::recommend) with the default strategy, with the time spent in
+    /// each stage (for request logs).
+    pub fn recommend_timed(
+        &self,
+        session: Session<'_>,
+        objective: EventType,
+        k: usize,
+    ) -> (Recommendation, StageTimings) {
+        self.recommend_with_timings(session, objective, k, self.default_strategy())
+    }
+
+    fn recommend_with_timings(
+        &self,
+        session: Session<'_>,
+        objective: EventType,
+        k: usize,
+        strategy: Strategy,
+    ) -> (Recommendation, StageTimings) {
         let k = k.min(MAX_K);
-        match (strategy, &self.rankers) {
-            (Strategy::Ranker, Some(rankers)) => {
-                let mut timings = StageTimings::default();
-                let mut out = self.rank(session, &[objective], k, rankers, &mut timings);
-                out.pop().expect("one list per objective")
+        let mut timings = StageTimings::default();
+        let rec = match (strategy, &self.rankers) {
+            (Strategy::Ranker, Some(rankers)) => self
+                .rank(session, &[objective], k, rankers, &mut timings)
+                .pop()
+                .expect("one list per objective"),
+            _ => {
+                let started = Instant::now();
+                let rec = heuristic::recommend(&self.index, session, objective, k);
+                timings.candidates = started.elapsed();
+                rec
             }
-            _ => heuristic::recommend(&self.index, session, objective, k),
-        }
+        };
+        (rec, timings)
     }
 
     /// Ranks the candidates of `session` for each of `objectives` with its model.
@@ -166,31 +194,6 @@ impl Recommender {
             .collect();
         timings.scoring = scoring_started.elapsed();
         lists
-    }
-
-    /// Like [`recommend`](Self::recommend) for the given default strategy, with the time
-    /// spent in each stage (for request logs).
-    pub fn recommend_timed(
-        &self,
-        session: Session<'_>,
-        objective: EventType,
-        k: usize,
-    ) -> (Recommendation, StageTimings) {
-        let k = k.min(MAX_K);
-        let mut timings = StageTimings::default();
-        let rec = match &self.rankers {
-            Some(rankers) => self
-                .rank(session, &[objective], k, rankers, &mut timings)
-                .pop()
-                .expect("one list per objective"),
-            None => {
-                let started = Instant::now();
-                let rec = heuristic::recommend(&self.index, session, objective, k);
-                timings.candidates = started.elapsed();
-                rec
-            }
-        };
-        (rec, timings)
     }
 
     /// The lists for all three objectives (indexed by [`EventType::index`]).
