@@ -142,12 +142,7 @@ pub fn recommend(
             .filter(|aid| !unique.contains(aid))
             .take(room),
     );
-    let popular = index.popular.of(if clicks {
-        EventType::Click
-    } else {
-        EventType::Order
-    });
-    for &aid in popular {
+    for &aid in index.popular.fallback(objective) {
         if list.len() >= k {
             break;
         }

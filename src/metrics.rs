@@ -49,14 +49,20 @@ impl RecallCounter {
     /// Adds one session's predictions (`None` for a session without a prediction row).
     pub fn add(&mut self, labels: &SessionLabels, objective: EventType, predicted: Option<&[u32]>) {
         let truth = labels.truth(objective);
-        if truth.is_empty() {
-            return;
-        }
         let predicted = predicted.unwrap_or(&[]);
         let top = &predicted[..predicted.len().min(SUBMISSION_LENGTH)];
         let hits = truth.iter().filter(|a| top.contains(a)).count();
-        self.hits[objective.index()] += hits as u64;
-        self.truth[objective.index()] += truth.len().min(SUBMISSION_LENGTH) as u64;
+        self.add_counts(objective, hits, truth.len());
+    }
+
+    /// Adds one session's hits for a truth of `truth` items (no-op for an empty truth);
+    /// both are capped at 20 as in the metric.
+    pub fn add_counts(&mut self, objective: EventType, hits: usize, truth: usize) {
+        if truth == 0 {
+            return;
+        }
+        self.hits[objective.index()] += hits.min(SUBMISSION_LENGTH) as u64;
+        self.truth[objective.index()] += truth.min(SUBMISSION_LENGTH) as u64;
     }
 
     /// Adds the counts of another counter.

@@ -175,12 +175,7 @@ impl Recommender {
                 };
                 // Too few candidates (e.g. only unknown aids): fill with popular items, which
                 // score 0, below any probability the model gives.
-                let popular = self.index.popular.of(if objective == EventType::Click {
-                    EventType::Click
-                } else {
-                    EventType::Order
-                });
-                for &aid in popular {
+                for &aid in self.index.popular.fallback(objective) {
                     if rec.aids.len() >= k {
                         break;
                     }

@@ -109,36 +109,15 @@ pub fn build(
 /// Share of truth items found among the candidates, per objective (capped at 20 as in
 /// the metric).
 pub fn candidate_recall(set: &TrainingSet, labels: &[SessionLabels], sessions: &[usize]) -> Recall {
-    let mut hits = [0f64; 3];
-    let mut truth = [0f64; 3];
+    let mut counter = RecallCounter::default();
     for &s in sessions {
         for kind in EventType::ALL {
-            let t = labels[s].truth(kind).len();
-            if t == 0 {
-                continue;
-            }
-            let found = set.labels[kind.index()][set.offsets[s]..set.offsets[s + 1]]
-                .iter()
-                .filter(|&&l| l > 0.0)
-                .count();
-            hits[kind.index()] += found.min(20) as f64;
-            truth[kind.index()] += t.min(20) as f64;
+            let rows = &set.labels[kind.index()][set.offsets[s]..set.offsets[s + 1]];
+            let found = rows.iter().filter(|&&l| l > 0.0).count();
+            counter.add_counts(kind, found, labels[s].truth(kind).len());
         }
     }
-    let r = |i: usize| {
-        if truth[i] > 0.0 {
-            hits[i] / truth[i]
-        } else {
-            0.0
-        }
-    };
-    let (clicks, carts, orders) = (r(0), r(1), r(2));
-    Recall {
-        clicks,
-        carts,
-        orders,
-        total: 0.1 * clicks + 0.3 * carts + 0.6 * orders,
-    }
+    counter.recall()
 }
 
 /// Recall@20 of `recommender` with `strategy` on `sessions` of a labelled log.

@@ -124,6 +124,16 @@ impl Popular {
     pub fn of(&self, kind: EventType) -> &[u32] {
         &self.by_type[kind.index()]
     }
+
+    /// The list that fills a short recommendation for `objective`: popular clicks for
+    /// clicks, popular orders for carts and orders (as in the baseline).
+    pub fn fallback(&self, objective: EventType) -> &[u32] {
+        self.of(if objective == EventType::Click {
+            EventType::Click
+        } else {
+            EventType::Order
+        })
+    }
 }
 
 #[cfg(test)]
