@@ -8,11 +8,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use otto_rec::candidates::{CandidateConfig, SessionContext, candidates};
-use otto_rec::data::{EventType, read_events};
+use otto_rec::bundle::{Bundle, ranker_file};
+use otto_rec::candidates::{SessionContext, candidates};
+use otto_rec::data::read_events;
+use otto_rec::domain::EventType;
 use otto_rec::features::{NUM_FEATURES, SessionFeatures, write_row};
-use otto_rec::index::store;
-use otto_rec::ranker::{TreeModel, model_file};
+use otto_rec::progress::Silent;
+use otto_rec::ranker::TreeModel;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -26,17 +28,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(1);
     }
     let dir = PathBuf::from(&args[1]);
-    let log = read_events(&PathBuf::from(&args[2]), &indicatif::ProgressBar::hidden())?;
-    let (_, index) = store::load(&dir)?;
-    let config = CandidateConfig::default();
+    let log = read_events(&PathBuf::from(&args[2]), &Silent)?;
+    let bundle = Bundle::open(&dir)?;
+    let config = otto_rec::bundle::candidate_config(bundle.manifest());
+    let recommender = bundle.into_recommender();
+    let index = recommender.index();
 
     // Feature rows of up to 2,000 sessions.
     let mut rows = Vec::new();
     for session in log.iter().take(2_000) {
-        let ctx = SessionContext::new(&index, session, &config);
+        let ctx = SessionContext::new(index, session, &config);
         let sf = SessionFeatures::new(&ctx);
-        for c in candidates(&ctx, &index, &config) {
-            write_row(&index, &ctx, &sf, &c, &mut rows);
+        for c in candidates(&ctx, index, &config) {
+            write_row(index, &ctx, &sf, &c, &mut rows);
         }
     }
     let n_rows = rows.len() / NUM_FEATURES;
@@ -49,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "model", "trees", "rust µs/row", "lgbm batch µs/row", "lgbm 1-row µs/row", "max |Δ|"
     );
     for kind in EventType::ALL {
-        let text = std::fs::read_to_string(dir.join(model_file(kind)))?;
+        let text = std::fs::read_to_string(dir.join(ranker_file(kind)))?;
         let model = TreeModel::parse(&text)?;
         let mut rust_times = Vec::new();
         let mut scores = Vec::with_capacity(n_rows);
@@ -91,18 +95,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Stages of a request for sessions cut to their last 30 events.
-    let recommender = otto_rec::commands::load_recommender(&dir)?;
     let (mut cand, mut feat, mut score, mut total) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let sessions: Vec<_> = log.iter().filter(|s| s.len() >= 30).take(2_000).collect();
     for &session in &sessions {
-        let n = session.len();
-        let cut = otto_rec::data::Session {
-            id: session.id,
-            aids: &session.aids[n - 30..],
-            ts: &session.ts[n - 30..],
-            types: &session.types[n - 30..],
-        };
+        let cut = session.tail(30);
         let t = Instant::now();
         let (_, timings) = recommender.recommend_timed(cut, EventType::Order, 20);
         total.push(t.elapsed().as_secs_f64() * 1e6);

@@ -8,9 +8,10 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::data::{EventType, Session};
-use crate::heuristic::{BUYS_RECENCY, recency_weight, unique_newest_first};
-use crate::index::{Index, TYPE_WEIGHTS, TableKind};
+use crate::domain::{
+    BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, recency_weight, unique_newest_first,
+};
+use crate::index::{Index, TableKind};
 
 /// Where a candidate came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +34,7 @@ impl Source {
         Source::PopularOrders,
     ];
 
-    /// Short name, used in feature names.
+    /// Short name, for reports.
     pub fn name(self) -> &'static str {
         match self {
             Source::History => "history",
@@ -135,7 +136,7 @@ impl<'a> SessionContext<'a> {
             e.counts[kind.index()] = e.counts[kind.index()].saturating_add(1);
             e.events_since = (n - 1 - i) as u32;
             e.last_ts = session.ts[i];
-            let type_weight = TYPE_WEIGHTS[kind.index()];
+            let type_weight = EVENT_TYPE_WEIGHTS[kind.index()];
             e.weighted += (recency_weight(i, n, BUYS_RECENCY) * type_weight as f64) as f32;
             e.type_weighted += type_weight;
         }
@@ -280,7 +281,7 @@ pub fn candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::EventType::{Cart, Click};
+    use crate::domain::EventType::{Cart, Click};
     use crate::index::{CovisitTable, ItemStats, Popular};
 
     fn index() -> Index {
@@ -302,12 +303,7 @@ mod tests {
     fn context_aggregates_history_and_covisitation_by_hand() {
         let index = index();
         let (aids, ts, types) = ([1, 2, 1], [100, 200, 300], [Click, Cart, Click]);
-        let session = Session {
-            id: 0,
-            aids: &aids,
-            ts: &ts,
-            types: &types,
-        };
+        let session = Session::new(&aids, &ts, &types);
         let ctx = SessionContext::new(&index, session, &CandidateConfig::default());
         assert_eq!(ctx.unique, vec![1, 2]);
         assert_eq!(ctx.unique_buys, vec![2]);
@@ -334,12 +330,7 @@ mod tests {
     fn candidates_merge_sources_with_their_ranks() {
         let index = index();
         let (aids, ts, types) = ([1, 2, 1], [100, 200, 300], [Click, Cart, Click]);
-        let session = Session {
-            id: 0,
-            aids: &aids,
-            ts: &ts,
-            types: &types,
-        };
+        let session = Session::new(&aids, &ts, &types);
         let config = CandidateConfig::default();
         let ctx = SessionContext::new(&index, session, &config);
         let cands = candidates(&ctx, &index, &config);

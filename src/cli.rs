@@ -44,7 +44,7 @@ pub struct GenerateArgs {
     /// Sessions to simulate over the five weeks (before the split).
     #[arg(long, default_value_t = 100_000)]
     pub sessions: usize,
-    /// Items in the catalogue (default: sessions / 7, OTTO's ratio).
+    /// Items in the catalogue [default: sessions / 7, OTTO's ratio, at least 100].
     #[arg(long)]
     pub items: Option<usize>,
     /// Seed; the same seed gives byte-identical files.
@@ -99,7 +99,7 @@ pub struct BuildIndexArgs {
     /// Model directory to write (created if missing).
     #[arg(long, env = "OTTO_MODEL_DIR")]
     pub model_dir: PathBuf,
-    /// Most recent events per session that form pairs.
+    /// Most recent events per session that form pairs (1 to 1000).
     #[arg(long, default_value_t = 30)]
     pub tail: usize,
     /// Window of the clicks and carts_orders tables, hours.
@@ -123,6 +123,9 @@ pub struct BuildIndexArgs {
     /// Pair instances held in memory at once (bounds peak memory, ~28 bytes each).
     #[arg(long, default_value_t = 150_000_000)]
     pub pairs_per_pass: usize,
+    /// Drop the bundle's rankers instead of keeping them with the new index.
+    #[arg(long)]
+    pub drop_rankers: bool,
 }
 
 #[derive(Debug, Args)]

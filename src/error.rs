@@ -1,7 +1,11 @@
-//! The crate's error type: every failure carries the context a user needs to act on it
-//! (the file, the line, the flag), and knows which exit code it maps to.
+//! The crate's error type. Every failure carries the context a user needs to act on it
+//! (the file, the line, the flag), a stable machine-readable [`code`](Error::code) (the
+//! HTTP API returns it in error bodies; README lists them) and the exit code it maps to.
 
 use std::path::PathBuf;
+
+use crate::index::TableError;
+use crate::ranker::ModelError;
 
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -16,15 +20,24 @@ pub enum Error {
         line: usize,
         message: String,
     },
-    /// An input file that is readable but unusable as a whole.
-    #[error("{path}: {message}")]
-    InvalidInput { path: PathBuf, message: String },
+    /// An input file that is readable but unusable.
+    #[error("{path}: {problem}")]
+    Input {
+        path: PathBuf,
+        problem: InputProblem,
+    },
     /// A command-line value outside its valid range.
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
-    /// A model directory that is missing a file, or whose files do not match its manifest.
-    #[error("model directory {dir}: {message}")]
-    Artifact { dir: PathBuf, message: String },
+    #[error("invalid argument {flag}: {problem}")]
+    Argument { flag: &'static str, problem: String },
+    /// A model directory (bundle) that cannot be used or written as asked.
+    #[error("model directory {dir}: {problem}")]
+    Bundle {
+        dir: PathBuf,
+        problem: BundleProblem,
+    },
+    /// The ranker strategy was asked of a recommender without rankers.
+    #[error("no rankers are loaded: train them with `otto-rec train`, or use the heuristic")]
+    NoRankers,
     /// An operating-system error on a named file.
     #[error("{path}: {source}")]
     Io {
@@ -47,14 +60,134 @@ pub enum Error {
     Server(#[source] std::io::Error),
 }
 
+/// Why an input file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InputProblem {
+    #[error("unknown format: expected a .jsonl (Kaggle OTTO) or .parquet (one row per event) file")]
+    UnknownFormat,
+    #[error("not a readable Parquet file: {0}")]
+    NotParquet(String),
+    #[error("missing column `{0}`")]
+    MissingColumn(String),
+    #[error("row {row}: {detail}")]
+    BadRow { row: usize, detail: String },
+    #[error("column `{column}`: {detail}")]
+    BadColumn { column: String, detail: String },
+    #[error("no events")]
+    NoEvents,
+    #[error("the last {days} days hold only {sessions} usable sessions: too few to train on")]
+    TooFewSessions { days: u32, sessions: usize },
+    #[error("no {objective} among the candidates of the training sessions: too little data")]
+    NoPositives { objective: &'static str },
+}
+
+/// Why a model directory cannot be used or written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleProblem {
+    #[error("not found (build one with `otto-rec build-index`)")]
+    NotFound,
+    #[error("manifest.json is missing: not a model directory, or its build did not finish")]
+    ManifestMissing,
+    #[error("manifest.json is corrupt: {0}")]
+    ManifestCorrupt(String),
+    #[error(
+        "manifest.json has format version {found}, this otto-rec reads version {expected}: rebuild the index"
+    )]
+    FormatVersion { found: u32, expected: u32 },
+    #[error("{0} is missing")]
+    FileMissing(String),
+    #[error("{name} is not readable: {detail}")]
+    FileUnreadable { name: String, detail: String },
+    #[error(
+        "{name} does not match manifest.json ({actual}; expected {expected}): the file is corrupt or from another build"
+    )]
+    ChecksumMismatch {
+        name: String,
+        actual: String,
+        expected: String,
+    },
+    #[error("{name}: {source}")]
+    Table {
+        name: String,
+        #[source]
+        source: TableError,
+    },
+    #[error("{name}: {source}")]
+    Model {
+        name: String,
+        #[source]
+        source: ModelError,
+    },
+    #[error("manifest.json lists {present} of the three rankers: retrain")]
+    IncompleteRankers { present: usize },
+    #[error("manifest.json: {0}")]
+    BadManifest(String),
+    #[error(
+        "exists and is not a model directory (no manifest.json): refusing to replace it; remove it or choose another directory"
+    )]
+    NotABundle,
+    #[error("its rankers cannot be kept with the new index: {0}")]
+    RankersIncompatible(String),
+}
+
+impl InputProblem {
+    fn code(&self) -> &'static str {
+        match self {
+            InputProblem::UnknownFormat => "unknown_format",
+            InputProblem::NotParquet(_) => "unreadable_parquet",
+            InputProblem::MissingColumn(_) => "missing_column",
+            InputProblem::BadRow { .. } | InputProblem::BadColumn { .. } => "invalid_value",
+            InputProblem::NoEvents => "no_events",
+            InputProblem::TooFewSessions { .. } | InputProblem::NoPositives { .. } => {
+                "too_little_data"
+            }
+        }
+    }
+}
+
+impl BundleProblem {
+    fn code(&self) -> &'static str {
+        match self {
+            BundleProblem::NotFound => "bundle_not_found",
+            BundleProblem::ManifestMissing => "manifest_missing",
+            BundleProblem::ManifestCorrupt(_) | BundleProblem::BadManifest(_) => "manifest_corrupt",
+            BundleProblem::FormatVersion { .. } => "bundle_version",
+            BundleProblem::FileMissing(_) => "bundle_file_missing",
+            BundleProblem::FileUnreadable { .. } => "bundle_file_unreadable",
+            BundleProblem::ChecksumMismatch { .. } => "checksum_mismatch",
+            BundleProblem::Table { .. } => "invalid_table",
+            BundleProblem::Model { source, .. } => source.code(),
+            BundleProblem::IncompleteRankers { .. } => "incomplete_rankers",
+            BundleProblem::NotABundle => "not_a_bundle",
+            BundleProblem::RankersIncompatible(_) => "rankers_incompatible",
+        }
+    }
+}
+
 impl Error {
+    /// A stable snake_case name of the error kind, for machines (HTTP error bodies, logs).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Parse { .. } => "malformed_line",
+            Error::Input { problem, .. } => problem.code(),
+            Error::Argument { .. } => "invalid_argument",
+            Error::Bundle { problem, .. } => problem.code(),
+            Error::NoRankers => "no_rankers",
+            Error::Io { .. } => "io_error",
+            Error::Polars { .. } => "polars_error",
+            Error::Lightgbm(_) => "lightgbm_error",
+            Error::Server(_) => "server_error",
+        }
+    }
+
     /// Exit code for this error: 1 for bad input or arguments, 2 for anything else.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Parse { .. }
-            | Error::InvalidInput { .. }
-            | Error::InvalidArgument(_)
-            | Error::Artifact { .. } => 1,
+            | Error::Input { .. }
+            | Error::Argument { .. }
+            | Error::Bundle { .. }
+            | Error::NoRankers => 1,
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => 1,
                 _ => 2,
@@ -79,11 +212,27 @@ impl Error {
         }
     }
 
-    /// An input-file error with a message.
-    pub fn invalid_input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::InvalidInput {
+    /// An input-file error.
+    pub fn input(path: impl Into<PathBuf>, problem: InputProblem) -> Self {
+        Error::Input {
             path: path.into(),
-            message: message.into(),
+            problem,
+        }
+    }
+
+    /// A bad command-line value.
+    pub fn argument(flag: &'static str, problem: impl Into<String>) -> Self {
+        Error::Argument {
+            flag,
+            problem: problem.into(),
+        }
+    }
+
+    /// A model-directory error.
+    pub fn bundle(dir: impl Into<PathBuf>, problem: BundleProblem) -> Self {
+        Error::Bundle {
+            dir: dir.into(),
+            problem,
         }
     }
 }

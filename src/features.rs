@@ -9,9 +9,8 @@
 //! which LightGBM treats as missing.
 
 use crate::candidates::{ABSENT, Candidate, CovisitAgg, Interaction, SessionContext};
-use crate::data::split::DAY;
+use crate::domain::{hour_of_day, weekday};
 use crate::index::Index;
-use crate::index::stats::weekday;
 
 /// Feature names, in row order.
 pub const FEATURE_NAMES: [&str; 57] = [
@@ -107,7 +106,7 @@ impl SessionFeatures {
             counts[1],
             counts[2],
             s.types.last().map_or(f32::NAN, |t| t.index() as f32),
-            ((last % DAY) / 3600) as f32,
+            hour_of_day(last) as f32,
             weekday(last) as f32,
             ctx.unique_buys.len() as f32,
         ])
@@ -201,8 +200,8 @@ pub fn write_row(
 mod tests {
     use super::*;
     use crate::candidates::{CandidateConfig, candidates};
-    use crate::data::EventType::{Cart, Click, Order};
-    use crate::data::{Session, SessionLog};
+    use crate::domain::EventType::{Cart, Click, Order};
+    use crate::domain::{Session, SessionLog};
     use crate::index::{CovisitTable, ItemStats, Popular};
 
     fn index() -> Index {
@@ -229,12 +228,7 @@ mod tests {
         // 2022-08-21 12:00:00 UTC is a Sunday.
         let t = 1_661_083_200;
         let (aids, ts, types) = ([1, 2, 1], [t - 600, t - 300, t], [Click, Order, Click]);
-        let session = Session {
-            id: 0,
-            aids: &aids,
-            ts: &ts,
-            types: &types,
-        };
+        let session = Session::new(&aids, &ts, &types);
         let config = CandidateConfig::default();
         let ctx = SessionContext::new(&index, session, &config);
         let cands = candidates(&ctx, &index, &config);

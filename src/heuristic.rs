@@ -13,76 +13,16 @@
 //! result never holds duplicates.
 
 use crate::counter::Counter;
-use crate::data::{EventType, Session};
-use crate::index::{Index, TYPE_WEIGHTS, TableKind};
+use crate::domain::{
+    BUYS_RECENCY, CLICKS_RECENCY, EventType, Recommendation, Session, unique_newest_first,
+    weighted_history,
+};
+use crate::index::{Index, TableKind};
 
 /// Distinct aids at or above which the history alone is re-ranked.
 pub const LONG_SESSION: usize = 20;
-/// Exponent range of the clicks recency weight `2^(lo + (hi − lo)·i/(n−1)) − 1`.
-pub const CLICKS_RECENCY: (f64, f64) = (0.1, 1.0);
-/// Exponent range of the buys recency weight.
-pub const BUYS_RECENCY: (f64, f64) = (0.5, 1.0);
 /// Bonus per occurrence in the buy2buy lists of the session's buys.
 pub const BUY2BUY_BONUS: f64 = 0.1;
-
-/// Items and scores, best first, no duplicates.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct Recommendation {
-    pub aids: Vec<u32>,
-    pub scores: Vec<f32>,
-}
-
-impl Recommendation {
-    fn push(&mut self, aid: u32, score: f32) {
-        self.aids.push(aid);
-        self.scores.push(score);
-    }
-
-    /// Number of items.
-    pub fn len(&self) -> usize {
-        self.aids.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.aids.is_empty()
-    }
-}
-
-/// The session's aids newest first, without repeats; and the same for carts and orders.
-pub fn unique_newest_first(session: Session<'_>) -> (Vec<u32>, Vec<u32>) {
-    let mut all = Vec::with_capacity(session.len());
-    let mut buys = Vec::new();
-    for i in (0..session.len()).rev() {
-        let aid = session.aids[i];
-        if !all.contains(&aid) {
-            all.push(aid);
-        }
-        if session.types[i] != EventType::Click && !buys.contains(&aid) {
-            buys.push(aid);
-        }
-    }
-    (all, buys)
-}
-
-/// `2^(lo + (hi − lo)·i/(n−1)) − 1`: numpy's `logspace(lo, hi, n, base=2) − 1`.
-pub fn recency_weight(i: usize, n: usize, (lo, hi): (f64, f64)) -> f64 {
-    let exponent = if n > 1 {
-        lo + (hi - lo) * i as f64 / (n - 1) as f64
-    } else {
-        lo
-    };
-    exponent.exp2() - 1.0
-}
-
-/// Adds the recency- and type-weighted score of every event to `counter`.
-pub fn add_history_scores(session: Session<'_>, range: (f64, f64), counter: &mut Counter) {
-    let n = session.len();
-    for i in 0..n {
-        let w = recency_weight(i, n, range) * TYPE_WEIGHTS[session.types[i].index()] as f64;
-        counter.add(session.aids[i], w);
-    }
-}
 
 /// The heuristic list for one objective (carts and orders share one list).
 pub fn recommend(
@@ -96,10 +36,10 @@ pub fn recommend(
     let mut out = Recommendation::default();
     let clicks = objective == EventType::Click;
     if unique.len() >= LONG_SESSION {
-        add_history_scores(
+        weighted_history(
             session,
             if clicks { CLICKS_RECENCY } else { BUYS_RECENCY },
-            &mut counter,
+            |aid, w| counter.add(aid, w),
         );
         if !clicks {
             for &aid in &unique_buys {
@@ -160,7 +100,8 @@ pub fn recommend(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::EventType::{Cart, Click, Order};
+    use crate::domain::EventType::{Cart, Click, Order};
+    use crate::domain::recency_weight;
     use crate::index::{CovisitTable, ItemStats, Popular};
 
     /// A hand-built index: clicks table 1 -> [10, 11], 2 -> [11, 12]; carts_orders
@@ -192,12 +133,7 @@ mod tests {
     }
 
     fn session<'a>(aids: &'a [u32], ts: &'a [u32], types: &'a [EventType]) -> Session<'a> {
-        Session {
-            id: 0,
-            aids,
-            ts,
-            types,
-        }
+        Session::new(aids, ts, types)
     }
 
     #[test]

@@ -2,35 +2,41 @@
 //! competition.
 //!
 //! A shopper's session (items clicked, carted and ordered, with times) goes in; the items
-//! they are most likely to click, cart or order next come out. The stages, each a module:
+//! they are most likely to click, cart or order next come out. The modules form layers;
+//! each uses only the layers above it:
 //!
-//! - [`data`]: events and sessions, the OTTO file formats, the local-validation split;
-//! - [`synthetic`]: an OTTO-like world for tests, fixtures and benchmarks;
-//! - [`index`]: the co-visitation tables and item statistics (`build-index`);
-//! - [`heuristic`]: the baseline re-rank of the "Candidate ReRank" notebook;
-//! - [`candidates`] and [`features`]: what the rankers score, and how it is described;
-//! - [`ranker`]: LightGBM training and the request-path evaluator of its models;
-//! - [`pipeline`]: the [`Recommender`](pipeline::Recommender) that `predict` and `serve` share;
-//! - [`training`]: training rows and the figures `train` reports;
-//! - [`metrics`]: the competition's Recall@20;
-//! - [`http`]: the HTTP API; [`commands`]: the command-line glue. These two, with the
-//!   readers and writers in `data` and `index::store`, are the only places that do I/O.
+//! 1. **Domain** — [`domain`]: events, sessions, labels, recommendations, time and history
+//!    rules; with the small utilities [`rng`], [`counter`] and [`progress`] (the trait
+//!    through which long work reports progress).
+//! 2. **Core** — pure algorithms that never touch files, HTTP or the command line:
+//!    [`split`] (the official validation split), [`metric`] (Recall@20), [`synthetic`]
+//!    (an OTTO-like world), [`index`] (co-visitation tables and item statistics),
+//!    [`heuristic`] (the baseline re-rank), [`candidates`] and [`features`] (what the
+//!    rankers score), [`ranker`] (the request-path evaluator of LightGBM models) and
+//!    [`pipeline`] (the [`Recommender`](pipeline::Recommender) that `predict` and `serve`
+//!    share); and the stage [`training`], which fits the rankers through LightGBM.
+//! 3. **Edges** — the only places that do I/O, converting and delegating: [`data`] (file
+//!    formats), [`bundle`] (the model directory), [`http`] (the API), [`cli`] and
+//!    [`commands`] (the command line).
 
+pub mod bundle;
 pub mod candidates;
 pub mod cli;
 pub mod commands;
 pub mod counter;
 pub mod data;
+pub mod domain;
 pub mod error;
 pub mod features;
 pub mod heuristic;
 pub mod http;
 pub mod index;
-pub mod metrics;
+pub mod metric;
 pub mod pipeline;
 pub mod progress;
 pub mod ranker;
 pub mod rng;
+pub mod split;
 pub mod synthetic;
 pub mod training;
 

@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use crate::candidates::{CandidateConfig, SessionContext, candidates};
-use crate::data::{EventType, Session};
+use crate::domain::{EventType, Recommendation, Session};
+use crate::error::{Error, Result};
 use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
-use crate::heuristic::{self, Recommendation};
+use crate::heuristic;
 use crate::index::Index;
 use crate::ranker::Rankers;
 
@@ -87,16 +88,16 @@ impl Recommender {
     }
 
     /// The top `k` items for `objective`, best first, with scores; no duplicates. An empty
-    /// session gets popular items.
+    /// session gets popular items. [`Strategy::Ranker`] without rankers is an error.
     pub fn recommend(
         &self,
         session: Session<'_>,
         objective: EventType,
         k: usize,
         strategy: Strategy,
-    ) -> Recommendation {
-        self.recommend_with_timings(session, objective, k, strategy)
-            .0
+    ) -> Result<Recommendation> {
+        let rankers = self.rankers_for(strategy)?;
+        Ok(self.recommend_with(session, objective, k, rankers).0)
     }
 
     /// Like [`recommend`](Self::recommend) with the default strategy, with the time spent in
@@ -107,24 +108,32 @@ impl Recommender {
         objective: EventType,
         k: usize,
     ) -> (Recommendation, StageTimings) {
-        self.recommend_with_timings(session, objective, k, self.default_strategy())
+        self.recommend_with(session, objective, k, self.rankers.as_ref())
     }
 
-    fn recommend_with_timings(
+    /// The rankers a strategy uses: none for the heuristic, the loaded ones for the ranker.
+    fn rankers_for(&self, strategy: Strategy) -> Result<Option<&Rankers>> {
+        match strategy {
+            Strategy::Heuristic => Ok(None),
+            Strategy::Ranker => self.rankers.as_ref().map(Some).ok_or(Error::NoRankers),
+        }
+    }
+
+    fn recommend_with(
         &self,
         session: Session<'_>,
         objective: EventType,
         k: usize,
-        strategy: Strategy,
+        rankers: Option<&Rankers>,
     ) -> (Recommendation, StageTimings) {
         let k = k.min(MAX_K);
         let mut timings = StageTimings::default();
-        let rec = match (strategy, &self.rankers) {
-            (Strategy::Ranker, Some(rankers)) => self
+        let rec = match rankers {
+            Some(rankers) => self
                 .rank(session, &[objective], k, rankers, &mut timings)
                 .pop()
                 .expect("one list per objective"),
-            _ => {
+            None => {
                 let started = Instant::now();
                 let rec = heuristic::recommend(&self.index, session, objective, k);
                 timings.candidates = started.elapsed();
@@ -159,7 +168,7 @@ impl Recommender {
         let lists = objectives
             .iter()
             .map(|&objective| {
-                let model = &rankers.models[objective.index()];
+                let model = rankers.model(objective);
                 model.score_rows(&rows, &mut scores);
                 let mut scored: Vec<(u32, f32)> = cands
                     .iter()
@@ -173,15 +182,15 @@ impl Recommender {
                     aids: scored.iter().map(|s| s.0).collect(),
                     scores: scored.iter().map(|s| s.1).collect(),
                 };
-                // Too few candidates (e.g. only unknown aids): fill with popular items, which
-                // score 0, below any probability the model gives.
+                // Too few candidates (e.g. only unknown aids): fill with popular items, scored
+                // below anything the model can give.
+                let floor = model.score_floor();
                 for &aid in self.index.popular.fallback(objective) {
                     if rec.aids.len() >= k {
                         break;
                     }
                     if !rec.aids.contains(&aid) {
-                        rec.aids.push(aid);
-                        rec.scores.push(0.0);
+                        rec.push(aid, floor);
                     }
                 }
                 rec
@@ -192,34 +201,36 @@ impl Recommender {
     }
 
     /// The lists for all three objectives (indexed by [`EventType::index`]).
+    /// [`Strategy::Ranker`] without rankers is an error.
     pub fn recommend_all(
         &self,
         session: Session<'_>,
         k: usize,
         strategy: Strategy,
-    ) -> [Recommendation; 3] {
+    ) -> Result<[Recommendation; 3]> {
         let k = k.min(MAX_K);
-        match (strategy, &self.rankers) {
-            (Strategy::Ranker, Some(rankers)) => {
+        Ok(match self.rankers_for(strategy)? {
+            Some(rankers) => {
                 let mut timings = StageTimings::default();
                 let lists = self.rank(session, &EventType::ALL, k, rankers, &mut timings);
                 lists.try_into().expect("three objectives")
             }
-            _ => {
+            None => {
                 // The baseline has one list for carts and orders.
                 let clicks = heuristic::recommend(&self.index, session, EventType::Click, k);
                 let buys = heuristic::recommend(&self.index, session, EventType::Order, k);
                 [clicks, buys.clone(), buys]
             }
-        }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::SessionLog;
+    use crate::domain::SessionLog;
     use crate::index::{IndexParams, build};
+    use crate::progress::Silent;
     use crate::rng::Rng;
     use crate::synthetic::{WorldConfig, generate};
 
@@ -230,9 +241,7 @@ mod tests {
             seed: 8,
         })
         .unwrap();
-        let index = build(&world.train, &IndexParams::default(), &|_, _| {
-            indicatif::ProgressBar::hidden()
-        });
+        let index = build(&world.train, &IndexParams::default(), &Silent);
         (Recommender::new(index), world.test)
     }
 
@@ -243,7 +252,9 @@ mod tests {
         for session in test.iter().take(500) {
             let k = 1 + rng.below(MAX_K as u64 + 20) as usize;
             for kind in EventType::ALL {
-                let rec = recommender.recommend(session, kind, k, Strategy::Heuristic);
+                let rec = recommender
+                    .recommend(session, kind, k, Strategy::Heuristic)
+                    .unwrap();
                 assert!(rec.len() <= k.min(MAX_K), "{} > {k}", rec.len());
                 assert_eq!(rec.aids.len(), rec.scores.len());
                 let mut seen = rec.aids.clone();
@@ -257,7 +268,9 @@ mod tests {
                 );
                 assert_eq!(
                     rec,
-                    recommender.recommend(session, kind, k, Strategy::Heuristic)
+                    recommender
+                        .recommend(session, kind, k, Strategy::Heuristic)
+                        .unwrap()
                 );
             }
         }
@@ -267,8 +280,25 @@ mod tests {
     fn twenty_items_for_every_session_of_a_generated_world() {
         let (recommender, test) = world();
         for session in test.iter() {
-            let lists = recommender.recommend_all(session, 20, Strategy::Heuristic);
+            let lists = recommender
+                .recommend_all(session, 20, Strategy::Heuristic)
+                .unwrap();
             assert!(lists.iter().all(|l| l.len() == 20));
         }
+    }
+
+    #[test]
+    fn the_ranker_strategy_without_rankers_is_an_error_not_a_fallback() {
+        let (recommender, test) = world();
+        let session = test.session(0);
+        let err = recommender
+            .recommend(session, EventType::Order, 20, Strategy::Ranker)
+            .unwrap_err();
+        assert_eq!(err.code(), "no_rankers");
+        assert!(
+            recommender
+                .recommend_all(session, 20, Strategy::Ranker)
+                .is_err()
+        );
     }
 }

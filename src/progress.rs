@@ -1,37 +1,33 @@
-//! Progress bars for long steps: drawn on stderr when it is a terminal, silent otherwise.
+//! Progress of long work, as the library reports it: kernels call a [`Progress`] they are
+//! given and never draw anything themselves. The command line passes one that draws bars
+//! on a terminal (`commands::progress`); tests and the server pass [`Silent`].
 
-use std::path::Path;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-fn target() -> ProgressDrawTarget {
-    // indicatif hides the bar itself when stderr is not a terminal.
-    ProgressDrawTarget::stderr()
+/// What a unit of work is, so a display can format counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Items,
+    Bytes,
 }
 
-/// A bar over the bytes of `path` (its size on disk), e.g. for parsing a JSONL file.
-pub fn bytes(path: &Path, message: &str) -> ProgressBar {
-    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let bar = ProgressBar::with_draw_target(Some(len), target());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} {bar:40.cyan/blue} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .expect("valid progress template"),
-    );
-    bar.set_message(format!("{message} {}", path.display()));
-    bar
+/// A sink for progress reports. Implementations must be cheap to call from many threads.
+pub trait Progress: Sync {
+    /// A stage of `total` units begins (ending the previous one).
+    fn stage(&self, name: &str, total: u64, unit: Unit);
+    /// The current stage turned out to hold `total` units.
+    fn set_total(&self, _total: u64) {}
+    /// `n` more units of the current stage are done.
+    fn advance(&self, n: u64);
+    /// A short status line for the current stage (e.g. the last validation metric).
+    fn status(&self, _text: &str) {}
+    /// The current stage is complete.
+    fn finish(&self) {}
 }
 
-/// A bar over `len` items of work named by `message`.
-pub fn items(len: u64, message: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), target());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} {bar:40.cyan/blue} {human_pos}/{human_len} ({per_sec}, {eta})",
-        )
-        .expect("valid progress template"),
-    );
-    bar.set_message(message.to_string());
-    bar
+/// Reports nowhere.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn stage(&self, _: &str, _: u64, _: Unit) {}
+    fn advance(&self, _: u64) {}
 }

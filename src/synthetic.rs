@@ -10,17 +10,15 @@
 //! - carted items are ordered together at one timestamp, and items have complements that
 //!   are carted with them (bought together).
 //!
-//! The world is the full five weeks passed through the official split ([`crate::data::split`]),
+//! The world is the full five weeks passed through the official split ([`crate::split`]),
 //! so `train` holds four weeks and `test`/`labels` the fifth. Each session draws from its
 //! own seeded stream, so the output is identical for a seed whatever the thread count.
 
 use rayon::prelude::*;
 
-use crate::data::labels::SessionLabels;
-use crate::data::split::{DAY, SplitConfig, split};
-use crate::data::{EventType, SessionLog};
-use crate::error::{Error, Result};
+use crate::domain::{DAY, EventType, SessionLabels, SessionLog};
 use crate::rng::Rng;
+use crate::split::{SplitConfig, split};
 
 /// 2022-07-31 22:00 UTC, the start of OTTO's training period.
 pub const START_TS: u32 = 1_659_304_800;
@@ -61,18 +59,23 @@ pub struct WorldConfig {
     pub seed: u64,
 }
 
+/// A world size outside its valid range.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WorldError {
+    #[error("sessions must be at least 1")]
+    NoSessions,
+    #[error("items must be between 10 and 2^32-1")]
+    Items,
+}
+
 impl WorldConfig {
     /// Checks the sizes.
-    pub fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<(), WorldError> {
         if self.sessions == 0 {
-            return Err(Error::InvalidArgument(
-                "--sessions must be at least 1".into(),
-            ));
+            return Err(WorldError::NoSessions);
         }
         if self.items < 10 || self.items > u32::MAX as usize {
-            return Err(Error::InvalidArgument(
-                "--items must be between 10 and 2^32-1".into(),
-            ));
+            return Err(WorldError::Items);
         }
         Ok(())
     }
@@ -345,7 +348,7 @@ pub fn simulate(config: WorldConfig) -> SessionLog {
 }
 
 /// Generates a world: five simulated weeks through the official split (last 7 days test).
-pub fn generate(config: WorldConfig) -> Result<World> {
+pub fn generate(config: WorldConfig) -> Result<World, WorldError> {
     config.validate()?;
     let full = simulate(config);
     let split = split(

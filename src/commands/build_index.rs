@@ -1,37 +1,36 @@
-use std::path::{Path, PathBuf};
+//! `build-index`: reads event files, builds the co-visitation tables and item statistics,
+//! and writes them as the bundle in the model directory (keeping its compatible rankers).
 
+use crate::bundle::{self, OldRankers};
 use crate::cli::BuildIndexArgs;
-use crate::data::split::DAY;
-use crate::data::{SessionLog, read_all_events};
+use crate::commands::progress::Bars;
+use crate::data::read_all_events;
 use crate::error::{Error, Result};
-use crate::index::store::{InputSummary, Manifest, save};
-use crate::index::{self, Index, IndexParams, TableKind};
-use crate::progress;
+use crate::index::{IndexParams, TableKind};
 
 impl BuildIndexArgs {
     /// The index parameters these flags ask for, checked.
     pub fn params(&self) -> Result<IndexParams> {
-        let positive = |value: usize, flag: &str| {
+        let positive = |value: usize, flag: &'static str| {
             if value == 0 {
-                Err(Error::InvalidArgument(format!("{flag} must be at least 1")))
+                Err(Error::argument(flag, "must be at least 1"))
             } else {
                 Ok(value)
             }
         };
-        if self.tail > u16::MAX as usize {
-            return Err(Error::InvalidArgument(
-                "--tail must be at most 65535".into(),
-            ));
-        }
+        let tail =
+            IndexParams::tail(self.tail).map_err(|e| Error::argument("--tail", e.to_string()))?;
+        let window = IndexParams::hours(self.window_hours)
+            .map_err(|e| Error::argument("--window-hours", e.to_string()))?;
+        let buy2buy_window = IndexParams::days(self.buy2buy_window_days)
+            .map_err(|e| Error::argument("--buy2buy-window-days", e.to_string()))?;
         let mut params = IndexParams::default();
         for spec in &mut params.tables {
-            spec.tail = positive(self.tail, "--tail")?;
+            spec.tail = tail;
         }
-        let hours = positive(self.window_hours as usize, "--window-hours")? as u32;
-        params.tables[TableKind::Clicks as usize].window_seconds = hours * 3600;
-        params.tables[TableKind::CartsOrders as usize].window_seconds = hours * 3600;
-        params.tables[TableKind::Buy2Buy as usize].window_seconds =
-            positive(self.buy2buy_window_days as usize, "--buy2buy-window-days")? as u32 * DAY;
+        params.tables[TableKind::Clicks as usize].window_seconds = window;
+        params.tables[TableKind::CartsOrders as usize].window_seconds = window;
+        params.tables[TableKind::Buy2Buy as usize].window_seconds = buy2buy_window;
         params.tables[TableKind::Clicks as usize].top_k =
             positive(self.clicks_top_k, "--clicks-top-k")?;
         params.tables[TableKind::CartsOrders as usize].top_k =
@@ -46,41 +45,27 @@ impl BuildIndexArgs {
 
 pub fn run(args: BuildIndexArgs) -> Result<()> {
     let params = args.params()?;
-    let log = read_all_events(&args.input)?;
+    let bars = Bars::default();
+    let log = read_all_events(&args.input, &bars)?;
     let started = std::time::Instant::now();
-    let index = build_and_save(&log, &params, &args.model_dir, &args.input)?;
+    let rankers = if args.drop_rankers {
+        OldRankers::Drop
+    } else {
+        OldRankers::Keep
+    };
+    let built = bundle::build(&args.model_dir, &log, &params, &args.input, rankers, &bars)?;
     eprintln!(
         "wrote {} in {:.1} s: {} sessions, {} events; pairs: clicks {}, carts_orders {}, buy2buy {}",
         args.model_dir.display(),
         started.elapsed().as_secs_f64(),
         log.len(),
         log.num_events(),
-        index.table(TableKind::Clicks).num_pairs(),
-        index.table(TableKind::CartsOrders).num_pairs(),
-        index.table(TableKind::Buy2Buy).num_pairs(),
+        built.index.table(TableKind::Clicks).num_pairs(),
+        built.index.table(TableKind::CartsOrders).num_pairs(),
+        built.index.table(TableKind::Buy2Buy).num_pairs(),
     );
+    if built.kept_rankers {
+        eprintln!("kept the bundle's rankers: they read the same features from the new index");
+    }
     Ok(())
-}
-
-/// Builds the index of `log` and writes it with its manifest into `dir`.
-pub fn build_and_save(
-    log: &SessionLog,
-    params: &IndexParams,
-    dir: &Path,
-    inputs: &[PathBuf],
-) -> Result<Index> {
-    let Some((ts_min, ts_max)) = log.ts_range() else {
-        let path = inputs.first().cloned().unwrap_or_default();
-        return Err(Error::invalid_input(path, "no events to index"));
-    };
-    let index = index::build(log, params, &|message, len| progress::items(len, message));
-    let input = InputSummary {
-        files: inputs.iter().map(|p| p.display().to_string()).collect(),
-        sessions: log.len() as u64,
-        events: log.num_events() as u64,
-        ts_min,
-        ts_max,
-    };
-    save(dir, &index, Manifest::new(params.clone(), input))?;
-    Ok(index)
 }

@@ -1,9 +1,11 @@
+//! `evaluate`: Recall@20 of a submission against labels, per type and weighted.
+
 use crate::cli::EvaluateArgs;
 use crate::commands::print_report;
 use crate::data::labels::read_labels;
 use crate::data::submission::read_submission;
 use crate::error::Result;
-use crate::metrics::evaluate;
+use crate::metric::evaluate;
 
 pub fn run(args: EvaluateArgs) -> Result<()> {
     let labels = read_labels(&args.labels)?;

@@ -1,5 +1,6 @@
-//! One module per subcommand: the glue from parsed arguments to the library, and the only
-//! place (with `http/`) that reads and writes files.
+//! The command line's glue: one module per subcommand turns parsed arguments into calls of
+//! the library and prints what they return. With `data/`, `bundle/` and `http/` these are
+//! the only places that touch files, the terminal or the network.
 
 /// Appends a line to a report (a `String`) that [`print_report`] writes out.
 macro_rules! report {
@@ -9,11 +10,12 @@ macro_rules! report {
     }};
 }
 
-pub(crate) mod build_index;
+mod build_index;
 mod convert;
 mod evaluate;
 mod generate;
 mod predict;
+pub mod progress;
 mod serve;
 mod split;
 mod stats;
@@ -35,55 +37,6 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Stats(args) => stats::run(args),
         Command::Convert(args) => convert::run(args),
     }
-}
-
-/// Loads a model directory into a [`Recommender`](crate::pipeline::Recommender), checking
-/// its manifest: the index, and the rankers when the manifest lists them.
-pub fn load_recommender(dir: &std::path::Path) -> Result<crate::pipeline::Recommender> {
-    use crate::data::EventType;
-    use crate::error::Error;
-    use crate::pipeline::Recommender;
-    use crate::ranker::{Rankers, TreeModel, model_file};
-
-    let (manifest, index) = crate::index::store::load(dir)?;
-    let files = EventType::ALL.map(model_file);
-    let present = files
-        .iter()
-        .filter(|f| manifest.files.contains_key(*f))
-        .count();
-    if present == 0 {
-        return Ok(Recommender::new(index));
-    }
-    let artifact = |message: String| Error::Artifact {
-        dir: dir.to_path_buf(),
-        message,
-    };
-    if present < files.len() {
-        return Err(artifact(
-            "manifest.json lists some rankers but not all three: retrain".into(),
-        ));
-    }
-    let mut models = Vec::with_capacity(3);
-    for name in &files {
-        let path = dir.join(name);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let model =
-            TreeModel::parse(&text).map_err(|e| artifact(format!("{}: {e}", path.display())))?;
-        model
-            .check_features()
-            .map_err(|e| artifact(format!("{}: {e}", path.display())))?;
-        models.push(model);
-    }
-    let config = manifest
-        .training
-        .as_ref()
-        .and_then(|t| t.get("candidates"))
-        .map(|c| serde_json::from_value(c.clone()))
-        .transpose()
-        .map_err(|e| artifact(format!("manifest.json: bad candidate settings: {e}")))?
-        .unwrap_or_default();
-    let models: [TreeModel; 3] = models.try_into().expect("three models");
-    Ok(Recommender::with_rankers(index, Rankers { models }, config))
 }
 
 /// Writes a report to stdout. A closed stdout (`otto-rec stats ... | head -1`) is not an

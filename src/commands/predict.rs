@@ -1,16 +1,19 @@
+//! `predict`: scores every session of a file with the bundle's recommender (the same
+//! pipeline `serve` uses) and writes a Kaggle submission or lists with scores.
+
 use std::io::Write;
 
 use rayon::prelude::*;
 
+use crate::bundle::Bundle;
 use crate::cli::PredictArgs;
-use crate::commands::load_recommender;
+use crate::commands::progress::Bars;
 use crate::data::atomic::write_atomic;
-use crate::data::submission;
-use crate::data::{EventType, read_all_events};
+use crate::data::{read_all_events, submission};
+use crate::domain::{EventType, Recommendation};
 use crate::error::{Error, Result};
-use crate::heuristic::Recommendation;
 use crate::pipeline::{MAX_K, Strategy};
-use crate::progress;
+use crate::progress::{Progress, Unit};
 
 /// Sessions scored per parallel block before writing, to bound memory.
 const BLOCK: usize = 65_536;
@@ -26,26 +29,31 @@ pub fn run(args: PredictArgs) -> Result<()> {
         Some("csv") => Output::Submission,
         Some("jsonl") => Output::Lists,
         _ => {
-            return Err(Error::InvalidArgument(format!(
-                "--output {}: expected a .csv (Kaggle submission) or .jsonl (lists with scores) file",
-                args.output.display()
-            )));
+            return Err(Error::argument(
+                "--output",
+                format!(
+                    "{}: expected a .csv (Kaggle submission) or .jsonl (lists with scores) file",
+                    args.output.display()
+                ),
+            ));
         }
     };
     if args.k == 0 || args.k > MAX_K {
-        return Err(Error::InvalidArgument(format!(
-            "--k must be between 1 and {MAX_K}"
-        )));
+        return Err(Error::argument(
+            "--k",
+            format!("must be between 1 and {MAX_K}"),
+        ));
     }
-    let recommender = load_recommender(&args.model_dir)?;
-    let log = read_all_events(std::slice::from_ref(&args.input))?;
+    let recommender = Bundle::open(&args.model_dir)?.into_recommender();
+    let bars = Bars::default();
+    let log = read_all_events(std::slice::from_ref(&args.input), &bars)?;
     let strategy = if args.heuristic {
         Strategy::Heuristic
     } else {
         recommender.default_strategy()
     };
     let started = std::time::Instant::now();
-    let bar = progress::items(log.len() as u64, "scoring sessions");
+    bars.stage("scoring sessions", log.len() as u64, Unit::Items);
     let path = &args.output;
     write_atomic(path, |out| {
         let io = |e| Error::io(path, e);
@@ -58,7 +66,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
             let lists: Vec<[Recommendation; 3]> = (start..end)
                 .into_par_iter()
                 .map(|i| recommender.recommend_all(log.session(i), args.k, strategy))
-                .collect();
+                .collect::<Result<_>>()?;
             for (i, per_type) in (start..end).zip(&lists) {
                 let id = log.session_ids[i];
                 match output {
@@ -75,11 +83,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
                     }
                 }
             }
-            bar.inc((end - start) as u64);
+            bars.advance((end - start) as u64);
         }
         Ok(())
     })?;
-    bar.finish_and_clear();
+    bars.finish();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "wrote {}: {} sessions in {:.2} s ({:.0} sessions/s, {})",

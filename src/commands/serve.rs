@@ -1,17 +1,19 @@
+//! `serve`: loads a bundle and serves the HTTP API until SIGTERM or SIGINT.
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::bundle::Bundle;
 use crate::cli::ServeArgs;
-use crate::commands::load_recommender;
 use crate::error::{Error, Result};
 use crate::http::{AppState, ModelInfo, metrics::Metrics, start};
 use crate::index::TableKind;
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let started = Instant::now();
-    let recommender = load_recommender(&args.model_dir)?;
+    let recommender = Bundle::open(&args.model_dir)?.into_recommender();
     let index = recommender.index();
     let pairs: serde_json::Map<String, serde_json::Value> = TableKind::ALL
         .iter()

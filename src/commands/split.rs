@@ -1,18 +1,23 @@
+//! `split`: the official local-validation split of an event file into train, test and
+//! labels files (Kaggle format, at the input's precision).
+
 use std::io::Write;
 use std::path::Path;
 
 use crate::cli::SplitArgs;
+use crate::commands::progress::Bars;
 use crate::data::atomic::write_atomic;
-use crate::data::labels::{SessionLabels, write_labels};
-use crate::data::split::{SplitConfig, split};
-use crate::data::{SessionLog, jsonl, read_all_events};
+use crate::data::labels::write_labels;
+use crate::data::{jsonl, read_all_events};
+use crate::domain::{SessionLabels, SessionLog};
 use crate::error::{Error, Result};
+use crate::split::{SplitConfig, split};
 
 pub fn run(args: SplitArgs) -> Result<()> {
     if args.days == 0 {
-        return Err(Error::InvalidArgument("--days must be at least 1".into()));
+        return Err(Error::argument("--days", "must be at least 1"));
     }
-    let log = read_all_events(std::slice::from_ref(&args.input))?;
+    let log = read_all_events(std::slice::from_ref(&args.input), &Bars::default())?;
     let split = split(
         &log,
         SplitConfig {

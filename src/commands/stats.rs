@@ -1,11 +1,15 @@
+//! `stats`: describes event files (sessions, lengths, type mix, items, time span) and
+//! times reading them.
+
 use crate::cli::StatsArgs;
 use crate::commands::print_report;
+use crate::commands::progress::Bars;
 use crate::data::read_all_events;
 use crate::error::Result;
 
 pub fn run(args: StatsArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let log = read_all_events(&args.input)?;
+    let log = read_all_events(&args.input, &Bars::default())?;
     let read_seconds = started.elapsed().as_secs_f64();
     let mut lengths: Vec<usize> = log.offsets.windows(2).map(|w| w[1] - w[0]).collect();
     lengths.sort_unstable();

@@ -52,7 +52,7 @@ mod tests {
         let target = dir.path().join("out.csv");
         let err = write_atomic(&target, |out| {
             out.write_all(b"partial").unwrap();
-            Err(Error::InvalidArgument("stop".into()))
+            Err(Error::argument("--test", "stop"))
         });
         assert!(err.is_err());
         assert!(!target.exists());

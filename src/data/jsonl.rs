@@ -8,12 +8,12 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
-use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use super::{EventType, SessionLog, to_seconds};
+use crate::domain::{EventType, Session, SessionLog, Timestamp};
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// Lines parsed per parallel block.
 const BLOCK_LINES: usize = 65_536;
@@ -32,11 +32,12 @@ struct RawEvent {
     kind: EventType,
 }
 
-/// One parsed line: session id and its events in seconds.
+/// One parsed line: session id and its events (seconds and milliseconds).
 struct Parsed {
     id: u32,
     aids: Vec<u32>,
     ts: Vec<u32>,
+    millis: Vec<u16>,
     types: Vec<EventType>,
 }
 
@@ -49,15 +50,17 @@ fn parse_line(text: &str) -> std::result::Result<Parsed, String> {
         id,
         aids: Vec::with_capacity(n),
         ts: Vec::with_capacity(n),
+        millis: Vec::with_capacity(n),
         types: Vec::with_capacity(n),
     };
     for event in raw.events {
         let aid = u32::try_from(event.aid)
             .map_err(|_| format!("aid {} does not fit in 32 bits", event.aid))?;
-        let ts = u32::try_from(to_seconds(event.ts))
-            .map_err(|_| format!("timestamp {} is out of range", event.ts))?;
+        let ts = Timestamp::from_otto(event.ts)
+            .ok_or_else(|| format!("timestamp {} is out of range", event.ts))?;
         parsed.aids.push(aid);
-        parsed.ts.push(ts);
+        parsed.ts.push(ts.seconds);
+        parsed.millis.push(ts.millis);
         parsed.types.push(event.kind);
     }
     Ok(parsed)
@@ -65,7 +68,7 @@ fn parse_line(text: &str) -> std::result::Result<Parsed, String> {
 
 /// Reads a Kaggle OTTO JSONL file. Blank lines are skipped; sessions with no events are kept
 /// out (they carry nothing to learn from or score).
-pub fn read_sessions(path: &Path, progress: &ProgressBar) -> Result<SessionLog> {
+pub fn read_sessions(path: &Path, progress: &dyn Progress) -> Result<SessionLog> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut log = read_sessions_from(
@@ -85,7 +88,7 @@ const JSON_BYTES_PER_EVENT: u64 = 50;
 pub fn read_sessions_from(
     mut reader: impl BufRead,
     path: &Path,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
     expected_events: u64,
 ) -> Result<SessionLog> {
     let mut log = SessionLog::new();
@@ -105,7 +108,7 @@ pub fn read_sessions_from(
                 break;
             }
             line_no += 1;
-            progress.inc(read as u64);
+            progress.advance(read as u64);
             if !line.trim().is_empty() {
                 block.push((line_no, line));
             }
@@ -124,7 +127,13 @@ pub fn read_sessions_from(
                 message,
             })?;
             if !session.aids.is_empty() {
-                log.push_session(session.id, &session.aids, &session.ts, &session.types);
+                log.push_session_millis(
+                    session.id,
+                    &session.aids,
+                    &session.ts,
+                    &session.millis,
+                    &session.types,
+                );
             }
         }
         spare.extend(block.drain(..).map(|(_, s)| s));
@@ -132,7 +141,8 @@ pub fn read_sessions_from(
     Ok(log)
 }
 
-/// Writes sessions as Kaggle OTTO JSONL (timestamps in milliseconds).
+/// Writes sessions as Kaggle OTTO JSONL (timestamps in milliseconds, with the log's own
+/// milliseconds when it has them).
 pub fn write_sessions(log: &SessionLog, out: &mut impl Write) -> std::io::Result<()> {
     let mut line = String::with_capacity(4096);
     for session in log.iter() {
@@ -143,7 +153,7 @@ pub fn write_sessions(log: &SessionLog, out: &mut impl Write) -> std::io::Result
     Ok(())
 }
 
-fn format_session(line: &mut String, session: super::Session<'_>) {
+fn format_session(line: &mut String, session: Session<'_>) {
     use std::fmt::Write as _;
     let _ = write!(line, "{{\"session\":{},\"events\":[", session.id);
     for i in 0..session.len() {
@@ -152,9 +162,9 @@ fn format_session(line: &mut String, session: super::Session<'_>) {
         }
         let _ = write!(
             line,
-            "{{\"aid\":{},\"ts\":{}000,\"type\":\"{}\"}}",
+            "{{\"aid\":{},\"ts\":{},\"type\":\"{}\"}}",
             session.aids[i],
-            session.ts[i],
+            session.timestamp(i).as_millis(),
             session.types[i].name()
         );
     }
@@ -164,14 +174,10 @@ fn format_session(line: &mut String, session: super::Session<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::Silent;
 
     fn parse(text: &str) -> Result<SessionLog> {
-        read_sessions_from(
-            text.as_bytes(),
-            Path::new("t.jsonl"),
-            &ProgressBar::hidden(),
-            0,
-        )
+        read_sessions_from(text.as_bytes(), Path::new("t.jsonl"), &Silent, 0)
     }
 
     #[test]
@@ -183,6 +189,7 @@ mod tests {
         assert_eq!(log.session_ids, vec![42]);
         assert_eq!(log.aids, vec![7, 8]);
         assert_eq!(log.ts, vec![1_661_200_010, 1_661_200_020]);
+        assert_eq!(log.millis, vec![0, 999]);
         assert_eq!(log.types, vec![EventType::Click, EventType::Order]);
     }
 
@@ -236,13 +243,18 @@ mod tests {
     #[test]
     fn written_jsonl_reads_back_identically() {
         let log = parse(concat!(
-            r#"{"session":5,"events":[{"aid":1,"ts":1661200010000,"type":"clicks"},{"aid":2,"ts":1661200011000,"type":"carts"}]}"#,
+            r#"{"session":5,"events":[{"aid":1,"ts":1661200010000,"type":"clicks"},{"aid":2,"ts":1661200011017,"type":"carts"}]}"#,
             "\n",
             r#"{"session":6,"events":[{"aid":3,"ts":1661200012000,"type":"orders"}]}"#
         ))
         .unwrap();
         let mut out = Vec::new();
         write_sessions(&log, &mut out).unwrap();
-        assert_eq!(parse(std::str::from_utf8(&out).unwrap()).unwrap(), log);
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(
+            text.contains("1661200011017"),
+            "milliseconds are kept: {text}"
+        );
+        assert_eq!(parse(text).unwrap(), log);
     }
 }

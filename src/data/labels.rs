@@ -1,6 +1,5 @@
-//! Ground truth of a truncated session: what it clicked, carted and ordered after the cut.
-//! File form: `{"session":42,"labels":{"clicks":7,"carts":[1,2],"orders":[2]}}`, keys
-//! absent when empty (the official OTTO format).
+//! Labels files: `{"session":42,"labels":{"clicks":7,"carts":[1,2],"orders":[2]}}` per line,
+//! keys absent when empty (the official OTTO format). Repeated aids in a list count once.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -8,55 +7,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{EventType, Session};
+use crate::domain::SessionLabels;
 use crate::error::{Error, Result};
-
-/// What a session did after its cut point.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SessionLabels {
-    pub session: u32,
-    /// The first aid clicked after the cut.
-    pub clicks: Option<u32>,
-    /// Distinct aids carted after the cut, in order of first occurrence.
-    pub carts: Vec<u32>,
-    /// Distinct aids ordered after the cut, in order of first occurrence.
-    pub orders: Vec<u32>,
-}
-
-impl SessionLabels {
-    /// The labels of `session` for the events after its first `kept` events.
-    pub fn after(session: Session<'_>, kept: usize) -> Self {
-        let mut labels = SessionLabels {
-            session: session.id,
-            ..Default::default()
-        };
-        for (&aid, &kind) in session.aids[kept..].iter().zip(&session.types[kept..]) {
-            match kind {
-                EventType::Click => {
-                    labels.clicks.get_or_insert(aid);
-                }
-                EventType::Cart if !labels.carts.contains(&aid) => labels.carts.push(aid),
-                EventType::Order if !labels.orders.contains(&aid) => labels.orders.push(aid),
-                _ => {}
-            }
-        }
-        labels
-    }
-
-    /// The truth for one objective, as a slice (the click as a one-element slice).
-    pub fn truth(&self, objective: EventType) -> &[u32] {
-        match objective {
-            EventType::Click => self.clicks.as_slice(),
-            EventType::Cart => &self.carts,
-            EventType::Order => &self.orders,
-        }
-    }
-
-    /// True when nothing happened after the cut.
-    pub fn is_empty(&self) -> bool {
-        self.clicks.is_none() && self.carts.is_empty() && self.orders.is_empty()
-    }
-}
 
 #[derive(Deserialize)]
 struct RawLabels {
@@ -96,6 +48,22 @@ pub fn write_labels(labels: &[SessionLabels], out: &mut impl Write) -> std::io::
     Ok(())
 }
 
+fn parse_line(line: &str) -> std::result::Result<SessionLabels, String> {
+    let raw: RawLabels = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let list = |v: Vec<u64>| {
+        v.into_iter()
+            .map(|a| to_u32(a, "aid"))
+            .collect::<std::result::Result<Vec<u32>, String>>()
+    };
+    Ok(SessionLabels {
+        session: to_u32(raw.session, "session")?,
+        clicks: raw.labels.clicks.map(|c| to_u32(c, "aid")).transpose()?,
+        carts: list(raw.labels.carts)?,
+        orders: list(raw.labels.orders)?,
+    }
+    .into_sets())
+}
+
 /// Reads a labels JSONL file; a malformed line is reported with its number.
 pub fn read_labels(path: &Path) -> Result<Vec<SessionLabels>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -105,26 +73,7 @@ pub fn read_labels(path: &Path) -> Result<Vec<SessionLabels>> {
         if line.trim().is_empty() {
             continue;
         }
-        let parse = || -> std::result::Result<SessionLabels, String> {
-            let raw: RawLabels = serde_json::from_str(&line).map_err(|e| e.to_string())?;
-            Ok(SessionLabels {
-                session: to_u32(raw.session, "session")?,
-                clicks: raw.labels.clicks.map(|c| to_u32(c, "aid")).transpose()?,
-                carts: raw
-                    .labels
-                    .carts
-                    .into_iter()
-                    .map(|a| to_u32(a, "aid"))
-                    .collect::<std::result::Result<_, _>>()?,
-                orders: raw
-                    .labels
-                    .orders
-                    .into_iter()
-                    .map(|a| to_u32(a, "aid"))
-                    .collect::<std::result::Result<_, _>>()?,
-            })
-        };
-        labels.push(parse().map_err(|message| Error::Parse {
+        labels.push(parse_line(&line).map_err(|message| Error::Parse {
             path: path.to_path_buf(),
             line: i + 1,
             message,
@@ -164,5 +113,14 @@ mod tests {
         let path = dir.path().join("labels.jsonl");
         std::fs::write(&path, text).unwrap();
         assert_eq!(read_labels(&path).unwrap(), labels);
+    }
+
+    #[test]
+    fn a_repeated_label_aid_is_read_once_and_aid_zero_is_kept() {
+        let l = parse_line(r#"{"session":3,"labels":{"clicks":0,"carts":[4,4,5],"orders":[6,6]}}"#)
+            .unwrap();
+        assert_eq!(l.clicks, Some(0));
+        assert_eq!(l.carts, vec![4, 5]);
+        assert_eq!(l.orders, vec![6]);
     }
 }

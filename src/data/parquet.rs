@@ -1,8 +1,9 @@
 //! Event-per-row Parquet: columns `session`, `aid` (int32 or int64), `ts` (int32 seconds
 //! or int64 milliseconds) and `type` (integer code 0/1/2 or the OTTO names).
 //!
-//! Written as int32/int32/int32 seconds/uint8, the compact form otto-rec converts large
-//! JSONL files to once.
+//! Written as int32/int32/uint8 with `ts` as int32 seconds, or int64 milliseconds when the
+//! events have milliseconds: the compact form otto-rec converts large JSONL files to once,
+//! at the input's precision.
 
 use std::fs::File;
 use std::path::Path;
@@ -13,8 +14,8 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use polars::prelude::*;
 
 use super::atomic::write_atomic;
-use super::{EventType, SessionLog, to_seconds};
-use crate::error::{Error, Result};
+use crate::domain::{EventType, SessionLog, Timestamp};
+use crate::error::{Error, InputProblem, Result};
 
 /// Events per row group when writing.
 const ROWS_PER_BATCH: usize = 4_000_000;
@@ -38,17 +39,14 @@ fn read_values<T: DataType>(
                 None,
                 &mut values,
             )
-            .map_err(|e| Error::invalid_input(path, format!("column `{name}`: {e}")))?;
+            .map_err(|e| bad_column(path, name, e.to_string()))?;
         if records == 0 {
             break;
         }
         read += records;
     }
     if read != rows || values.len() != rows {
-        return Err(Error::invalid_input(
-            path,
-            format!("column `{name}` has nulls or missing values"),
-        ));
+        return Err(bad_column(path, name, "has nulls or missing values".into()));
     }
     Ok(values)
 }
@@ -69,10 +67,7 @@ fn read_integers(
                 .collect())
         }
         ColumnReader::Int64ColumnReader(mut r) => read_values(&mut r, rows, nullable, name, path),
-        _ => Err(Error::invalid_input(
-            path,
-            format!("column `{name}` is not an integer column"),
-        )),
+        _ => Err(bad_column(path, name, "is not an integer column".into())),
     }
 }
 
@@ -85,14 +80,29 @@ fn to_u32(
 ) -> Result<()> {
     for (i, &v) in values.iter().enumerate() {
         let v = u32::try_from(v).map_err(|_| {
-            Error::invalid_input(
+            bad_row(
                 path,
-                format!("row {}: {name} {v} is negative or too large", first_row + i),
+                first_row + i,
+                format!("{name} {v} is negative or too large"),
             )
         })?;
         out.push(v);
     }
     Ok(())
+}
+
+fn bad_column(path: &Path, column: &str, detail: String) -> Error {
+    Error::input(
+        path,
+        InputProblem::BadColumn {
+            column: column.to_string(),
+            detail,
+        },
+    )
+}
+
+fn bad_row(path: &Path, row: usize, detail: String) -> Error {
+    Error::input(path, InputProblem::BadRow { row, detail })
 }
 
 /// Reads an event-per-row Parquet file, one row group at a time so memory stays near the
@@ -101,25 +111,30 @@ fn to_u32(
 pub fn read_events(path: &Path) -> Result<SessionLog> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = SerializedFileReader::new(file)
-        .map_err(|e| Error::invalid_input(path, format!("not a readable Parquet file: {e}")))?;
+        .map_err(|e| Error::input(path, InputProblem::NotParquet(e.to_string())))?;
     let meta = reader.metadata();
     let schema = meta.file_metadata().schema_descr();
     let find = |name: &str| {
         (0..schema.num_columns())
             .find(|&i| schema.column(i).name() == name)
-            .ok_or_else(|| Error::invalid_input(path, format!("missing column `{name}`")))
+            .ok_or_else(|| Error::input(path, InputProblem::MissingColumn(name.to_string())))
     };
     let columns = [find("session")?, find("aid")?, find("ts")?, find("type")?];
     let nullable = columns.map(|c| schema.column(c).max_def_level() > 0);
     let total = usize::try_from(meta.file_metadata().num_rows()).unwrap_or(0);
-    let (mut sessions, mut aids, mut ts, mut types) = (
+    let (mut sessions, mut aids, mut ts, mut millis, mut types) = (
         Vec::with_capacity(total),
         Vec::with_capacity(total),
         Vec::with_capacity(total),
+        Vec::new(),
         Vec::with_capacity(total),
     );
+    let mut has_millis = false;
     let bad = |e: parquet::errors::ParquetError| {
-        Error::invalid_input(path, format!("unreadable row group: {e}"))
+        Error::input(
+            path,
+            InputProblem::NotParquet(format!("unreadable row group: {e}")),
+        )
     };
     for g in 0..meta.num_row_groups() {
         let group = reader.get_row_group(g).map_err(bad)?;
@@ -144,15 +159,20 @@ pub fn read_events(path: &Path) -> Result<SessionLog> {
             .into_iter()
             .enumerate()
         {
-            let seconds = u64::try_from(t)
+            let stamp = u64::try_from(t)
                 .ok()
-                .and_then(|t| u32::try_from(to_seconds(t)).ok());
-            ts.push(seconds.ok_or_else(|| {
-                Error::invalid_input(
-                    path,
-                    format!("row {}: timestamp {t} out of range", first_row + i),
-                )
-            })?);
+                .and_then(Timestamp::from_otto)
+                .ok_or_else(|| {
+                    bad_row(path, first_row + i, format!("timestamp {t} out of range"))
+                })?;
+            if stamp.millis != 0 && !has_millis {
+                has_millis = true;
+                millis.resize(ts.len(), 0);
+            }
+            ts.push(stamp.seconds);
+            if has_millis {
+                millis.push(stamp.millis);
+            }
         }
         match column(3)? {
             ColumnReader::ByteArrayColumnReader(mut r) => {
@@ -162,10 +182,7 @@ pub fn read_events(path: &Path) -> Result<SessionLog> {
                 {
                     let text = std::str::from_utf8(name.data()).unwrap_or("");
                     types.push(EventType::from_name(text).ok_or_else(|| {
-                        Error::invalid_input(
-                            path,
-                            format!("row {}: unknown event type {text:?}", first_row + i),
-                        )
+                        bad_row(path, first_row + i, format!("unknown event type {text:?}"))
                     })?);
                 }
             }
@@ -175,56 +192,87 @@ pub fn read_events(path: &Path) -> Result<SessionLog> {
                     .enumerate()
                 {
                     types.push(EventType::from_code(code).ok_or_else(|| {
-                        Error::invalid_input(
+                        bad_row(
                             path,
-                            format!("row {}: unknown event type code {code}", first_row + i),
+                            first_row + i,
+                            format!("unknown event type code {code}"),
                         )
                     })?);
                 }
             }
         }
     }
-    Ok(group_rows(sessions, aids, ts, types))
+    Ok(group_rows(Rows {
+        sessions,
+        aids,
+        ts,
+        millis,
+        types,
+    }))
+}
+
+/// Event rows as read, one entry per event (`millis` empty: whole seconds).
+struct Rows {
+    sessions: Vec<u32>,
+    aids: Vec<u32>,
+    ts: Vec<u32>,
+    millis: Vec<u16>,
+    types: Vec<EventType>,
+}
+
+impl Rows {
+    fn permute(&self, order: &[usize]) -> Rows {
+        let take = |v: &[u32]| order.iter().map(|&i| v[i]).collect::<Vec<u32>>();
+        Rows {
+            sessions: take(&self.sessions),
+            aids: take(&self.aids),
+            ts: take(&self.ts),
+            millis: if self.millis.is_empty() {
+                Vec::new()
+            } else {
+                order.iter().map(|&i| self.millis[i]).collect()
+            },
+            types: order.iter().map(|&i| self.types[i]).collect(),
+        }
+    }
 }
 
 /// Groups event rows into sessions. Rows sorted by session (as OTTO's Parquet files are)
 /// become the log's columns without a copy; other orders are sorted by session first.
-fn group_rows(
-    sessions: Vec<u32>,
-    aids: Vec<u32>,
-    ts: Vec<u32>,
-    types: Vec<EventType>,
-) -> SessionLog {
-    if !sessions.is_sorted() {
-        let mut order: Vec<usize> = (0..sessions.len()).collect();
-        order.sort_by_key(|&i| sessions[i]);
-        let permute = |v: &[u32]| order.iter().map(|&i| v[i]).collect::<Vec<u32>>();
-        let (s, a, t) = (permute(&sessions), permute(&aids), permute(&ts));
-        let y = order.iter().map(|&i| types[i]).collect();
-        return group_rows(s, a, t, y);
+/// Within a session, events are put in time order (stable).
+fn group_rows(rows: Rows) -> SessionLog {
+    if !rows.sessions.is_sorted() {
+        let mut order: Vec<usize> = (0..rows.sessions.len()).collect();
+        order.sort_by_key(|&i| rows.sessions[i]);
+        return group_rows(rows.permute(&order));
     }
+    let sessions = rows.sessions;
     let mut log = SessionLog {
         session_ids: Vec::new(),
         offsets: vec![0],
-        aids,
-        ts,
-        types,
+        aids: rows.aids,
+        ts: rows.ts,
+        millis: rows.millis,
+        types: rows.types,
     };
     let mut start = 0;
     while start < sessions.len() {
         let id = sessions[start];
         let end = start + sessions[start..].partition_point(|&s| s == id);
-        if !log.ts[start..end].is_sorted() {
+        let key = |i: usize| (log.ts[i], log.millis.get(i).copied().unwrap_or(0));
+        if !(start + 1..end).all(|i| key(i - 1) <= key(i)) {
             let mut order: Vec<usize> = (start..end).collect();
-            order.sort_by_key(|&i| log.ts[i]);
-            let (a, t, y): (Vec<u32>, Vec<u32>, Vec<EventType>) = (
-                order.iter().map(|&i| log.aids[i]).collect(),
-                order.iter().map(|&i| log.ts[i]).collect(),
-                order.iter().map(|&i| log.types[i]).collect(),
-            );
+            order.sort_by_key(|&i| key(i));
+            let a: Vec<u32> = order.iter().map(|&i| log.aids[i]).collect();
+            let t: Vec<u32> = order.iter().map(|&i| log.ts[i]).collect();
+            let y: Vec<EventType> = order.iter().map(|&i| log.types[i]).collect();
             log.aids[start..end].copy_from_slice(&a);
             log.ts[start..end].copy_from_slice(&t);
             log.types[start..end].copy_from_slice(&y);
+            if !log.millis.is_empty() {
+                let m: Vec<u16> = order.iter().map(|&i| log.millis[i]).collect();
+                log.millis[start..end].copy_from_slice(&m);
+            }
         }
         log.session_ids.push(id);
         log.offsets.push(end);
@@ -241,18 +289,27 @@ fn events_frame(log: &SessionLog, sessions: std::ops::Range<usize>) -> PolarsRes
         session_col.extend(std::iter::repeat_n(log.session_ids[i] as i32, n));
     }
     let aid: Vec<i32> = log.aids[events.clone()].iter().map(|&a| a as i32).collect();
-    let ts: Vec<i32> = log.ts[events.clone()].iter().map(|&t| t as i32).collect();
-    let kind: Vec<u8> = log.types[events].iter().map(|&t| t as u8).collect();
-    df![
-        "session" => session_col,
-        "aid" => aid,
-        "ts" => ts,
-        "type" => kind,
-    ]
+    let kind: Vec<u8> = log.types[events.clone()].iter().map(|&t| t as u8).collect();
+    let ts = if log.has_millis() {
+        let ms: Vec<i64> = events
+            .map(|e| log.ts[e] as i64 * 1000 + log.millis[e] as i64)
+            .collect();
+        Column::new("ts".into(), ms)
+    } else {
+        let seconds: Vec<i32> = log.ts[events].iter().map(|&t| t as i32).collect();
+        Column::new("ts".into(), seconds)
+    };
+    DataFrame::new_infer_height(vec![
+        Column::new("session".into(), session_col),
+        Column::new("aid".into(), aid),
+        ts,
+        Column::new("type".into(), kind),
+    ])
 }
 
-/// Writes events one row per event (`session`, `aid` int32; `ts` int32 seconds; `type`
-/// uint8), atomically, in row groups so memory stays bounded.
+/// Writes events one row per event (`session`, `aid` int32; `ts` int32 seconds, or int64
+/// milliseconds when the log has milliseconds; `type` uint8), atomically, in row groups so
+/// memory stays bounded.
 pub fn write_events(log: &SessionLog, path: &Path) -> Result<()> {
     write_atomic(path, |out| {
         let first = events_frame(log, 0..0).map_err(|e| Error::polars(path, e))?;
@@ -307,7 +364,7 @@ mod tests {
         let mut df = df![
             "session" => [2i64, 1, 2],
             "aid" => [5i64, 6, 7],
-            "ts" => [1_661_200_010_000i64, 1_661_200_000_000, 1_661_200_020_500],
+            "ts" => [1_661_200_010_000i64, 1_661_200_000_001, 1_661_200_020_500],
             "type" => ["clicks", "carts", "orders"],
         ]
         .unwrap();
@@ -318,10 +375,15 @@ mod tests {
         assert_eq!(log.session_ids, vec![1, 2]);
         assert_eq!(log.aids, vec![6, 5, 7]);
         assert_eq!(log.ts, vec![1_661_200_000, 1_661_200_010, 1_661_200_020]);
+        assert_eq!(log.millis, vec![1, 0, 500]);
         assert_eq!(
             log.types,
             vec![EventType::Cart, EventType::Click, EventType::Order]
         );
+        // Written back, the milliseconds survive.
+        let again = dir.path().join("again.parquet");
+        write_events(&log, &again).unwrap();
+        assert_eq!(read_events(&again).unwrap(), log);
     }
 
     #[test]

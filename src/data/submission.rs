@@ -1,19 +1,13 @@
 //! Kaggle submission CSV: header `session_type,labels`, three rows per session
 //! (`42_clicks,1 2 3`), at most 20 aids each.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
-use super::EventType;
+use crate::domain::EventType;
 use crate::error::{Error, Result};
-
-/// Aids per submission row (the competition's cut-off).
-pub const SUBMISSION_LENGTH: usize = 20;
-
-/// Predicted aids per session and objective (indexed by [`EventType::index`]).
-pub type Predictions = HashMap<u32, [Vec<u32>; 3]>;
+use crate::metric::{CUTOFF, Predictions};
 
 /// Writes the submission header.
 pub fn write_header(out: &mut impl Write) -> std::io::Result<()> {
@@ -28,11 +22,7 @@ pub fn write_session(
 ) -> std::io::Result<()> {
     for kind in EventType::ALL {
         write!(out, "{session}_{},", kind.name())?;
-        for (i, aid) in per_type[kind.index()]
-            .iter()
-            .take(SUBMISSION_LENGTH)
-            .enumerate()
-        {
+        for (i, aid) in per_type[kind.index()].iter().take(CUTOFF).enumerate() {
             if i > 0 {
                 out.write_all(b" ")?;
             }

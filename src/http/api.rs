@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
-use crate::data::{EventType, OwnedSession, to_seconds};
+use super::error::{ApiError, InvalidSession};
+use crate::domain::{EventType, OwnedSession, Timestamp};
 use crate::pipeline::MAX_K;
 
 /// Most events a request may carry (OTTO's longest session).
@@ -35,71 +35,53 @@ impl TryFrom<&PredictRequest> for ValidRequest {
     type Error = ApiError;
 
     fn try_from(r: &PredictRequest) -> Result<Self, ApiError> {
-        let invalid = |m: String| Err(ApiError::Invalid(m));
         let n = r.aids.len();
         if r.timestamps.len() != n || r.event_types.len() != n {
-            return invalid(format!(
-                "aids, timestamps and event_types must have the same length (got {}, {}, {})",
-                n,
-                r.timestamps.len(),
-                r.event_types.len()
-            ));
+            return Err(InvalidSession::LengthMismatch {
+                aids: n,
+                timestamps: r.timestamps.len(),
+                event_types: r.event_types.len(),
+            }
+            .into());
         }
         if n == 0 {
-            return invalid("the session is empty: send at least one event".into());
+            return Err(InvalidSession::Empty.into());
         }
         if n > MAX_EVENTS {
-            return invalid(format!(
-                "the session has {n} events; at most {MAX_EVENTS} are accepted"
-            ));
+            return Err(InvalidSession::TooManyEvents {
+                events: n,
+                max: MAX_EVENTS,
+            }
+            .into());
         }
         let mut aids = Vec::with_capacity(n);
-        for (i, &aid) in r.aids.iter().enumerate() {
-            match u32::try_from(aid) {
-                Ok(a) => aids.push(a),
-                Err(_) => {
-                    return invalid(format!(
-                        "aids[{i}] = {aid} is not a valid aid (0..=4294967295)"
-                    ));
-                }
-            }
+        for (index, &value) in r.aids.iter().enumerate() {
+            let aid = u32::try_from(value).map_err(|_| InvalidSession::Aid { index, value })?;
+            aids.push(aid);
         }
         let mut ts = Vec::with_capacity(n);
-        for (i, &t) in r.timestamps.iter().enumerate() {
-            match u64::try_from(t)
+        for (index, &value) in r.timestamps.iter().enumerate() {
+            let seconds = u64::try_from(value)
                 .ok()
-                .and_then(|t| u32::try_from(to_seconds(t)).ok())
-            {
-                Some(t) => ts.push(t),
-                None => return invalid(format!("timestamps[{i}] = {t} is not a valid Unix time")),
-            }
+                .and_then(Timestamp::from_otto)
+                .ok_or(InvalidSession::Timestamp { index, value })?;
+            ts.push(seconds.seconds);
         }
         let mut types = Vec::with_capacity(n);
-        for (i, &t) in r.event_types.iter().enumerate() {
-            match EventType::from_code(t) {
-                Some(t) => types.push(t),
-                None => {
-                    return invalid(format!(
-                        "event_types[{i}] = {t} is not an event type (0 click, 1 cart, 2 order)"
-                    ));
-                }
-            }
+        for (index, &value) in r.event_types.iter().enumerate() {
+            let kind =
+                EventType::from_code(value).ok_or(InvalidSession::EventType { index, value })?;
+            types.push(kind);
         }
         let objective = match r.objective.as_deref() {
             None => EventType::Order,
-            Some(name) => match EventType::from_name(name) {
-                Some(t) => t,
-                None => {
-                    return invalid(format!(
-                        "type {name:?} is not one of \"clicks\", \"carts\", \"orders\""
-                    ));
-                }
-            },
+            Some(name) => EventType::from_name(name)
+                .ok_or_else(|| InvalidSession::Objective(name.to_string()))?,
         };
         let k = match r.k {
             None => DEFAULT_K,
             Some(k) if (1..=MAX_K as i64).contains(&k) => k as usize,
-            Some(k) => return invalid(format!("k = {k} is out of range 1..={MAX_K}")),
+            Some(value) => return Err(InvalidSession::K { value, max: MAX_K }.into()),
         };
         Ok(ValidRequest {
             session: OwnedSession::new(aids, ts, types),
@@ -145,28 +127,52 @@ mod tests {
     }
 
     #[test]
-    fn each_invalid_session_gets_a_message() {
+    fn each_invalid_session_gets_its_code_and_a_message() {
         let cases = [
-            (request(vec![1, 2], vec![1], vec![0, 0]), "same length"),
-            (request(vec![], vec![], vec![]), "empty"),
-            (request(vec![-1], vec![1], vec![0]), "aids[0] = -1"),
-            (request(vec![1], vec![1], vec![3]), "event_types[0] = 3"),
+            (
+                request(vec![1, 2], vec![1], vec![0, 0]),
+                "length_mismatch",
+                "same length",
+            ),
+            (request(vec![], vec![], vec![]), "empty_session", "empty"),
+            (
+                request(vec![-1], vec![1], vec![0]),
+                "invalid_aid",
+                "aids[0] = -1",
+            ),
+            (
+                request(vec![1], vec![-5], vec![0]),
+                "invalid_timestamp",
+                "timestamps[0] = -5",
+            ),
+            (
+                request(vec![1], vec![1], vec![3]),
+                "invalid_event_type",
+                "event_types[0] = 3",
+            ),
             (
                 request(vec![1; 501], vec![1; 501], vec![0; 501]),
+                "too_many_events",
                 "501 events",
             ),
         ];
-        for (r, expected) in cases {
+        for (r, code, expected) in cases {
             match ValidRequest::try_from(&r) {
-                Err(ApiError::Invalid(m)) => assert!(m.contains(expected), "{m}"),
+                Err(e @ ApiError::Invalid(_)) => {
+                    assert_eq!(e.code(), code);
+                    assert!(e.to_string().contains(expected), "{e}");
+                }
                 other => panic!("expected 422 for {expected}, got {other:?}"),
             }
         }
         let mut r = request(vec![1], vec![1], vec![0]);
         r.k = Some(0);
-        assert!(ValidRequest::try_from(&r).is_err());
+        assert_eq!(ValidRequest::try_from(&r).unwrap_err().code(), "invalid_k");
         r.k = None;
         r.objective = Some("views".into());
-        assert!(ValidRequest::try_from(&r).is_err());
+        assert_eq!(
+            ValidRequest::try_from(&r).unwrap_err().code(),
+            "invalid_type"
+        );
     }
 }

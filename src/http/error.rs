@@ -1,8 +1,56 @@
-//! API errors: one JSON shape for all (`{"status":"error","message":...}`) and one table
-//! from error to HTTP status.
+//! API errors: one JSON shape for every error, `{"status":"error","code":...,"message":...}`
+//! (`status` as the original service's clients read it, `code` a stable snake_case name
+//! per kind), and one table from error to HTTP status.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+
+/// Why a session in a request is invalid (each a 422 with its own code).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSession {
+    #[error(
+        "aids, timestamps and event_types must have the same length (got {aids}, {timestamps}, {event_types})"
+    )]
+    LengthMismatch {
+        aids: usize,
+        timestamps: usize,
+        event_types: usize,
+    },
+    #[error("the session is empty: send at least one event")]
+    Empty,
+    #[error("the session has {events} events; at most {max} are accepted")]
+    TooManyEvents { events: usize, max: usize },
+    #[error("aids[{index}] = {value} is not a valid aid (0..=4294967295)")]
+    Aid { index: usize, value: i64 },
+    #[error("timestamps[{index}] = {value} is not a valid Unix time")]
+    Timestamp { index: usize, value: i64 },
+    #[error("event_types[{index}] = {value} is not an event type (0 click, 1 cart, 2 order)")]
+    EventType { index: usize, value: i64 },
+    #[error("type {0:?} is not one of \"clicks\", \"carts\", \"orders\"")]
+    Objective(String),
+    #[error("k = {value} is out of range 1..={max}")]
+    K { value: i64, max: usize },
+    /// A field missing or of the wrong JSON type (serde's message).
+    #[error("{0}")]
+    Field(String),
+}
+
+impl InvalidSession {
+    /// The error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InvalidSession::LengthMismatch { .. } => "length_mismatch",
+            InvalidSession::Empty => "empty_session",
+            InvalidSession::TooManyEvents { .. } => "too_many_events",
+            InvalidSession::Aid { .. } => "invalid_aid",
+            InvalidSession::Timestamp { .. } => "invalid_timestamp",
+            InvalidSession::EventType { .. } => "invalid_event_type",
+            InvalidSession::Objective(_) => "invalid_type",
+            InvalidSession::K { .. } => "invalid_k",
+            InvalidSession::Field(_) => "invalid_field",
+        }
+    }
+}
 
 /// Everything a request can be refused for.
 #[derive(Debug, thiserror::Error)]
@@ -12,7 +60,7 @@ pub enum ApiError {
     Malformed(String),
     /// Well-formed JSON that is not a valid session.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(#[from] InvalidSession),
     /// The body exceeds the limit.
     #[error("request body exceeds {0} bytes")]
     TooLarge(usize),
@@ -22,6 +70,19 @@ pub enum ApiError {
     /// The route exists with other methods.
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
+}
+
+impl ApiError {
+    /// The error code of the body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Malformed(_) => "malformed_json",
+            ApiError::Invalid(e) => e.code(),
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -36,8 +97,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({"status": "error", "message": self.to_string()}))
+        HttpResponse::build(self.status_code()).json(serde_json::json!({
+            "status": "error",
+            "code": self.code(),
+            "message": self.to_string(),
+        }))
     }
 }
 
@@ -46,7 +110,7 @@ impl ResponseError for ApiError {
 pub fn from_serde(err: serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match err.classify() {
-        Category::Data => ApiError::Invalid(err.to_string()),
+        Category::Data => ApiError::Invalid(InvalidSession::Field(err.to_string())),
         Category::Syntax | Category::Eof | Category::Io => ApiError::Malformed(err.to_string()),
     }
 }

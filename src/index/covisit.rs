@@ -13,12 +13,12 @@
 //! reduced and cut to top-K in parallel. Weights are summed in session order, so the result
 //! is exactly that of a plain loop over sessions.
 
-use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 use super::table::CovisitTable;
-use super::{CovisitSpec, EventFilter, TYPE_WEIGHTS, Weighting};
-use crate::data::{EventType, Session, SessionLog};
+use super::{CovisitSpec, EventFilter, Weighting};
+use crate::domain::{EVENT_TYPE_WEIGHTS, EventType, Session, SessionLog};
+use crate::progress::Progress;
 
 /// Sessions per parallel chunk.
 const SESSION_CHUNK: usize = 4096;
@@ -27,14 +27,14 @@ const AID_CHUNK: usize = 2048;
 
 /// The positions (ascending) of the events a spec considers: the last `tail` after the
 /// filter.
-pub fn tail_positions(session: Session<'_>, events: EventFilter, tail: usize, out: &mut Vec<u16>) {
+pub fn tail_positions(session: Session<'_>, events: EventFilter, tail: usize, out: &mut Vec<u32>) {
     out.clear();
     for i in (0..session.len()).rev() {
         if out.len() == tail {
             break;
         }
         if events == EventFilter::All || session.types[i] != EventType::Click {
-            out.push(i as u16);
+            out.push(i as u32);
         }
     }
     out.reverse();
@@ -56,7 +56,7 @@ pub fn pair_weight(
                 1.0
             }
         }
-        Weighting::Type => TYPE_WEIGHTS[type_y.index()],
+        Weighting::Type => EVENT_TYPE_WEIGHTS[type_y.index()],
         Weighting::Unit => 1.0,
     }
 }
@@ -66,10 +66,10 @@ pub fn pair_weight(
 /// before any pair is formed, so a pass costs little for the sessions it does not need.
 fn session_pairs(
     session: Session<'_>,
-    positions: &[u16],
+    positions: &[u32],
     window: u32,
     xs: std::ops::Range<u32>,
-    scratch: &mut Vec<(u64, u16, u16)>,
+    scratch: &mut Vec<(u64, u32, u32)>,
 ) {
     scratch.clear();
     for &i in positions.iter().rev() {
@@ -105,7 +105,7 @@ pub fn count(
     log: &SessionLog,
     specs: &[CovisitSpec],
     pairs_per_pass: usize,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Vec<CovisitTable> {
     assert!(!specs.is_empty());
     let (events, tail, window) = (specs[0].events, specs[0].tail, specs[0].window_seconds);
@@ -156,7 +156,7 @@ pub fn count(
         held += b;
     }
     passes.push(start..aid_bound);
-    progress.set_length(log.len() as u64 * passes.len() as u64);
+    progress.set_total(log.len() as u64 * passes.len() as u64);
 
     let mut rows: Vec<Vec<Vec<(u32, f32)>>> = vec![Vec::with_capacity(aid_bound); specs.len()];
     for pass in passes {
@@ -190,7 +190,7 @@ pub fn count(
                         }
                     }
                 }
-                progress.inc(ids.len() as u64);
+                progress.advance(ids.len() as u64);
                 out
             })
             .collect();
@@ -288,8 +288,9 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::data::EventType::{Cart, Click, Order};
+    use crate::domain::EventType::{Cart, Click, Order};
     use crate::index::IndexParams;
+    use crate::progress::Silent;
     use crate::rng::Rng;
 
     /// The definition, written out plainly: a newest-first list of the tail, all pairs,
@@ -376,10 +377,10 @@ mod tests {
                 1 + rng.below(200) as usize
             };
             let shared = [params.tables[0], params.tables[1]];
-            let tables = count(&log, &shared, budget, &ProgressBar::hidden());
+            let tables = count(&log, &shared, budget, &Silent);
             assert_same(&tables[0], &brute_force(&log, &shared[0]));
             assert_same(&tables[1], &brute_force(&log, &shared[1]));
-            let buys = count(&log, &[params.tables[2]], budget, &ProgressBar::hidden());
+            let buys = count(&log, &[params.tables[2]], budget, &Silent);
             assert_same(&buys[0], &brute_force(&log, &params.tables[2]));
         }
     }
@@ -407,13 +408,7 @@ mod tests {
         log.push_session(3, &[4, 6], &[99_999, 100_000], &[Cart, Order]);
 
         let params = IndexParams::default();
-        let time = count(
-            &log,
-            &params.tables[..1],
-            usize::MAX,
-            &ProgressBar::hidden(),
-        )
-        .remove(0);
+        let time = count(&log, &params.tables[..1], usize::MAX, &Silent).remove(0);
         let w = |ts: u32| (1.0 + 3.0 * ts as f64 / 100_000.0) as f32;
         assert_eq!(time.row(1), (&[2][..], &[w(20)][..]));
         assert_eq!(time.row(2), (&[1][..], &[w(10)][..]));
@@ -429,30 +424,38 @@ mod tests {
             "7 is not in the last 30 events"
         );
 
-        let typed = count(
-            &log,
-            &params.tables[1..2],
-            usize::MAX,
-            &ProgressBar::hidden(),
-        )
-        .remove(0);
+        let typed = count(&log, &params.tables[1..2], usize::MAX, &Silent).remove(0);
         // (1,2): most recent y = 2, a cart: 6. (2,1): y = 1 clicked: 1.
         assert_eq!(typed.row(1), (&[2][..], &[6.0][..]));
         assert_eq!(typed.row(2), (&[1][..], &[1.0][..]));
         // Session 2 gives (4,5) weight 1; session 3 gives (4,6) weight 3 (y ordered).
         assert_eq!(typed.row(4), (&[6, 5][..], &[3.0, 1.0][..]));
 
-        let buys = count(
-            &log,
-            &params.tables[2..],
-            usize::MAX,
-            &ProgressBar::hidden(),
-        )
-        .remove(0);
+        let buys = count(&log, &params.tables[2..], usize::MAX, &Silent).remove(0);
         // Buys only: session 1 has a cart of 2 and an order of 3, 86_410 s apart: < 14 days.
         assert_eq!(buys.row(2), (&[3][..], &[1.0][..]));
         assert_eq!(buys.row(3), (&[2][..], &[1.0][..]));
         assert_eq!(buys.row(4), (&[6][..], &[1.0][..]));
+    }
+
+    /// Positions are not truncated for sessions longer than 65,535 events: the tail of a
+    /// 70,000-event session pairs its own last events.
+    #[test]
+    fn a_session_longer_than_u16_positions_is_counted_at_its_tail() {
+        let n = 70_000u32;
+        let aids: Vec<u32> = (0..n).map(|i| i % 1_000).collect();
+        let ts: Vec<u32> = (0..n).map(|i| 1_000_000 + i).collect();
+        let mut log = SessionLog::new();
+        log.push_session(1, &aids, &ts, &vec![Click; n as usize]);
+        let spec = CovisitSpec {
+            tail: 2,
+            ..IndexParams::default().tables[1]
+        };
+        let table = count(&log, &[spec], usize::MAX, &Silent).remove(0);
+        // The last two events are aids 998 and 999.
+        assert_eq!(table.num_pairs(), 2);
+        assert_eq!(table.neighbors(998), &[999]);
+        assert_eq!(table.neighbors(999), &[998]);
     }
 
     #[test]

@@ -3,20 +3,18 @@
 //!
 //! - [`covisit`]: the counting kernel (pairs per session, aggregated per partition of aid_x);
 //! - [`table`]: the in-RAM form of a table for the request path (CSR);
-//! - [`stats`]: per-item counts and the most popular items per type;
-//! - [`store`]: the model directory on disk (Parquet files and a checked manifest).
+//! - [`stats`]: per-item counts and the most popular items per type.
+//!
+//! Pure: the bundle (`crate::bundle`) stores and loads an index.
 
 pub mod covisit;
 pub mod stats;
-pub mod store;
 pub mod table;
 
-use indicatif::ProgressBar;
-
-use crate::data::SessionLog;
-use crate::data::split::DAY;
+use crate::domain::{DAY, HOUR, SessionLog};
+use crate::progress::{Progress, Unit};
 pub use stats::{ItemStats, Popular};
-pub use table::CovisitTable;
+pub use table::{CovisitTable, TableError};
 
 /// Which events of a session a table looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,15 +32,11 @@ pub enum EventFilter {
 pub enum Weighting {
     /// `1 + 3·(ts_x − ts_min)/(ts_max − ts_min)`: recent co-visits count more.
     Time,
-    /// `{click: 1, cart: 6, order: 3}[type_y]`.
+    /// `{click: 1, cart: 6, order: 3}[type_y]` ([`EVENT_TYPE_WEIGHTS`](crate::domain::EVENT_TYPE_WEIGHTS)).
     Type,
     /// 1 for every pair.
     Unit,
 }
-
-/// Weight of y's event type in the type-weighted table and in the heuristic's history
-/// scores: click 1, cart 6, order 3 (the "Candidate ReRank" baseline).
-pub const TYPE_WEIGHTS: [f32; 3] = [1.0, 6.0, 3.0];
 
 /// The definition of one co-visitation table.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -144,13 +138,51 @@ impl Index {
     }
 }
 
+/// Most recent events per session a table may pair: the pairs of a session grow with its
+/// square, so a larger tail is refused rather than allowed to exhaust memory.
+pub const MAX_TAIL: usize = 1_000;
+
+/// Why index parameters are unusable.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParamsError {
+    #[error("must be between 1 and {MAX_TAIL}")]
+    Tail,
+    #[error("must be at least 1")]
+    Zero,
+    #[error("is too large: the window must fit 2^32 seconds (136 years)")]
+    WindowOverflow,
+}
+
+impl IndexParams {
+    /// A window of `hours`, in seconds, checked.
+    pub fn hours(hours: u32) -> Result<u32, ParamsError> {
+        if hours == 0 {
+            return Err(ParamsError::Zero);
+        }
+        hours.checked_mul(HOUR).ok_or(ParamsError::WindowOverflow)
+    }
+
+    /// A window of `days`, in seconds, checked.
+    pub fn days(days: u32) -> Result<u32, ParamsError> {
+        if days == 0 {
+            return Err(ParamsError::Zero);
+        }
+        days.checked_mul(DAY).ok_or(ParamsError::WindowOverflow)
+    }
+
+    /// A tail length, checked.
+    pub fn tail(tail: usize) -> Result<usize, ParamsError> {
+        if (1..=MAX_TAIL).contains(&tail) {
+            Ok(tail)
+        } else {
+            Err(ParamsError::Tail)
+        }
+    }
+}
+
 /// Builds the whole index from sessions. Tables whose specs share events, tail and window
 /// are counted in one pass over the pairs.
-pub fn build(
-    log: &SessionLog,
-    params: &IndexParams,
-    progress: &dyn Fn(&str, u64) -> ProgressBar,
-) -> Index {
+pub fn build(log: &SessionLog, params: &IndexParams, progress: &dyn Progress) -> Index {
     let mut tables: [Option<CovisitTable>; 3] = [None, None, None];
     for kind in TableKind::ALL {
         if tables[kind as usize].is_some() {
@@ -168,12 +200,13 @@ pub fn build(
             .collect();
         let specs: Vec<CovisitSpec> = group.iter().map(|&i| params.tables[i]).collect();
         let names: Vec<&str> = group.iter().map(|&i| TableKind::ALL[i].name()).collect();
-        let bar = progress(
+        progress.stage(
             &format!("co-visitation {}", names.join(" + ")),
             log.len() as u64,
+            Unit::Items,
         );
-        let built = covisit::count(log, &specs, params.pairs_per_pass, &bar);
-        bar.finish_and_clear();
+        let built = covisit::count(log, &specs, params.pairs_per_pass, progress);
+        progress.finish();
         for (i, table) in group.into_iter().zip(built) {
             tables[i] = Some(table);
         }

@@ -1,8 +1,7 @@
 //! Per-item statistics (counts by type, overall and in the most recent days) and the most
 //! popular items per type: the fallback candidates and the item features of the ranker.
 
-use crate::data::split::DAY;
-use crate::data::{EventType, SessionLog};
+use crate::domain::{DAY, EventType, SessionLog, weekday};
 
 /// Counts per aid; an aid beyond the vectors is unknown (all zero).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -19,11 +18,6 @@ pub struct ItemStats {
     pub mean_hour: Vec<f32>,
 }
 
-/// Unix day 0 (1970-01-01) was a Thursday; days since then modulo 7 give the weekday.
-pub fn weekday(ts: u32) -> u32 {
-    (ts / DAY + 3) % 7 // 0 = Monday
-}
-
 impl ItemStats {
     /// Counts over `log`; "recent" is the last `recent_days` before its largest timestamp.
     pub fn from_log(log: &SessionLog, recent_days: u32) -> Self {
@@ -38,7 +32,7 @@ impl ItemStats {
         let Some((_, ts_max)) = log.ts_range() else {
             return stats;
         };
-        let recent_from = ts_max.saturating_sub(recent_days * DAY);
+        let recent_from = ts_max.saturating_sub(recent_days.saturating_mul(DAY));
         let mut weekend = vec![0u32; n];
         let mut hours = vec![0f64; n];
         let mut last_session = vec![u32::MAX; n];
@@ -139,7 +133,7 @@ impl Popular {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::EventType::{Cart, Click, Order};
+    use crate::domain::EventType::{Cart, Click, Order};
 
     #[test]
     fn counts_recent_counts_and_popularity() {

@@ -2,7 +2,7 @@
 //! first, in flat arrays indexed by offsets (CSR), so a lookup is two slices.
 
 /// Neighbours per aid, best first (weight descending, then smaller aid_y).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CovisitTable {
     /// `offsets[x]..offsets[x + 1]` index `neighbors` and `weights`; length = aids + 1.
     offsets: Vec<u32>,
@@ -10,21 +10,49 @@ pub struct CovisitTable {
     weights: Vec<f32>,
 }
 
+impl Default for CovisitTable {
+    /// The empty table (no aid has neighbours).
+    fn default() -> Self {
+        CovisitTable {
+            offsets: vec![0],
+            neighbors: Vec::new(),
+            weights: Vec::new(),
+        }
+    }
+}
+
 /// Why rows could not form a table.
-#[derive(Debug, PartialEq)]
-pub struct TableError(pub String);
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum TableError {
+    #[error("columns of different lengths")]
+    LengthMismatch,
+    #[error("more than 2^32 rows")]
+    TooManyRows,
+    #[error("rows are not sorted by aid_x")]
+    Unsorted,
+    #[error("aid_x {aid_x}: neighbours are not best first (weight descending, then smaller aid_y)")]
+    NotBestFirst { aid_x: u32 },
+    #[error("aid_x {aid_x}: aid_y {aid_y} appears twice")]
+    DuplicatePair { aid_x: u32, aid_y: u32 },
+    #[error("aid_x {aid_x}: {rows} neighbours, more than the top {k}")]
+    TooManyNeighbors { aid_x: u32, rows: usize, k: usize },
+    #[error("aid_x {aid_x}: weight of aid_y {aid_y} is {weight}, not a finite number")]
+    BadWeight { aid_x: u32, aid_y: u32, weight: f32 },
+    #[error("aid_x {aid_x}: pairs an aid with itself")]
+    SelfPair { aid_x: u32 },
+}
 
 impl CovisitTable {
     /// Builds a table from rows sorted by aid_x (then by rank). Checks the order.
     pub fn from_rows(aid_x: &[u32], aid_y: &[u32], weight: &[f32]) -> Result<Self, TableError> {
         if aid_x.len() != aid_y.len() || aid_y.len() != weight.len() {
-            return Err(TableError("columns of different lengths".into()));
+            return Err(TableError::LengthMismatch);
         }
         if aid_x.len() > u32::MAX as usize {
-            return Err(TableError("more than 2^32 rows".into()));
+            return Err(TableError::TooManyRows);
         }
         if !aid_x.is_sorted() {
-            return Err(TableError("rows are not sorted by aid_x".into()));
+            return Err(TableError::Unsorted);
         }
         let bound = aid_x.last().map_or(0, |&x| x as usize + 1);
         let mut offsets = vec![0u32; bound + 1];
@@ -43,10 +71,7 @@ impl CovisitTable {
 
     /// Builds a table from per-aid rows given in aid order (`rows[x]` = neighbours of x).
     pub fn from_lists(rows: impl IntoIterator<Item = Vec<(u32, f32)>>) -> Self {
-        let mut table = CovisitTable {
-            offsets: vec![0],
-            ..Default::default()
-        };
+        let mut table = CovisitTable::default();
         for row in rows {
             for (y, w) in row {
                 table.neighbors.push(y);
@@ -99,6 +124,41 @@ impl CovisitTable {
         self.neighbors.len()
     }
 
+    /// Checks what every table otto-rec builds guarantees: per aid_x at most `k` distinct
+    /// neighbours other than itself, finite weights, best first (weight descending, ties by
+    /// smaller aid_y). Tables made elsewhere are checked with it before use.
+    pub fn check(&self, k: usize) -> Result<(), TableError> {
+        for x in 0..self.aid_bound() as u32 {
+            let (ys, ws) = self.row(x);
+            if ys.len() > k {
+                return Err(TableError::TooManyNeighbors {
+                    aid_x: x,
+                    rows: ys.len(),
+                    k,
+                });
+            }
+            for (i, (&y, &w)) in ys.iter().zip(ws).enumerate() {
+                if !w.is_finite() {
+                    return Err(TableError::BadWeight {
+                        aid_x: x,
+                        aid_y: y,
+                        weight: w,
+                    });
+                }
+                if y == x {
+                    return Err(TableError::SelfPair { aid_x: x });
+                }
+                if ys[..i].contains(&y) {
+                    return Err(TableError::DuplicatePair { aid_x: x, aid_y: y });
+                }
+                if i > 0 && (ws[i - 1] < w || (ws[i - 1] == w && ys[i - 1] > y)) {
+                    return Err(TableError::NotBestFirst { aid_x: x });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// All rows as columns (aid_x, aid_y, weight), sorted by aid_x then rank.
     pub fn to_rows(&self) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
         let mut aid_x = Vec::with_capacity(self.num_pairs());
@@ -129,6 +189,48 @@ mod tests {
 
     #[test]
     fn unsorted_rows_are_rejected() {
-        assert!(CovisitTable::from_rows(&[2, 1], &[5, 6], &[1.0, 1.0]).is_err());
+        assert_eq!(
+            CovisitTable::from_rows(&[2, 1], &[5, 6], &[1.0, 1.0]),
+            Err(TableError::Unsorted)
+        );
+    }
+
+    #[test]
+    fn the_empty_table_has_no_aids_and_no_pairs() {
+        let table = CovisitTable::default();
+        assert_eq!(table.aid_bound(), 0);
+        assert_eq!(table.num_pairs(), 0);
+        assert!(table.neighbors(7).is_empty());
+        assert_eq!(table, CovisitTable::from_lists(Vec::new()));
+    }
+
+    #[test]
+    fn check_finds_each_broken_invariant() {
+        let t = |x: &[u32], y: &[u32], w: &[f32]| CovisitTable::from_rows(x, y, w).unwrap();
+        assert_eq!(t(&[1, 1], &[2, 3], &[2.0, 2.0]).check(2), Ok(()));
+        assert!(matches!(
+            t(&[1, 1, 1], &[2, 3, 4], &[3.0, 2.0, 1.0]).check(2),
+            Err(TableError::TooManyNeighbors { .. })
+        ));
+        assert!(matches!(
+            t(&[1, 1], &[2, 2], &[2.0, 1.0]).check(5),
+            Err(TableError::DuplicatePair { .. })
+        ));
+        assert!(matches!(
+            t(&[1], &[2], &[f32::NAN]).check(5),
+            Err(TableError::BadWeight { .. })
+        ));
+        assert!(matches!(
+            t(&[1, 1], &[2, 3], &[1.0, 2.0]).check(5),
+            Err(TableError::NotBestFirst { .. })
+        ));
+        assert!(matches!(
+            t(&[1, 1], &[3, 2], &[1.0, 1.0]).check(5),
+            Err(TableError::NotBestFirst { .. })
+        ));
+        assert!(matches!(
+            t(&[1], &[1], &[1.0]).check(5),
+            Err(TableError::SelfPair { .. })
+        ));
     }
 }

@@ -91,7 +91,7 @@ fn a_ranker_trained_on_other_features_is_refused_at_load() {
     let manifest_path = model.join("manifest.json");
     let mut manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
-    let entry = otto_rec::index::store::checksum(&path).unwrap();
+    let entry = otto_rec::bundle::checksum(&path).unwrap();
     manifest["files"]["ranker_clicks.txt"] = serde_json::to_value(&entry).unwrap();
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
 

@@ -1,15 +1,24 @@
 //! The competition metric: Recall@20 per type and the weighted score
 //! `0.10·R_clicks + 0.30·R_carts + 0.60·R_orders` (design.md §1).
+//!
+//! The truth of carts and orders is a set (a repeated label aid counts once), a click label
+//! on aid 0 counts like any other, and a session without a prediction row scores 0 hits:
+//! on ordinary data this equals the official `evaluate.py` to the last digit.
 
-use crate::data::EventType;
-use crate::data::labels::SessionLabels;
-use crate::data::submission::{Predictions, SUBMISSION_LENGTH};
+use std::collections::HashMap;
 
-/// Weights of the per-type recalls in the competition score.
-pub const TYPE_WEIGHTS: [f64; 3] = [0.10, 0.30, 0.60];
+use crate::domain::{EventType, SessionLabels};
+
+/// Weights of the per-objective recalls in the competition score.
+pub const OBJECTIVE_WEIGHTS: [f64; 3] = [0.10, 0.30, 0.60];
+/// Items per objective that count (the competition's cut-off).
+pub const CUTOFF: usize = 20;
+
+/// Predicted aids per session and objective (indexed by [`EventType::index`]).
+pub type Predictions = HashMap<u32, [Vec<u32>; 3]>;
 
 /// Recall@20 per type and weighted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Recall {
     pub clicks: f64,
     pub carts: f64,
@@ -50,9 +59,13 @@ impl RecallCounter {
     pub fn add(&mut self, labels: &SessionLabels, objective: EventType, predicted: Option<&[u32]>) {
         let truth = labels.truth(objective);
         let predicted = predicted.unwrap_or(&[]);
-        let top = &predicted[..predicted.len().min(SUBMISSION_LENGTH)];
-        let hits = truth.iter().filter(|a| top.contains(a)).count();
-        self.add_counts(objective, hits, truth.len());
+        let top = &predicted[..predicted.len().min(CUTOFF)];
+        // The truth is a set: each distinct aid counts once.
+        let mut distinct: Vec<u32> = truth.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let hits = distinct.iter().filter(|a| top.contains(a)).count();
+        self.add_counts(objective, hits, distinct.len());
     }
 
     /// Adds one session's hits for a truth of `truth` items (no-op for an empty truth);
@@ -61,8 +74,8 @@ impl RecallCounter {
         if truth == 0 {
             return;
         }
-        self.hits[objective.index()] += hits.min(SUBMISSION_LENGTH) as u64;
-        self.truth[objective.index()] += truth.min(SUBMISSION_LENGTH) as u64;
+        self.hits[objective.index()] += hits.min(CUTOFF) as u64;
+        self.truth[objective.index()] += truth.min(CUTOFF) as u64;
     }
 
     /// Adds the counts of another counter.
@@ -87,7 +100,9 @@ impl RecallCounter {
             clicks,
             carts,
             orders,
-            total: TYPE_WEIGHTS[0] * clicks + TYPE_WEIGHTS[1] * carts + TYPE_WEIGHTS[2] * orders,
+            total: OBJECTIVE_WEIGHTS[0] * clicks
+                + OBJECTIVE_WEIGHTS[1] * carts
+                + OBJECTIVE_WEIGHTS[2] * orders,
         }
     }
 }
@@ -157,6 +172,22 @@ mod tests {
         let mut predictions = Predictions::new();
         predictions.insert(1, [vec![5], vec![], vec![]]);
         assert_eq!(evaluate(&labels, &predictions).clicks, 0.5);
+    }
+
+    #[test]
+    fn a_repeated_truth_aid_counts_once_and_aid_zero_counts() {
+        let labels = vec![truth(1, Some(0), vec![4, 4], vec![])];
+        let mut predictions = Predictions::new();
+        predictions.insert(1, [vec![0], vec![9], vec![]]);
+        let recall = evaluate(&labels, &predictions);
+        assert_eq!(recall.clicks, 1.0, "a click on aid 0 is a hit");
+        assert_eq!(recall.carts, 0.0);
+        predictions.insert(1, [vec![0], vec![4], vec![]]);
+        assert_eq!(
+            evaluate(&labels, &predictions).carts,
+            1.0,
+            "one hit of one distinct aid"
+        );
     }
 
     #[test]

@@ -1,22 +1,49 @@
 //! LightGBM rankers: one model per objective, stored as LightGBM text model files.
 //!
-//! Training goes through LightGBM itself (`lightgbm3`). Scoring on the request path uses
-//! [`TreeModel`], an evaluator of the same text format in plain Rust: it is `Send + Sync`
-//! (LightGBM's `Booster` is neither, so one copy serves every worker and both cores of
-//! `predict`), allocation-free per row, and its scores equal LightGBM's on every row (a test
-//! compares them on real trained models).
+//! Training goes through LightGBM itself (`crate::training`). Scoring on the request path
+//! uses [`TreeModel`], an evaluator of the same text format in plain Rust: it is
+//! `Send + Sync` (LightGBM's `Booster` is neither, so one copy serves every worker and both
+//! cores of `predict`), allocation-free per row, and its scores equal LightGBM's on every
+//! row (tests compare both [`TreeModel::score`] and [`TreeModel::score_rows`] with
+//! LightGBM's own predictions on real trained models).
 
+use crate::domain::EventType;
 use crate::features::{FEATURE_NAMES, NUM_FEATURES};
 
 /// Why a model file could not be used.
-#[derive(Debug, PartialEq, Eq)]
-pub struct ModelError(pub String);
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error("missing `{0}` in the model")]
+    MissingKey(String),
+    #[error("bad value {value:?} in `{key}`")]
+    BadValue { key: String, value: String },
+    #[error("{0} are not supported")]
+    Unsupported(&'static str),
+    #[error("objective {0:?} is not supported (binary, lambdarank and rank_xendcg are)")]
+    Objective(String),
+    #[error("{0}")]
+    Inconsistent(&'static str),
+    #[error("the model has no trees")]
+    NoTrees,
+    #[error(
+        "the model's features do not match this otto-rec's ({found} in the model, {expected} expected; missing {missing:?}, unknown {unknown:?}, or a different order): retrain with `otto-rec train`"
+    )]
+    FeatureMismatch {
+        found: usize,
+        expected: usize,
+        missing: Vec<String>,
+        unknown: Vec<String>,
+    },
+}
 
-impl std::error::Error for ModelError {}
-
-impl std::fmt::Display for ModelError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl ModelError {
+    /// The stable error code (see [`crate::Error::code`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ModelError::FeatureMismatch { .. } => "feature_mismatch",
+            ModelError::Unsupported(_) | ModelError::Objective(_) => "unsupported_model",
+            _ => "invalid_model",
+        }
     }
 }
 
@@ -174,8 +201,10 @@ impl Tree {
 #[derive(Clone, Debug)]
 pub struct TreeModel {
     feature_names: Vec<String>,
-    /// `Some(σ)` for a binary objective: scores are `1 / (1 + exp(−σ·raw))`.
+    /// `Some(σ)` for a binary objective: scores are `1 / (1 + exp(−σ·raw))`; `None` for the
+    /// ranking objectives, whose scores are the raw sums.
     sigmoid: Option<f64>,
+    objective: String,
     trees: Vec<Tree>,
 }
 
@@ -183,8 +212,10 @@ fn parse_list<T: std::str::FromStr>(key: &str, value: &str) -> Result<Vec<T>, Mo
     value
         .split_whitespace()
         .map(|v| {
-            v.parse()
-                .map_err(|_| ModelError(format!("bad value {v:?} in {key}")))
+            v.parse().map_err(|_| ModelError::BadValue {
+                key: key.to_string(),
+                value: v.to_string(),
+            })
         })
         .collect()
 }
@@ -206,28 +237,34 @@ impl TreeModel {
         let get = |k: &str| {
             header
                 .get(k)
-                .ok_or_else(|| ModelError(format!("missing `{k}` in the model header")))
+                .ok_or_else(|| ModelError::MissingKey(k.to_string()))
         };
         if get("num_class")? != "1" || get("num_tree_per_iteration")? != "1" {
-            return Err(ModelError("only single-output models are supported".into()));
+            return Err(ModelError::Unsupported("models with several outputs"));
         }
         let feature_names: Vec<String> = get("feature_names")?
             .split_whitespace()
             .map(String::from)
             .collect();
         let objective = get("objective")?;
-        let sigmoid = if objective.starts_with("binary") {
-            let sigma = objective
-                .split_whitespace()
-                .find_map(|p| p.strip_prefix("sigmoid:"))
-                .map_or(Ok(1.0), |s| {
-                    s.parse::<f64>()
-                        .map_err(|_| ModelError(format!("bad objective {objective:?}")))
-                })?;
-            Some(sigma)
-        } else {
-            None
+        let name = objective.split_whitespace().next().unwrap_or("");
+        let sigmoid = match name {
+            "binary" => {
+                let sigma = objective
+                    .split_whitespace()
+                    .find_map(|p| p.strip_prefix("sigmoid:"))
+                    .map_or(Ok(1.0), |s| {
+                        s.parse::<f64>().map_err(|_| ModelError::BadValue {
+                            key: "objective".into(),
+                            value: objective.clone(),
+                        })
+                    })?;
+                Some(sigma)
+            }
+            "lambdarank" | "rank_xendcg" => None,
+            _ => return Err(ModelError::Objective(objective.clone())),
         };
+        let objective = name.to_string();
 
         let mut trees = Vec::new();
         let mut block: std::collections::HashMap<String, String> = std::collections::HashMap::new();
@@ -255,11 +292,12 @@ impl TreeModel {
         }
         flush(&mut block)?;
         if trees.is_empty() {
-            return Err(ModelError("the model has no trees".into()));
+            return Err(ModelError::NoTrees);
         }
         Ok(TreeModel {
             feature_names,
             sigmoid,
+            objective,
             trees,
         })
     }
@@ -272,20 +310,25 @@ impl TreeModel {
             block
                 .get(k)
                 .map(String::as_str)
-                .ok_or_else(|| ModelError(format!("tree without `{k}`")))
+                .ok_or_else(|| ModelError::MissingKey(k.to_string()))
         };
         if block.get("num_cat").is_some_and(|v| v != "0") {
-            return Err(ModelError("categorical splits are not supported".into()));
+            return Err(ModelError::Unsupported("categorical splits"));
         }
         if block.get("is_linear").is_some_and(|v| v != "0") {
-            return Err(ModelError("linear trees are not supported".into()));
+            return Err(ModelError::Unsupported("linear trees"));
         }
         let num_leaves: usize = get("num_leaves")?
             .parse()
-            .map_err(|_| ModelError("bad num_leaves".into()))?;
+            .map_err(|_| ModelError::BadValue {
+                key: "num_leaves".into(),
+                value: get("num_leaves").unwrap_or_default().to_string(),
+            })?;
         let leaves: Vec<f64> = parse_list("leaf_value", get("leaf_value")?)?;
-        if leaves.len() != num_leaves {
-            return Err(ModelError("leaf_value does not match num_leaves".into()));
+        if leaves.len() != num_leaves || num_leaves == 0 {
+            return Err(ModelError::Inconsistent(
+                "leaf_value does not match num_leaves",
+            ));
         }
         if num_leaves == 1 {
             return Ok(Tree::from_internal(Vec::new(), leaves));
@@ -306,7 +349,9 @@ impl TreeModel {
         .iter()
         .any(|&l| l != n)
         {
-            return Err(ModelError("a tree's arrays do not match num_leaves".into()));
+            return Err(ModelError::Inconsistent(
+                "a tree's arrays do not match num_leaves",
+            ));
         }
         let child_ok = |c: i32| {
             if c < 0 {
@@ -318,14 +363,14 @@ impl TreeModel {
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
             if decision[i] & CATEGORICAL_MASK != 0 {
-                return Err(ModelError("categorical splits are not supported".into()));
+                return Err(ModelError::Unsupported("categorical splits"));
             }
             if feature[i] as usize >= num_features.min(u16::MAX as usize)
                 || !child_ok(left[i])
                 || !child_ok(right[i])
             {
-                return Err(ModelError(
-                    "a tree refers to a feature or node that does not exist".into(),
+                return Err(ModelError::Inconsistent(
+                    "a tree refers to a feature or node that does not exist",
                 ));
             }
             let default_left = decision[i] & DEFAULT_LEFT_MASK != 0;
@@ -355,6 +400,30 @@ impl TreeModel {
     /// Number of trees.
     pub fn num_trees(&self) -> usize {
         self.trees.len()
+    }
+
+    /// The objective the model was trained with (`binary`, `lambdarank`, `rank_xendcg`).
+    pub fn objective(&self) -> &str {
+        &self.objective
+    }
+
+    /// A score below every score the model can give: each tree contributes at least its
+    /// smallest leaf, so the transformed sum of those minima bounds all scores from below;
+    /// one less than that (0 for a sigmoid, whose outputs are positive) is strictly below.
+    /// Items that were not scored (the popular fill) get it, so they rank last whatever the
+    /// objective.
+    pub fn score_floor(&self) -> f32 {
+        match self.sigmoid {
+            Some(_) => 0.0,
+            None => {
+                let lowest: f64 = self
+                    .trees
+                    .iter()
+                    .map(|t| t.leaves.iter().copied().fold(f64::INFINITY, f64::min))
+                    .sum();
+                (lowest as f32).next_down() - 1.0
+            }
+        }
     }
 
     /// The sum of the trees' outputs (LightGBM's raw score).
@@ -409,184 +478,147 @@ impl TreeModel {
         {
             return Ok(());
         }
-        let missing: Vec<&str> = FEATURE_NAMES
+        let missing = FEATURE_NAMES
             .iter()
-            .copied()
-            .filter(|f| !self.feature_names.iter().any(|n| n == f))
+            .filter(|f| !self.feature_names.iter().any(|n| n == *f))
+            .map(|f| f.to_string())
             .collect();
-        let extra: Vec<&str> = self
+        let unknown = self
             .feature_names
             .iter()
-            .map(String::as_str)
-            .filter(|n| !FEATURE_NAMES.contains(n))
+            .filter(|n| !FEATURE_NAMES.contains(&n.as_str()))
+            .cloned()
             .collect();
-        Err(ModelError(format!(
-            "the model's features do not match this otto-rec's ({} in the model, {NUM_FEATURES} expected; missing {missing:?}, unknown {extra:?}, or a different order): retrain with `otto-rec train`",
-            self.feature_names.len()
-        )))
+        Err(ModelError::FeatureMismatch {
+            found: self.feature_names.len(),
+            expected: NUM_FEATURES,
+            missing,
+            unknown,
+        })
     }
 }
 
-/// One model per objective (indexed by [`EventType::index`](crate::data::EventType::index)).
+/// One model per objective (indexed by [`EventType::index`]).
 #[derive(Clone, Debug)]
 pub struct Rankers {
     pub models: [TreeModel; 3],
 }
 
-/// File name of an objective's model in a model directory.
-pub fn model_file(objective: crate::data::EventType) -> String {
-    format!("ranker_{}.txt", objective.name())
-}
-
-/// LightGBM training through `lightgbm3`.
-pub mod training {
-    use lightgbm3::{Booster, Dataset};
-
-    use super::ModelError;
-    use crate::features::{FEATURE_NAMES, NUM_FEATURES};
-
-    /// Hyper-parameters of one ranker.
-    #[derive(Clone, Debug, serde::Serialize)]
-    pub struct TrainParams {
-        pub learning_rate: f64,
-        pub num_leaves: u32,
-        /// Deepest split; shallow trees keep the request-path walk short.
-        pub max_depth: u32,
-        pub min_data_in_leaf: u32,
-        pub feature_fraction: f64,
-        pub bagging_fraction: f64,
-        pub lambda_l2: f64,
-        pub max_trees: u32,
-        pub early_stopping_rounds: u32,
-        pub seed: u64,
-        pub threads: usize,
-    }
-
-    impl Default for TrainParams {
-        fn default() -> Self {
-            TrainParams {
-                learning_rate: 0.1,
-                num_leaves: 31,
-                max_depth: 8,
-                min_data_in_leaf: 40,
-                feature_fraction: 0.8,
-                bagging_fraction: 0.8,
-                lambda_l2: 1.0,
-                max_trees: 300,
-                early_stopping_rounds: 30,
-                seed: 42,
-                threads: 2,
-            }
-        }
-    }
-
-    fn dataset(
-        rows: &[f32],
-        labels: &[f32],
-        reference: Option<&Dataset>,
-    ) -> Result<Dataset, ModelError> {
-        let mut data =
-            Dataset::from_slice_with_reference(rows, labels, NUM_FEATURES as i32, true, reference)
-                .map_err(|e| ModelError(e.to_string()))?;
-        let names: Vec<String> = FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
-        data.set_feature_names(&names)
-            .map_err(|e| ModelError(e.to_string()))?;
-        Ok(data)
-    }
-
-    /// Fits a binary LightGBM model on row-major feature rows with 0/1 labels, with early
-    /// stopping on the validation rows; returns the model as LightGBM text.
-    pub fn fit_binary(
-        train: (&[f32], &[f32]),
-        valid: (&[f32], &[f32]),
-        params: &TrainParams,
-    ) -> Result<String, ModelError> {
-        let train_set = dataset(train.0, train.1, None)?;
-        let valid_set = dataset(valid.0, valid.1, Some(&train_set))?;
-        let config = serde_json::json!({
-            "objective": "binary",
-            "metric": "binary_logloss",
-            "learning_rate": params.learning_rate,
-            "num_leaves": params.num_leaves,
-            "max_depth": params.max_depth,
-            "min_data_in_leaf": params.min_data_in_leaf,
-            "feature_fraction": params.feature_fraction,
-            "bagging_fraction": params.bagging_fraction,
-            "bagging_freq": 1,
-            "lambda_l2": params.lambda_l2,
-            "num_iterations": params.max_trees,
-            "early_stopping_rounds": params.early_stopping_rounds,
-            "seed": params.seed,
-            "deterministic": true,
-            "force_row_wise": true,
-            "num_threads": params.threads,
-            "verbose": -1,
-        });
-        let booster = Booster::train_with_valid(train_set, Some(valid_set), &config)
-            .map_err(|e| ModelError(e.to_string()))?;
-        booster.save_string().map_err(|e| ModelError(e.to_string()))
-    }
-
-    /// LightGBM's own predictions for rows (to check the Rust evaluator against).
-    pub fn lightgbm_predict(model: &str, rows: &[f32]) -> Result<Vec<f64>, ModelError> {
-        let booster = Booster::from_string(model).map_err(|e| ModelError(e.to_string()))?;
-        booster
-            .predict_with_params(rows, NUM_FEATURES as i32, true, "num_threads=1")
-            .map_err(|e| ModelError(e.to_string()))
+impl Rankers {
+    /// The model of `objective`.
+    pub fn model(&self, objective: EventType) -> &TreeModel {
+        &self.models[objective.index()]
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::training::{TrainParams, fit_binary, lightgbm_predict};
     use super::*;
+    use crate::progress::Silent;
     use crate::rng::Rng;
+    use crate::training::rows::Selection;
+    use crate::training::{BoosterParams, fit};
 
-    /// Random rows with NaNs and zeros, and a label that depends on a few features.
-    fn data(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    /// Random rows with NaNs and zeros, and a label that depends on a few features; groups
+    /// of 10 rows.
+    fn data(n: usize, seed: u64) -> Selection {
         let mut rng = Rng::new(seed);
-        let mut rows = Vec::with_capacity(n * NUM_FEATURES);
-        let mut labels = Vec::with_capacity(n);
+        let mut out = Selection::default();
         for _ in 0..n {
-            let start = rows.len();
+            let start = out.rows.len();
             for f in 0..NUM_FEATURES {
                 let v = match rng.below(10) {
                     0 => f32::NAN,
                     1 => 0.0,
                     _ => (rng.normal() * (1 + f % 5) as f64) as f32,
                 };
-                rows.push(v);
+                out.rows.push(v);
             }
-            let r = &rows[start..];
+            let r = &out.rows[start..];
             let signal = r[3].max(0.0)
                 + if r[10].is_nan() { 1.5 } else { -r[10] }
                 + 0.5 * rng.normal() as f32;
-            labels.push((signal > 1.0) as u8 as f32);
+            out.labels.push((signal > 1.0) as u8 as f32);
         }
-        (rows, labels)
+        out.groups = vec![10; n / 10];
+        out
     }
 
-    #[test]
-    fn rust_evaluator_equals_lightgbm_on_every_row() {
-        let (rows, labels) = data(3_000, 1);
-        let (vrows, vlabels) = data(1_000, 2);
-        let params = TrainParams {
+    /// LightGBM's own predictions through its C API (`lightgbm3`).
+    fn lightgbm_predict(model: &str, rows: &[f32]) -> Vec<f64> {
+        let booster = lightgbm3::Booster::from_string(model).unwrap();
+        booster
+            .predict_with_params(rows, NUM_FEATURES as i32, true, "num_threads=1")
+            .unwrap()
+    }
+
+    fn trained(objective: EventType) -> (String, Selection) {
+        let train = data(3_000, 1);
+        let valid = data(1_000, 2);
+        let params = BoosterParams {
             max_trees: 60,
             min_data_in_leaf: 5,
             ..Default::default()
         };
-        let text = fit_binary((&rows, &labels), (&vrows, &vlabels), &params).unwrap();
+        let text = fit(&train, &valid, &params, objective, &Silent).unwrap();
+        (text, valid)
+    }
+
+    fn assert_equal(got: f64, want: f64, what: &str) {
+        assert!(
+            (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+            "{what}: {got} vs LightGBM {want}"
+        );
+    }
+
+    #[test]
+    fn score_equals_lightgbm_on_every_row() {
+        let (text, valid) = trained(EventType::Order);
         let model = TreeModel::parse(&text).unwrap();
         assert!(model.num_trees() > 5);
         model.check_features().unwrap();
-        let expected = lightgbm_predict(&text, &vrows).unwrap();
+        let expected = lightgbm_predict(&text, &valid.rows);
         for (i, want) in expected.iter().enumerate() {
-            let got = model.score(&vrows[i * NUM_FEATURES..(i + 1) * NUM_FEATURES]);
-            assert!(
-                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
-                "row {i}: {got} vs {want}"
-            );
+            let got = model.score(&valid.rows[i * NUM_FEATURES..(i + 1) * NUM_FEATURES]);
+            assert_equal(got, *want, &format!("row {i}"));
         }
+    }
+
+    /// The batched walk that serves every request, at row counts below, at, between and
+    /// above multiples of its lane width.
+    #[test]
+    fn score_rows_equals_lightgbm_at_every_row_count() {
+        let (text, valid) = trained(EventType::Order);
+        let model = TreeModel::parse(&text).unwrap();
+        let expected = lightgbm_predict(&text, &valid.rows);
+        let mut scores = Vec::new();
+        for n in [
+            1,
+            7,
+            LANES - 1,
+            LANES,
+            LANES + 1,
+            2 * LANES,
+            3 * LANES + 5,
+            997,
+        ] {
+            model.score_rows(&valid.rows[..n * NUM_FEATURES], &mut scores);
+            assert_eq!(scores.len(), n);
+            for (i, (&got, &want)) in scores.iter().zip(&expected).enumerate() {
+                assert_equal(got, want, &format!("{n} rows, row {i}"));
+            }
+        }
+    }
+
+    #[test]
+    fn the_popular_fill_floor_is_below_every_score() {
+        let (text, valid) = trained(EventType::Order);
+        let model = TreeModel::parse(&text).unwrap();
+        let mut scores = Vec::new();
+        model.score_rows(&valid.rows, &mut scores);
+        let floor = model.score_floor();
+        assert_eq!(floor, 0.0, "a sigmoid's outputs are positive");
+        assert!(scores.iter().all(|&s| (s as f32) > floor));
     }
 
     #[test]
@@ -595,7 +627,19 @@ mod tests {
         let model = TreeModel::parse(text).unwrap();
         assert_eq!(model.score(&[0.0, 0.0]), 1.0 / (1.0 + (-0.5f64).exp()));
         let err = model.check_features().unwrap_err();
-        assert!(err.0.contains("retrain"), "{err}");
+        assert_eq!(err.code(), "feature_mismatch");
+        assert!(err.to_string().contains("retrain"), "{err}");
+    }
+
+    #[test]
+    fn an_objective_the_evaluator_cannot_score_is_refused() {
+        let text = "tree\nnum_class=1\nnum_tree_per_iteration=1\nobjective=poisson\nfeature_names=a\n\nTree=0\nnum_leaves=1\nleaf_value=0.5\n\nend of trees\n";
+        let err = TreeModel::parse(text).unwrap_err();
+        assert_eq!(err.code(), "unsupported_model");
+        let ranking = text.replace("poisson", "lambdarank");
+        let model = TreeModel::parse(&ranking).unwrap();
+        assert_eq!(model.score(&[0.0]), 0.5, "ranking scores are raw sums");
+        assert!(model.score_floor() < 0.5);
     }
 
     #[test]

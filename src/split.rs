@@ -1,13 +1,12 @@
-//! The official OTTO local-validation split (design.md §1): the last `days` form the test
-//! period; sessions starting in it are test sessions, cut at a seeded random point, with
-//! labels from what follows the cut; earlier sessions are trimmed to before the period.
+//! The official OTTO local-validation split (design.md §1, otto-de/recsys-dataset's
+//! `testset.py`), exactly: with `split = max_ts − days` (in milliseconds), sessions whose
+//! first event is strictly after `split` are test sessions; earlier sessions keep their
+//! events strictly before `split` and stay if at least 2 remain. Test events on items that
+//! never occur in train are dropped, test sessions under 2 events are dropped, and each is
+//! cut at a seeded random point, with labels from what follows the cut.
 
-use super::labels::SessionLabels;
-use super::{Session, SessionLog};
+use crate::domain::{DAY, Session, SessionLabels, SessionLog};
 use crate::rng::Rng;
-
-/// Seconds in a day.
-pub const DAY: u32 = 86_400;
 
 /// Parameters of the split.
 #[derive(Clone, Copy, Debug)]
@@ -38,24 +37,23 @@ pub struct Split {
 /// Splits `log` by the official rule.
 pub fn split(log: &SessionLog, config: SplitConfig) -> Split {
     let mut out = Split::default();
-    let Some((_, ts_max)) = log.ts_range() else {
+    let Some(last) = log.last_timestamp() else {
         return out;
     };
-    let cutoff = ts_max.saturating_sub(config.days.saturating_mul(DAY));
+    let cutoff = last
+        .as_millis()
+        .saturating_sub(config.days as u64 * DAY as u64 * 1000);
     let mut test_candidates = Vec::new();
     for (i, session) in log.iter().enumerate() {
-        if session.ts[0] >= cutoff {
+        if session.timestamp(0).as_millis() > cutoff {
             test_candidates.push(i);
             continue;
         }
-        let keep = session.ts.partition_point(|&t| t < cutoff);
+        let keep = (0..session.len())
+            .take_while(|&e| session.timestamp(e).as_millis() < cutoff)
+            .count();
         if keep >= 2 {
-            out.train.push_session(
-                session.id,
-                &session.aids[..keep],
-                &session.ts[..keep],
-                &session.types[..keep],
-            );
+            out.train.push(prefix(session, keep));
         }
     }
 
@@ -64,16 +62,19 @@ pub fn split(log: &SessionLog, config: SplitConfig) -> Split {
         in_train[aid as usize] = true;
     }
     let mut rng = Rng::new(config.seed);
-    let (mut aids, mut ts, mut types) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut aids, mut ts, mut millis, mut types) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in test_candidates {
         let session = log.session(i);
         aids.clear();
         ts.clear();
+        millis.clear();
         types.clear();
         for e in 0..session.len() {
             if in_train[session.aids[e] as usize] {
                 aids.push(session.aids[e]);
                 ts.push(session.ts[e]);
+                millis.push(session.timestamp(e).millis);
                 types.push(session.types[e]);
             }
         }
@@ -86,77 +87,34 @@ pub fn split(log: &SessionLog, config: SplitConfig) -> Split {
             id: session.id,
             aids: &aids,
             ts: &ts,
+            millis: &millis,
             types: &types,
         };
         out.labels.push(SessionLabels::after(full, kept));
-        out.test
-            .push_session(session.id, &aids[..kept], &ts[..kept], &types[..kept]);
+        out.test.push(prefix(full, kept));
     }
     out
+}
+
+/// The first `n` events of a session.
+fn prefix(session: Session<'_>, n: usize) -> Session<'_> {
+    Session {
+        id: session.id,
+        aids: &session.aids[..n],
+        ts: &session.ts[..n],
+        millis: if session.millis.is_empty() {
+            &[]
+        } else {
+            &session.millis[..n]
+        },
+        types: &session.types[..n],
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::EventType::{self, Cart, Click, Order};
-
-    /// The labeled session of the OTTO dataset documentation: clicks on 0..4, carts of 2
-    /// and 3, orders of 2 and 3 (both orders at one timestamp).
-    fn documented_session() -> (Vec<u32>, Vec<u32>, Vec<EventType>) {
-        let events = [
-            (0, 1_661_200_010, Click),
-            (1, 1_661_200_020, Click),
-            (2, 1_661_200_030, Click),
-            (2, 1_661_200_040, Cart),
-            (3, 1_661_200_050, Click),
-            (3, 1_661_200_060, Cart),
-            (4, 1_661_200_070, Click),
-            (2, 1_661_200_080, Order),
-            (3, 1_661_200_080, Order),
-        ];
-        (
-            events.iter().map(|e| e.0).collect(),
-            events.iter().map(|e| e.1).collect(),
-            events.iter().map(|e| e.2).collect(),
-        )
-    }
-
-    fn labels(clicks: Option<u32>, carts: &[u32], orders: &[u32]) -> SessionLabels {
-        SessionLabels {
-            session: 0,
-            clicks,
-            carts: carts.to_vec(),
-            orders: orders.to_vec(),
-        }
-    }
-
-    #[test]
-    fn labels_after_each_cut_match_the_otto_documentation() {
-        let (aids, ts, types) = documented_session();
-        let session = Session {
-            id: 0,
-            aids: &aids,
-            ts: &ts,
-            types: &types,
-        };
-        let expected = [
-            labels(Some(1), &[2, 3], &[2, 3]),
-            labels(Some(2), &[2, 3], &[2, 3]),
-            labels(Some(3), &[2, 3], &[2, 3]),
-            labels(Some(3), &[3], &[2, 3]),
-            labels(Some(4), &[3], &[2, 3]),
-            labels(Some(4), &[], &[2, 3]),
-            labels(None, &[], &[2, 3]),
-            labels(None, &[], &[3]),
-        ];
-        for (kept, want) in (1..aids.len()).zip(expected) {
-            assert_eq!(
-                SessionLabels::after(session, kept),
-                want,
-                "cut after {kept} events"
-            );
-        }
-    }
+    use crate::domain::EventType::{Cart, Click, Order};
 
     fn world() -> SessionLog {
         let mut log = SessionLog::new();
@@ -203,14 +161,11 @@ mod tests {
         let split = split(&world(), SplitConfig { days: 7, seed: 1 });
         assert_eq!(split.test.session_ids, vec![3]);
         assert!(split.test.aids.iter().all(|a| split.train.aids.contains(a)));
-        assert!(!split.train.session_ids.contains(&3));
         let labels = &split.labels[0];
         let kept = split.test.session(0).len();
         assert!((1..3).contains(&kept));
-        let all = [10u32, 11, 12];
-        let rest_orders: Vec<u32> = vec![12];
-        assert_eq!(labels.orders, rest_orders);
-        assert_eq!(split.test.session(0).aids, &all[..kept]);
+        assert_eq!(labels.orders, vec![12]);
+        assert_eq!(split.test.session(0).aids, &[10, 11, 12][..kept]);
     }
 
     #[test]
@@ -219,5 +174,39 @@ mod tests {
         let b = split(&world(), SplitConfig { days: 7, seed: 9 });
         assert_eq!(a.test, b.test);
         assert_eq!(a.labels, b.labels);
+    }
+
+    /// The boundary in milliseconds, as `testset.py` draws it: the last event is at
+    /// T + 0.500 s, so the split time is S + 0.500 s with S = T − 7 days. A session
+    /// starting 1 ms after it is a test session; one starting exactly at it is not (and,
+    /// with nothing before it, is not a train session either); a train session keeps only
+    /// its events strictly before it. Rounded to seconds, all three start in second S.
+    #[test]
+    fn the_test_period_starts_strictly_after_the_split_time_in_milliseconds() {
+        let t = 1_661_000_000u32;
+        let s = t - 7 * DAY;
+        let mut log = SessionLog::new();
+        log.push_session(1, &[1, 2, 3], &[s - 100, s - 90, s - 80], &[Click; 3]);
+        // Events at S − 1.000, S − 0.001 and S + 0.500: the last is not kept.
+        log.push_session_millis(
+            2,
+            &[1, 2, 3],
+            &[s - 1, s - 1, s],
+            &[0, 999, 500],
+            &[Click; 3],
+        );
+        // Starts at S + 0.501: a test session.
+        log.push_session_millis(3, &[1, 2, 3], &[s, s + 5, t], &[501, 0, 500], &[Click; 3]);
+        // Starts at S + 0.500 exactly: neither.
+        log.push_session_millis(4, &[1, 2], &[s, s + 1], &[500, 0], &[Click; 2]);
+        let split = split(&log, SplitConfig { days: 7, seed: 3 });
+        assert_eq!(split.test.session_ids, vec![3]);
+        assert_eq!(split.train.session_ids, vec![1, 2]);
+        assert_eq!(split.train.session(1).millis, &[0, 999]);
+        assert_eq!(
+            split.test.session(0).timestamp(0).millis,
+            501,
+            "milliseconds are kept"
+        );
     }
 }

@@ -1,20 +1,20 @@
-//! Training data for the rankers: candidates and feature rows of labelled (truncated)
-//! sessions, a label per objective, and the figures `train` reports (candidate recall,
-//! Recall@20 of heuristic and rankers on held-out sessions).
+//! Training rows: candidates and feature rows of labelled (truncated) sessions with a label
+//! per objective, and the figures a training run reports (candidate recall, Recall@20 of
+//! a strategy on held-out sessions).
 
 use rayon::prelude::*;
 
 use crate::candidates::{CandidateConfig, SessionContext, candidates};
-use crate::data::labels::SessionLabels;
-use crate::data::{EventType, SessionLog};
+use crate::domain::{EventType, SessionLabels, SessionLog};
 use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
 use crate::index::Index;
-use crate::metrics::{Recall, RecallCounter};
+use crate::metric::{Recall, RecallCounter};
 use crate::pipeline::{Recommender, Strategy};
+use crate::progress::Progress;
 use crate::rng::Rng;
 
 /// Feature rows of every candidate of every session, with labels.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TrainingSet {
     /// Row-major, [`NUM_FEATURES`] per row.
     pub rows: Vec<f32>,
@@ -24,33 +24,57 @@ pub struct TrainingSet {
     pub labels: [Vec<f32>; 3],
 }
 
+impl Default for TrainingSet {
+    /// No sessions.
+    fn default() -> Self {
+        TrainingSet {
+            rows: Vec::new(),
+            offsets: vec![0],
+            labels: Default::default(),
+        }
+    }
+}
+
 impl TrainingSet {
     /// Number of sessions.
     pub fn sessions(&self) -> usize {
         self.offsets.len() - 1
     }
 
-    /// Rows and labels of `sessions` for `objective`; with `positives_only`, sessions
-    /// without a positive candidate (no signal) are left out.
-    pub fn select(
-        &self,
-        sessions: &[usize],
-        objective: EventType,
-        positives_only: bool,
-    ) -> (Vec<f32>, Vec<f32>) {
+    /// Rows, labels and group sizes (rows per session) of those of `sessions` that have a
+    /// positive candidate for `objective`: the others carry no signal.
+    pub fn select(&self, sessions: &[usize], objective: EventType) -> Selection {
         let labels = &self.labels[objective.index()];
-        let (mut rows, mut out) = (Vec::new(), Vec::new());
+        let mut out = Selection::default();
         for &s in sessions {
             let range = self.offsets[s]..self.offsets[s + 1];
-            if positives_only && !labels[range.clone()].iter().any(|&l| l > 0.0) {
+            if !labels[range.clone()].iter().any(|&l| l > 0.0) {
                 continue;
             }
-            rows.extend_from_slice(
+            out.rows.extend_from_slice(
                 &self.rows[range.start * NUM_FEATURES..range.end * NUM_FEATURES],
             );
-            out.extend_from_slice(&labels[range]);
+            out.labels.extend_from_slice(&labels[range.clone()]);
+            out.groups.push(range.len() as i32);
         }
-        (rows, out)
+        out
+    }
+}
+
+/// The rows of some sessions for one objective.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Row-major, [`NUM_FEATURES`] per row.
+    pub rows: Vec<f32>,
+    pub labels: Vec<f32>,
+    /// Rows per session, in order.
+    pub groups: Vec<i32>,
+}
+
+impl Selection {
+    /// Rows labelled 1.
+    pub fn positives(&self) -> usize {
+        self.labels.iter().filter(|&&l| l > 0.0).count()
     }
 }
 
@@ -60,7 +84,7 @@ pub fn build(
     sessions: &SessionLog,
     labels: &[SessionLabels],
     config: &CandidateConfig,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> TrainingSet {
     assert_eq!(sessions.len(), labels.len());
     const CHUNK: usize = 2048;
@@ -68,10 +92,7 @@ pub fn build(
         .collect::<Vec<_>>()
         .par_chunks(CHUNK)
         .map(|chunk| {
-            let mut part = TrainingSet {
-                offsets: vec![0],
-                ..Default::default()
-            };
+            let mut part = TrainingSet::default();
             for &s in chunk {
                 let ctx = SessionContext::new(index, sessions.session(s), config);
                 let cands = candidates(&ctx, index, config);
@@ -86,14 +107,11 @@ pub fn build(
                 part.offsets
                     .push(part.offsets.last().expect("offsets") + cands.len());
             }
-            progress.inc(chunk.len() as u64);
+            progress.advance(chunk.len() as u64);
             part
         })
         .collect();
-    let mut set = TrainingSet {
-        offsets: vec![0],
-        ..Default::default()
-    };
+    let mut set = TrainingSet::default();
     for part in parts {
         let base = *set.offsets.last().expect("offsets");
         set.rows.extend_from_slice(&part.rows);
@@ -127,25 +145,25 @@ pub fn holdout_recall(
     labels: &[SessionLabels],
     sessions: &[usize],
     strategy: Strategy,
-) -> Recall {
+) -> crate::Result<Recall> {
     let counters: Vec<RecallCounter> = sessions
         .par_chunks(1024)
         .map(|chunk| {
             let mut counter = RecallCounter::default();
             for &s in chunk {
-                let lists = recommender.recommend_all(log.session(s), 20, strategy);
+                let lists = recommender.recommend_all(log.session(s), 20, strategy)?;
                 for kind in EventType::ALL {
                     counter.add(&labels[s], kind, Some(&lists[kind.index()].aids));
                 }
             }
-            counter
+            Ok(counter)
         })
-        .collect();
+        .collect::<crate::Result<_>>()?;
     let mut total = RecallCounter::default();
     for c in counters {
         total.merge(&c);
     }
-    total.recall()
+    Ok(total.recall())
 }
 
 /// Which part a session belongs to: 0 train, 1 early-stopping validation, 2 held out for

@@ -1,0 +1,207 @@
+//! The Parquet files of a bundle: the three co-visitation tables (`aid_x` int32, `aid_y`
+//! int32, `weight` float32, sorted by aid_x then best first, so pandas or polars users can
+//! read them as they are), item statistics and popular items.
+
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::data::atomic::write_atomic;
+use crate::domain::EventType;
+use crate::error::{BundleProblem, Error, Result};
+use crate::index::{CovisitTable, ItemStats, Popular, TableKind};
+
+/// Item statistics file.
+pub const ITEM_STATS: &str = "item_stats.parquet";
+/// Popular items file.
+pub const POPULAR: &str = "popular.parquet";
+
+/// The file holding a co-visitation table.
+pub fn table_file(kind: TableKind) -> String {
+    format!("covisit_{}.parquet", kind.name())
+}
+
+fn unreadable(dir: &Path, name: &str, detail: impl Into<String>) -> Error {
+    Error::bundle(
+        dir,
+        BundleProblem::FileUnreadable {
+            name: name.to_string(),
+            detail: detail.into(),
+        },
+    )
+}
+
+/// Writes a data frame to `path` as Parquet, atomically.
+pub fn write_frame(path: &Path, mut frame: DataFrame) -> Result<()> {
+    write_atomic(path, |out| {
+        ParquetWriter::new(out)
+            .finish(&mut frame)
+            .map_err(|e| Error::polars(path, e))?;
+        Ok(())
+    })
+}
+
+fn to_i32(values: &[u32]) -> Vec<i32> {
+    values.iter().map(|&v| v as i32).collect()
+}
+
+/// A table as a data frame.
+pub fn table_frame(table: &CovisitTable) -> PolarsResult<DataFrame> {
+    let (x, y, w) = table.to_rows();
+    df!["aid_x" => to_i32(&x), "aid_y" => to_i32(&y), "weight" => w]
+}
+
+/// Item statistics as a data frame.
+pub fn stats_frame(stats: &ItemStats) -> PolarsResult<DataFrame> {
+    let aid: Vec<i32> = (0..stats.aid_bound() as i32).collect();
+    let col = |v: &[[u32; 3]], t: usize| v.iter().map(|c| c[t]).collect::<Vec<u32>>();
+    df![
+        "aid" => aid,
+        "clicks" => col(&stats.counts, 0),
+        "carts" => col(&stats.counts, 1),
+        "orders" => col(&stats.counts, 2),
+        "clicks_recent" => col(&stats.recent, 0),
+        "carts_recent" => col(&stats.recent, 1),
+        "orders_recent" => col(&stats.recent, 2),
+        "sessions" => stats.sessions.clone(),
+        "weekend_share" => stats.weekend_share.clone(),
+        "mean_hour" => stats.mean_hour.clone(),
+    ]
+}
+
+/// Popular items as a data frame.
+pub fn popular_frame(popular: &Popular) -> PolarsResult<DataFrame> {
+    let (mut kind, mut rank, mut aid) = (Vec::new(), Vec::new(), Vec::new());
+    for t in EventType::ALL {
+        for (r, &a) in popular.of(t).iter().enumerate() {
+            kind.push(t as u8);
+            rank.push(r as u32);
+            aid.push(a as i32);
+        }
+    }
+    df!["type" => kind, "rank" => rank, "aid" => aid]
+}
+
+fn read_frame(dir: &Path, name: &str) -> Result<DataFrame> {
+    let path = dir.join(name);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::bundle(
+                dir,
+                BundleProblem::FileMissing(name.to_string()),
+            ));
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| unreadable(dir, name, format!("not readable Parquet: {e}")))
+}
+
+fn column<T: PolarsNumericType>(
+    dir: &Path,
+    name: &str,
+    df: &DataFrame,
+    col: &str,
+    dtype: DataType,
+) -> Result<Vec<T::Native>> {
+    let bad = |what: String| unreadable(dir, name, format!("column `{col}` {what}"));
+    let column = df.column(col).map_err(|_| bad("is missing".into()))?;
+    let cast = column
+        .cast(&dtype)
+        .map_err(|e| bad(format!("has the wrong type: {e}")))?;
+    let series = cast.as_materialized_series();
+    let values: &ChunkedArray<T> = series
+        .as_ref()
+        .unpack::<T>()
+        .map_err(|e| bad(format!("has the wrong type: {e}")))?;
+    if values.null_count() > 0 {
+        return Err(bad("has nulls".into()));
+    }
+    Ok(values.into_no_null_iter().collect())
+}
+
+fn to_u32(dir: &Path, name: &str, values: Vec<i32>) -> Result<Vec<u32>> {
+    values
+        .into_iter()
+        .map(|v| u32::try_from(v).map_err(|_| unreadable(dir, name, format!("negative aid {v}"))))
+        .collect()
+}
+
+/// Reads a co-visitation table file and checks its invariants (at most `top_k` rows per
+/// aid_x, best first, no duplicate pairs, finite weights).
+pub fn load_table(dir: &Path, name: &str, top_k: usize) -> Result<CovisitTable> {
+    let df = read_frame(dir, name)?;
+    let x = to_u32(
+        dir,
+        name,
+        column::<Int32Type>(dir, name, &df, "aid_x", DataType::Int32)?,
+    )?;
+    let y = to_u32(
+        dir,
+        name,
+        column::<Int32Type>(dir, name, &df, "aid_y", DataType::Int32)?,
+    )?;
+    let w = column::<Float32Type>(dir, name, &df, "weight", DataType::Float32)?;
+    let table_error = |source| {
+        Error::bundle(
+            dir,
+            BundleProblem::Table {
+                name: name.to_string(),
+                source,
+            },
+        )
+    };
+    let table = CovisitTable::from_rows(&x, &y, &w).map_err(table_error)?;
+    table.check(top_k).map_err(table_error)?;
+    Ok(table)
+}
+
+/// Reads the item statistics file.
+pub fn load_stats(dir: &Path) -> Result<ItemStats> {
+    let df = read_frame(dir, ITEM_STATS)?;
+    let u = |c: &str| column::<UInt32Type>(dir, ITEM_STATS, &df, c, DataType::UInt32);
+    let f = |c: &str| column::<Float32Type>(dir, ITEM_STATS, &df, c, DataType::Float32);
+    let aid = column::<Int32Type>(dir, ITEM_STATS, &df, "aid", DataType::Int32)?;
+    if aid.iter().enumerate().any(|(i, &a)| a != i as i32) {
+        return Err(unreadable(
+            dir,
+            ITEM_STATS,
+            "rows are not aids 0..n in order",
+        ));
+    }
+    let zip3 = |a: Vec<u32>, b: Vec<u32>, c: Vec<u32>| -> Vec<[u32; 3]> {
+        a.into_iter()
+            .zip(b)
+            .zip(c)
+            .map(|((a, b), c)| [a, b, c])
+            .collect()
+    };
+    Ok(ItemStats {
+        counts: zip3(u("clicks")?, u("carts")?, u("orders")?),
+        recent: zip3(u("clicks_recent")?, u("carts_recent")?, u("orders_recent")?),
+        sessions: u("sessions")?,
+        weekend_share: f("weekend_share")?,
+        mean_hour: f("mean_hour")?,
+    })
+}
+
+/// Reads the popular items file.
+pub fn load_popular(dir: &Path) -> Result<Popular> {
+    let df = read_frame(dir, POPULAR)?;
+    let kind = column::<UInt8Type>(dir, POPULAR, &df, "type", DataType::UInt8)?;
+    let aid = to_u32(
+        dir,
+        POPULAR,
+        column::<Int32Type>(dir, POPULAR, &df, "aid", DataType::Int32)?,
+    )?;
+    let mut popular = Popular::default();
+    for (k, a) in kind.into_iter().zip(aid) {
+        let t = EventType::from_code(k as i64)
+            .ok_or_else(|| unreadable(dir, POPULAR, format!("unknown type {k}")))?;
+        popular.by_type[t.index()].push(a);
+    }
+    Ok(popular)
+}

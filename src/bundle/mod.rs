@@ -1,0 +1,402 @@
+//! The model bundle: one directory holding everything `predict` and `serve` load — the
+//! co-visitation tables, item statistics, popular items, the rankers and `manifest.json`
+//! (design.md §6). This module is its only owner: it opens a bundle (checking versions,
+//! checksums, table invariants, the rankers' objective and features), builds one, and adds
+//! rankers to one.
+//!
+//! A bundle is never modified in place. Every change writes a complete new bundle into a
+//! staging directory beside it and swaps the two with one atomic `renameat2(…,
+//! RENAME_EXCHANGE)`, so at every instant the directory holds one complete bundle (the old
+//! or the new) and a killed build leaves only a staging directory behind. Nothing in a
+//! directory is replaced because it could not be read: a directory that is not a bundle,
+//! a bundle whose manifest is unreadable, or rankers that could not be kept are errors.
+
+mod files;
+mod manifest;
+mod swap;
+
+use std::path::{Path, PathBuf};
+
+pub use self::files::{ITEM_STATS, POPULAR, table_file};
+pub use self::manifest::{FORMAT_VERSION, FileEntry, InputSummary, MANIFEST, Manifest, checksum};
+use self::swap::Staging;
+use crate::candidates::CandidateConfig;
+use crate::domain::{EventType, SessionLog};
+use crate::error::{BundleProblem, Error, InputProblem, Result};
+use crate::index::{self, Index, IndexParams, TableKind};
+use crate::pipeline::Recommender;
+use crate::progress::Progress;
+use crate::ranker::{Rankers, TreeModel};
+use crate::training::Trained;
+
+/// File name of an objective's ranker in a bundle.
+pub fn ranker_file(objective: EventType) -> String {
+    format!("ranker_{}.txt", objective.name())
+}
+
+/// A loaded and checked bundle.
+#[derive(Debug)]
+pub struct Bundle {
+    dir: PathBuf,
+    manifest: Manifest,
+    version: String,
+    index: Index,
+    rankers: Option<Rankers>,
+}
+
+impl Bundle {
+    /// Opens the bundle in `dir`: reads and checks its manifest, verifies every file's
+    /// size and checksum, loads the index (checking each table's invariants) and the
+    /// rankers (checking their objective and features).
+    pub fn open(dir: &Path) -> Result<Bundle> {
+        if !dir.is_dir() {
+            return Err(Error::bundle(dir, BundleProblem::NotFound));
+        }
+        let (manifest, text) = Manifest::read(dir)?;
+        manifest.verify_files(dir)?;
+        let params = &manifest.parameters;
+        let tables = TableKind::ALL.map(|kind| {
+            files::load_table(dir, &table_file(kind), params.tables[kind as usize].top_k)
+        });
+        let [clicks, carts_orders, buy2buy] = tables;
+        let index = Index {
+            tables: [clicks?, carts_orders?, buy2buy?],
+            stats: files::load_stats(dir)?,
+            popular: files::load_popular(dir)?,
+        };
+        let rankers = load_rankers(dir, &manifest)?;
+        Ok(Bundle {
+            dir: dir.to_path_buf(),
+            manifest,
+            version: manifest::hash_hex(text.as_bytes()),
+            index,
+            rankers,
+        })
+    }
+
+    /// The directory it was opened from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Its manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The bundle's version id: the xxh3 of its manifest, which lists every file's
+    /// checksum, so two bundles share a version only when all their files are equal.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// True when the bundle has rankers.
+    pub fn has_rankers(&self) -> bool {
+        self.rankers.is_some()
+    }
+
+    /// The recommender over this bundle: the rankers with the candidate settings they were
+    /// trained with, or the heuristic when there are none.
+    pub fn into_recommender(self) -> Recommender {
+        match (self.rankers, self.manifest.training) {
+            (Some(rankers), Some(training)) => {
+                Recommender::with_rankers(self.index, rankers, training.candidates)
+            }
+            _ => Recommender::new(self.index),
+        }
+    }
+}
+
+/// The rankers the manifest lists, parsed and checked; `None` when it lists none.
+fn load_rankers(dir: &Path, manifest: &Manifest) -> Result<Option<Rankers>> {
+    let names = EventType::ALL.map(ranker_file);
+    let present = names
+        .iter()
+        .filter(|n| manifest.files.contains_key(*n))
+        .count();
+    if present == 0 {
+        return Ok(None);
+    }
+    if present < names.len() || manifest.training.is_none() {
+        return Err(Error::bundle(
+            dir,
+            BundleProblem::IncompleteRankers { present },
+        ));
+    }
+    let mut models = Vec::with_capacity(3);
+    for name in &names {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let model = TreeModel::parse(&text)
+            .and_then(|m| m.check_features().map(|()| m))
+            .map_err(|source| {
+                Error::bundle(
+                    dir,
+                    BundleProblem::Model {
+                        name: name.clone(),
+                        source,
+                    },
+                )
+            })?;
+        models.push(model);
+    }
+    Ok(Some(Rankers {
+        models: models.try_into().expect("three models"),
+    }))
+}
+
+/// What [`build`] did.
+pub struct Built {
+    pub index: Index,
+    pub manifest: Manifest,
+    /// True when the rankers of the bundle it replaced were kept.
+    pub kept_rankers: bool,
+}
+
+/// What to do with the rankers of a bundle whose index is rebuilt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OldRankers {
+    /// Keep them (they read the same features); refuse when they cannot be kept.
+    Keep,
+    /// Drop them.
+    Drop,
+}
+
+/// Builds the index of `log` with `params` and writes it as the bundle in `dir`,
+/// replacing the bundle there (if any) in one atomic swap. The old bundle's rankers are
+/// kept when `rankers` says so and they are compatible; when they cannot be kept the build
+/// is refused before anything is written.
+pub fn build(
+    dir: &Path,
+    log: &SessionLog,
+    params: &IndexParams,
+    inputs: &[PathBuf],
+    rankers: OldRankers,
+    progress: &dyn Progress,
+) -> Result<Built> {
+    let Some((ts_min, ts_max)) = log.ts_range() else {
+        let path = inputs.first().cloned().unwrap_or_default();
+        return Err(Error::input(path, InputProblem::NoEvents));
+    };
+    let staging = Staging::new(dir)?;
+    let old = staging.old_manifest().cloned();
+    let keep = match (&old, rankers) {
+        (Some(m), OldRankers::Keep) if m.training.is_some() => {
+            // Opening checks every file and the rankers' features against this otto-rec.
+            Bundle::open(dir).map_err(|e| {
+                Error::bundle(
+                    dir,
+                    BundleProblem::RankersIncompatible(format!(
+                        "{e}; rebuild with --drop-rankers to replace them, or retrain"
+                    )),
+                )
+            })?;
+            true
+        }
+        _ => false,
+    };
+    let index = index::build(log, params, progress);
+    let mut manifest = Manifest::new(
+        params.clone(),
+        InputSummary {
+            files: inputs.iter().map(|p| p.display().to_string()).collect(),
+            sessions: log.len() as u64,
+            events: log.num_events() as u64,
+            ts_min,
+            ts_max,
+        },
+    );
+    staging.write_index(&index, &mut manifest)?;
+    if let (true, Some(old)) = (keep, &old) {
+        for objective in EventType::ALL {
+            let name = ranker_file(objective);
+            let entry = staging.keep(&name, old)?;
+            manifest.files.insert(name, entry);
+        }
+        manifest.training = old.training.clone();
+    }
+    staging.commit(&manifest)?;
+    Ok(Built {
+        index,
+        manifest,
+        kept_rankers: keep,
+    })
+}
+
+/// Adds trained rankers to the bundle in `dir` (replacing any it has), in one atomic swap.
+/// The bundle's index files are kept as they are.
+pub fn add_rankers(dir: &Path, trained: &Trained) -> Result<Manifest> {
+    let staging = Staging::new(dir)?;
+    let Some(old) = staging.old_manifest().cloned() else {
+        return Err(Error::bundle(dir, BundleProblem::ManifestMissing));
+    };
+    old.verify_files(dir)?;
+    let mut manifest = old.clone();
+    manifest.files.clear();
+    for name in old.files.keys() {
+        if EventType::ALL.iter().any(|&o| &ranker_file(o) == name) {
+            continue;
+        }
+        let entry = staging.keep(name, &old)?;
+        manifest.files.insert(name.clone(), entry);
+    }
+    for (objective, text) in EventType::ALL.into_iter().zip(&trained.texts) {
+        let name = ranker_file(objective);
+        let entry = staging.write(&name, text.as_bytes())?;
+        manifest.files.insert(name, entry);
+    }
+    manifest.training = Some(trained.report.clone());
+    staging.commit(&manifest)?;
+    Ok(manifest)
+}
+
+/// The candidate settings of a bundle's rankers (the defaults when it has none).
+pub fn candidate_config(manifest: &Manifest) -> CandidateConfig {
+    manifest
+        .training
+        .as_ref()
+        .map_or_else(CandidateConfig::default, |t| t.candidates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Silent;
+    use crate::synthetic::{WorldConfig, simulate};
+
+    fn world() -> SessionLog {
+        simulate(WorldConfig {
+            sessions: 1_500,
+            items: 800,
+            seed: 1,
+        })
+    }
+
+    fn built(dir: &Path) -> Index {
+        build(
+            dir,
+            &world(),
+            &IndexParams::default(),
+            &[],
+            OldRankers::Keep,
+            &Silent,
+        )
+        .unwrap()
+        .index
+    }
+
+    #[test]
+    fn opening_what_was_built_gives_back_the_same_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model");
+        let index = built(&path);
+        let bundle = Bundle::open(&path).unwrap();
+        assert_eq!(bundle.index(), &index);
+        assert_eq!(bundle.manifest().files.len(), 5);
+        assert_eq!(bundle.version().len(), 16);
+        assert!(!bundle.has_rankers());
+        assert!(index.table(TableKind::Clicks).num_pairs() > 0);
+    }
+
+    #[test]
+    fn a_missing_manifest_or_a_changed_file_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model");
+        built(&path);
+        let clicks = path.join(table_file(TableKind::Clicks));
+        let mut bytes = std::fs::read(&clicks).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        std::fs::write(&clicks, bytes).unwrap();
+        let err = Bundle::open(&path).unwrap_err();
+        assert_eq!(err.code(), "checksum_mismatch");
+        assert!(err.to_string().contains("covisit_clicks.parquet"), "{err}");
+
+        std::fs::remove_file(path.join(MANIFEST)).unwrap();
+        let err = Bundle::open(&path).unwrap_err();
+        assert_eq!(err.code(), "manifest_missing");
+        assert!(
+            err.to_string().contains("manifest.json is missing"),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[test]
+    fn an_unreadable_manifest_is_not_reported_missing() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model");
+        built(&path);
+        let manifest = path.join(MANIFEST);
+        std::fs::set_permissions(&manifest, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let readable = std::fs::read(&manifest).is_ok(); // root reads anyway
+        let result = Bundle::open(&path);
+        std::fs::set_permissions(&manifest, std::fs::Permissions::from_mode(0o644)).unwrap();
+        if !readable {
+            let err = result.unwrap_err();
+            assert_eq!(err.code(), "io_error", "{err}");
+        }
+        std::fs::write(&manifest, "{ not json").unwrap();
+        let err = Bundle::open(&path).unwrap_err();
+        assert_eq!(err.code(), "manifest_corrupt");
+    }
+
+    #[test]
+    fn a_directory_that_is_not_a_bundle_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("notes.txt"), "keep me").unwrap();
+        let err = build(
+            &path,
+            &world(),
+            &IndexParams::default(),
+            &[],
+            OldRankers::Keep,
+            &Silent,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.code(), "not_a_bundle");
+        assert_eq!(
+            std::fs::read_to_string(path.join("notes.txt")).unwrap(),
+            "keep me"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no staging left"
+        );
+    }
+
+    #[test]
+    fn rebuilding_swaps_the_whole_bundle_and_keeps_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model");
+        built(&path);
+        std::fs::write(path.join("README.txt"), "mine").unwrap();
+        let params = IndexParams {
+            popular: 7,
+            ..IndexParams::default()
+        };
+        build(&path, &world(), &params, &[], OldRankers::Keep, &Silent).unwrap();
+        let bundle = Bundle::open(&path).unwrap();
+        assert_eq!(bundle.manifest().parameters.popular, 7);
+        assert_eq!(bundle.index().popular.of(EventType::Click).len(), 7);
+        assert_eq!(
+            std::fs::read_to_string(path.join("README.txt")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no staging left"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! Writing a bundle beside the one it replaces and swapping the two atomically.
+//!
+//! A [`Staging`] directory is a hidden sibling of the target (same filesystem), filled
+//! file by file; [`Staging::commit`] writes the manifest last, syncs, and exchanges the
+//! staging directory with the target in one `renameat2(RENAME_EXCHANGE)`: a reader (or a
+//! restarting server) sees the complete old bundle or the complete new one, never a mix.
+//! Files of the old directory that its manifest does not list (a user's notes) are moved
+//! into the new one; the old bundle is then removed. An uncommitted staging directory
+//! removes itself when dropped; one left by a killed process is ignored by readers.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::DataFrame;
+
+use super::files::{self, ITEM_STATS, POPULAR, table_file};
+use super::manifest::{FileEntry, MANIFEST, Manifest, checksum};
+use crate::data::atomic::write_atomic;
+use crate::error::{BundleProblem, Error, Result};
+use crate::index::{Index, TableKind};
+
+/// A new bundle being written beside `target`.
+pub struct Staging {
+    target: PathBuf,
+    path: PathBuf,
+    old: Option<Manifest>,
+    committed: bool,
+}
+
+impl Staging {
+    /// Starts a bundle that will replace `target`. `target` must be missing, empty or a
+    /// bundle with a readable manifest; anything else is refused untouched.
+    pub fn new(target: &Path) -> Result<Self> {
+        let old = match std::fs::read_dir(target) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+                return Err(Error::bundle(target, BundleProblem::NotABundle));
+            }
+            Err(e) => return Err(Error::io(target, e)),
+            Ok(mut entries) => {
+                if entries.next().is_none() {
+                    None
+                } else {
+                    match Manifest::read(target) {
+                        Ok((manifest, _)) => Some(manifest),
+                        Err(e) if e.code() == "manifest_missing" => {
+                            return Err(Error::bundle(target, BundleProblem::NotABundle));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| Error::bundle(target, BundleProblem::NotABundle))?;
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = parent.join(format!(
+            ".{}.staging-{}-{nanos}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(Staging {
+            target: target.to_path_buf(),
+            path,
+            old,
+            committed: false,
+        })
+    }
+
+    /// The manifest of the bundle being replaced, if there is one.
+    pub fn old_manifest(&self) -> Option<&Manifest> {
+        self.old.as_ref()
+    }
+
+    /// Writes a file of the new bundle.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<FileEntry> {
+        let path = self.path.join(name);
+        write_atomic(&path, |out| {
+            use std::io::Write;
+            out.write_all(bytes).map_err(|e| Error::io(&path, e))
+        })?;
+        checksum(&path)
+    }
+
+    /// Writes a data frame as a Parquet file of the new bundle.
+    pub fn write_frame(&self, name: &str, frame: DataFrame) -> Result<FileEntry> {
+        let path = self.path.join(name);
+        files::write_frame(&path, frame)?;
+        checksum(&path)
+    }
+
+    /// Writes the index files and lists them in `manifest`.
+    pub fn write_index(&self, index: &Index, manifest: &mut Manifest) -> Result<()> {
+        for kind in TableKind::ALL {
+            let name = table_file(kind);
+            let frame = files::table_frame(index.table(kind))
+                .map_err(|e| Error::polars(self.path.join(&name), e))?;
+            let entry = self.write_frame(&name, frame)?;
+            manifest.files.insert(name, entry);
+        }
+        let frame = files::stats_frame(&index.stats)
+            .map_err(|e| Error::polars(self.path.join(ITEM_STATS), e))?;
+        manifest
+            .files
+            .insert(ITEM_STATS.into(), self.write_frame(ITEM_STATS, frame)?);
+        let frame = files::popular_frame(&index.popular)
+            .map_err(|e| Error::polars(self.path.join(POPULAR), e))?;
+        manifest
+            .files
+            .insert(POPULAR.into(), self.write_frame(POPULAR, frame)?);
+        Ok(())
+    }
+
+    /// Takes file `name` of the old bundle into the new one unchanged (a hard link, or a
+    /// copy across filesystems), checking it against the old manifest.
+    pub fn keep(&self, name: &str, old: &Manifest) -> Result<FileEntry> {
+        let from = self.target.join(name);
+        let to = self.path.join(name);
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).map_err(|e| Error::io(&from, e))?;
+        }
+        let entry = checksum(&to)?;
+        if old.files.get(name) != Some(&entry) {
+            return Err(Error::bundle(
+                &self.target,
+                BundleProblem::ChecksumMismatch {
+                    name: name.to_string(),
+                    actual: entry.to_string(),
+                    expected: old
+                        .files
+                        .get(name)
+                        .map_or_else(|| "no entry".into(), |e| e.to_string()),
+                },
+            ));
+        }
+        Ok(entry)
+    }
+
+    /// Writes the manifest and swaps the new bundle in.
+    pub fn commit(mut self, manifest: &Manifest) -> Result<()> {
+        self.write(MANIFEST, manifest.to_json().as_bytes())?;
+        sync_dir(&self.path)?;
+        if self.target.exists() {
+            exchange(&self.path, &self.target)?;
+        } else {
+            std::fs::rename(&self.path, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        }
+        self.committed = true;
+        if let Some(parent) = self.target.parent() {
+            let _ = sync_dir(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            });
+        }
+        // `path` now holds the old directory: move what its manifest did not list (a user's
+        // own files), then remove the rest.
+        if let Some(old) = &self.old
+            && let Ok(entries) = std::fs::read_dir(&self.path)
+        {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let listed = old.files.contains_key(&*name.to_string_lossy());
+                let destination = self.target.join(&name);
+                if !listed && name != MANIFEST && !destination.exists() {
+                    let _ = std::fs::rename(entry.path(), destination);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.path);
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Exchanges two directories atomically. Filesystems without `RENAME_EXCHANGE` get two
+/// renames instead (the target is briefly absent).
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(|e| Error::io(p, e.into()));
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both arguments are NUL-terminated paths that live across the call;
+    // renameat2 only reads them.
+    let status = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if status == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+        return Err(Error::io(b, err));
+    }
+    log::warn!(
+        "{}: the filesystem cannot exchange directories atomically; replacing in two steps",
+        b.display()
+    );
+    let aside = a.with_extension("old");
+    std::fs::rename(b, &aside).map_err(|e| Error::io(b, e))?;
+    std::fs::rename(a, b).map_err(|e| Error::io(b, e))?;
+    std::fs::rename(&aside, a).map_err(|e| Error::io(a, e))
+}
