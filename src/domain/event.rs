@@ -54,9 +54,4 @@ impl EventType {
     pub fn index(self) -> usize {
         self as usize
     }
-
-    /// True for carts and orders.
-    pub fn is_buy(self) -> bool {
-        self != EventType::Click
-    }
 }

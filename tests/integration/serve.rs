@@ -64,69 +64,95 @@ fn every_error_has_its_status_and_a_json_message_and_the_server_keeps_answering(
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&fixture_model(dir.path()));
     let events = |n: usize| json!({"aids": vec![1; n], "timestamps": vec![1_661_000_000; n], "event_types": vec![0; n]});
-    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
-        (b"{\"aids\":[1,2".to_vec(), 400, "malformed JSON"),
-        (b"not json".to_vec(), 400, "malformed JSON"),
+    let body = |v: serde_json::Value| v.to_string().into_bytes();
+    let cases: Vec<(Vec<u8>, u16, &str, &str)> = vec![
         (
-            json!({"aids":[1,2],"timestamps":[1],"event_types":[0,0]})
-                .to_string()
-                .into_bytes(),
+            b"{\"aids\":[1,2".to_vec(),
+            400,
+            "malformed_json",
+            "malformed JSON",
+        ),
+        (
+            b"not json".to_vec(),
+            400,
+            "malformed_json",
+            "malformed JSON",
+        ),
+        (
+            body(json!({"aids":[1,2],"timestamps":[1],"event_types":[0,0]})),
             422,
+            "length_mismatch",
             "same length",
         ),
         (
-            json!({"aids":[],"timestamps":[],"event_types":[]})
-                .to_string()
-                .into_bytes(),
+            body(json!({"aids":[],"timestamps":[],"event_types":[]})),
             422,
+            "empty_session",
             "empty",
         ),
         (
-            json!({"aids":[1],"timestamps":[1],"event_types":[7]})
-                .to_string()
-                .into_bytes(),
+            body(json!({"aids":[1],"timestamps":[1],"event_types":[7]})),
             422,
+            "invalid_event_type",
             "event_types[0]",
         ),
         (
-            json!({"aids":[-4],"timestamps":[1],"event_types":[0]})
-                .to_string()
-                .into_bytes(),
+            body(json!({"aids":[-4],"timestamps":[1],"event_types":[0]})),
             422,
+            "invalid_aid",
             "aids[0]",
         ),
         (
-            json!({"aids":[1.5],"timestamps":[1],"event_types":[0]})
-                .to_string()
-                .into_bytes(),
+            body(json!({"aids":[1],"timestamps":[-1],"event_types":[0]})),
             422,
+            "invalid_timestamp",
+            "timestamps[0]",
+        ),
+        (
+            body(json!({"aids":[1],"timestamps":[1],"event_types":[0],"type":"views"})),
+            422,
+            "invalid_type",
+            "views",
+        ),
+        (
+            body(json!({"aids":[1],"timestamps":[1],"event_types":[0],"k":0})),
+            422,
+            "invalid_k",
+            "k = 0",
+        ),
+        (
+            body(json!({"aids":[1.5],"timestamps":[1],"event_types":[0]})),
+            422,
+            "invalid_field",
             "invalid type",
         ),
         (
-            json!({"timestamps":[1],"event_types":[0]})
-                .to_string()
-                .into_bytes(),
+            body(json!({"timestamps":[1],"event_types":[0]})),
             422,
+            "invalid_field",
             "missing field",
         ),
-        (events(501).to_string().into_bytes(), 422, "501 events"),
-        (vec![b' '; 300 * 1024], 413, "exceeds"),
+        (body(events(501)), 422, "too_many_events", "501 events"),
+        (vec![b' '; 300 * 1024], 413, "payload_too_large", "exceeds"),
     ];
-    for (body, status, message) in cases {
+    for (body, status, code, message) in cases {
         let (got, text) = server.request("POST", "/predict", &body);
         assert_eq!(got, status, "{message}: {text}");
         let v: serde_json::Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
         assert_eq!(v["status"], "error");
+        assert_eq!(v["code"], code, "{text}");
         assert!(
             v["message"].as_str().unwrap().contains(message),
             "{message}: {text}"
         );
     }
-    let (status, _) = server.request("GET", "/nowhere", b"");
+    let (status, text) = server.request("GET", "/nowhere", b"");
     assert_eq!(status, 404);
-    let (status, _) = server.request("GET", "/predict", b"");
+    assert!(text.contains("\"code\":\"not_found\""), "{text}");
+    let (status, text) = server.request("GET", "/predict", b"");
     assert_eq!(status, 405);
+    assert!(text.contains("\"code\":\"method_not_allowed\""), "{text}");
     // Unknown aids and out-of-order events are not errors.
     let (status, body) =
         server.predict(&json!({"aids":[999999999, 5],"timestamps":[20, 10],"event_types":[0, 1]}));

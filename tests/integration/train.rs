@@ -39,6 +39,7 @@ fn train_writes_three_rankers_with_a_report_and_predict_uses_them() {
     }
     let ranker = &manifest["training"]["holdout_recall"]["ranker"];
     assert!(ranker["total"].as_f64().unwrap() > 0.0);
+    assert_eq!(manifest["training"]["objective"], "binary");
 
     let lists = dir.path().join("lists.jsonl");
     run_ok(&[
@@ -101,5 +102,141 @@ fn a_ranker_trained_on_other_features_is_refused_at_load() {
     assert!(
         stderr.contains("ranker_clicks.txt") && stderr.contains("features"),
         "{stderr}"
+    );
+}
+
+/// What a user relies on: on the held-out part of the world it trains on, the ranker beats
+/// the heuristic on every objective.
+#[test]
+fn the_ranker_beats_the_heuristic_on_every_objective_held_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("world");
+    run_ok(&[
+        "generate",
+        "--out",
+        s(&world),
+        "--sessions",
+        "40000",
+        "--seed",
+        "11",
+    ]);
+    let model = dir.path().join("model");
+    run_ok(&[
+        "train",
+        "--input",
+        s(&world.join("train.jsonl")),
+        "--model-dir",
+        s(&model),
+        "--max-trees",
+        "80",
+    ]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap())
+            .unwrap();
+    let recall = &manifest["training"]["holdout_recall"];
+    for kind in ["clicks", "carts", "orders", "total"] {
+        let heuristic = recall["heuristic"][kind].as_f64().unwrap();
+        let ranker = recall["ranker"][kind].as_f64().unwrap();
+        assert!(
+            ranker > heuristic,
+            "{kind}: ranker {ranker:.4} vs heuristic {heuristic:.4}"
+        );
+    }
+}
+
+fn has_rankers(model: &std::path::Path) -> bool {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap())
+            .unwrap();
+    manifest["files"]["ranker_orders.txt"].is_object() && manifest["training"].is_object()
+}
+
+/// The competition's flow: rankers trained on the local split, then the serving index
+/// rebuilt over more events. The rebuild keeps the rankers (and says so); only
+/// `--drop-rankers` removes them.
+#[test]
+fn rebuilding_the_index_keeps_the_rankers() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let input = "fixtures/world/train.jsonl";
+    run_ok(&[
+        "train",
+        "--input",
+        input,
+        "--model-dir",
+        s(&model),
+        "--max-trees",
+        "20",
+    ]);
+    let ranker_text = std::fs::read(model.join("ranker_orders.txt")).unwrap();
+    let out = run(&[
+        "build-index",
+        "--input",
+        input,
+        "--input",
+        "fixtures/world/test.jsonl",
+        "--model-dir",
+        s(&model),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("kept the bundle's rankers"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(has_rankers(&model));
+    assert_eq!(
+        std::fs::read(model.join("ranker_orders.txt")).unwrap(),
+        ranker_text
+    );
+    let lists = dir.path().join("lists.jsonl");
+    run_ok(&[
+        "predict",
+        "--input",
+        "fixtures/world/test.jsonl",
+        "--model-dir",
+        s(&model),
+        "--output",
+        s(&lists),
+    ]);
+    run_ok(&[
+        "build-index",
+        "--input",
+        input,
+        "--model-dir",
+        s(&model),
+        "--drop-rankers",
+    ]);
+    assert!(!has_rankers(&model));
+    assert!(!model.join("ranker_orders.txt").exists());
+}
+
+/// Only a missing manifest means "no index yet": a damaged bundle is an error naming the
+/// file, and the directory is left as it was.
+#[test]
+fn train_refuses_a_damaged_bundle_instead_of_rebuilding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    run_ok(&[
+        "build-index",
+        "--input",
+        "fixtures/world/train.jsonl",
+        "--model-dir",
+        s(&model),
+    ]);
+    std::fs::write(model.join("manifest.json"), "{ corrupt").unwrap();
+    let out = run(&[
+        "train",
+        "--input",
+        "fixtures/world/train.jsonl",
+        "--model-dir",
+        s(&model),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("manifest.json is corrupt"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(model.join("manifest.json")).unwrap(),
+        "{ corrupt"
     );
 }
