@@ -8,7 +8,9 @@
 #   scripts/compare-revisions.sh OLD_REV [NEW_REV] [MODEL_DIR] [SESSIONS.jsonl]
 #
 # NEW_REV defaults to the working tree as it is, MODEL_DIR to models/default, SESSIONS to
-# fixtures/world/test.jsonl. A refactoring that changes no behaviour must pass it.
+# fixtures/world/test.jsonl. OLD_BIN / NEW_BIN (environment) name binaries already built
+# from the two revisions, to skip building. A refactoring that changes no behaviour must
+# pass it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old_rev=${1:?usage: compare-revisions.sh OLD_REV [NEW_REV] [MODEL_DIR] [SESSIONS]}
@@ -38,8 +40,8 @@ build() { # rev, name: builds otto-rec at rev into $work/bin-name
   (cd "$src" && cargo build --release --quiet --bin otto-rec)
   cp "$CARGO_TARGET_DIR/release/otto-rec" "$work/bin-$name"
 }
-build "$old_rev" old
-build "$new_rev" new
+if [ -n "${OLD_BIN:-}" ]; then cp "$OLD_BIN" "$work/bin-old"; else build "$old_rev" old; fi
+if [ -n "${NEW_BIN:-}" ]; then cp "$NEW_BIN" "$work/bin-new"; else build "$new_rev" new; fi
 
 status=0
 compare() { # label, file a, file b
