@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building otto-rec needs beyond the Rust toolchain, when it is missing:
-# CMake >= 3.28 (LightGBM 4.7's build; Debian 12 ships 3.25, PyPI ships a current one)
-# and libclang (bindgen, for the LightGBM bindings). Source it to get CMake on PATH.
+# CMake >= 3.28 (LightGBM 4.7's build; Debian 12 ships 3.25, PyPI ships a current one),
+# libclang (bindgen, for the LightGBM bindings) and GNU OpenMP (LightGBM trains on every
+# core; libgomp ships with gcc). Source it to get CMake on PATH.
 set -euo pipefail
 
 cmake_ok() {
@@ -22,10 +23,14 @@ fi
 cmake_ok || { echo "deps: CMake >= 3.28 is still not on PATH" >&2; exit 1; }
 export CMAKE="$(command -v cmake)"
 
-if ! dpkg -s libclang-dev >/dev/null 2>&1; then
-  echo "deps: installing libclang-dev from apt" >&2
+missing=""
+dpkg -s libclang-dev >/dev/null 2>&1 || missing="$missing libclang-dev"
+# gcc's own libgomp.so (for linking) and the runtime library.
+[ -e "$(gcc -print-file-name=libgomp.so)" ] || missing="$missing libgomp1 libgcc-12-dev"
+if [ -n "$missing" ]; then
+  echo "deps: installing$missing from apt" >&2
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libclang-dev >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi

@@ -7,7 +7,8 @@
 #   scripts/quality.sh [-s "SEED ..."] [-n SESSIONS] [-w WORK_DIR] [-- extra train flags]
 #
 # Defaults: seeds "101 202" (worlds no setting was tuned on), 260000 sessions, work dir
-# target/quality. Worlds are generated once and reused.
+# target/quality. Worlds are generated once and reused. BIN (environment) names a binary
+# to measure instead of building the working tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="101 202"; sessions=260000; work=target/quality
@@ -19,9 +20,13 @@ while getopts "s:n:w:" opt; do
 done
 shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
-source scripts/deps.sh
-cargo build --release --quiet
-bin=$PWD/target/release/otto-rec
+if [ -n "${BIN:-}" ]; then
+  bin=$(realpath "$BIN")
+else
+  source scripts/deps.sh
+  cargo build --release --quiet
+  bin=$PWD/target/release/otto-rec
+fi
 mkdir -p "$work"
 printf '%-6s %-10s %8s %8s %8s %8s   %s\n' seed strategy clicks carts orders total "train time"
 for seed in $seeds; do

@@ -11,44 +11,53 @@ use rustc_hash::FxHashMap;
 use crate::domain::{
     BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, recency_weight, unique_newest_first,
 };
-use crate::index::{Index, TableKind};
+use crate::index::{Index, NUM_TABLES, TableKind};
 
 /// Where a candidate came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
-    History = 0,
-    Clicks = 1,
-    CartsOrders = 2,
-    Buy2Buy = 3,
-    PopularClicks = 4,
-    PopularOrders = 5,
+    History,
+    Covisit(TableKind),
+    PopularClicks,
+    PopularOrders,
 }
 
+/// Number of sources: the history, one per table, two popularity lists.
+pub const NUM_SOURCES: usize = 1 + NUM_TABLES + 2;
+
 impl Source {
-    pub const ALL: [Source; 6] = [
-        Source::History,
-        Source::Clicks,
-        Source::CartsOrders,
-        Source::Buy2Buy,
-        Source::PopularClicks,
-        Source::PopularOrders,
-    ];
+    /// Every source, in rank-array order.
+    pub fn all() -> [Source; NUM_SOURCES] {
+        let mut all = [Source::History; NUM_SOURCES];
+        for (i, kind) in TableKind::ALL.into_iter().enumerate() {
+            all[1 + i] = Source::Covisit(kind);
+        }
+        all[1 + NUM_TABLES] = Source::PopularClicks;
+        all[2 + NUM_TABLES] = Source::PopularOrders;
+        all
+    }
+
+    /// Position in a candidate's rank array.
+    pub fn index(self) -> usize {
+        match self {
+            Source::History => 0,
+            Source::Covisit(kind) => 1 + kind as usize,
+            Source::PopularClicks => 1 + NUM_TABLES,
+            Source::PopularOrders => 2 + NUM_TABLES,
+        }
+    }
 
     /// Short name, for reports.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            Source::History => "history",
-            Source::Clicks => "covisit_clicks",
-            Source::CartsOrders => "covisit_carts_orders",
-            Source::Buy2Buy => "covisit_buy2buy",
-            Source::PopularClicks => "popular_clicks",
-            Source::PopularOrders => "popular_orders",
+            Source::History => "history".into(),
+            Source::Covisit(kind) => format!("covisit_{}", kind.name()),
+            Source::PopularClicks => "popular_clicks".into(),
+            Source::PopularOrders => "popular_orders".into(),
         }
     }
 }
 
-/// Number of sources.
-pub const NUM_SOURCES: usize = Source::ALL.len();
 /// Rank of a candidate in a source it did not come from.
 pub const ABSENT: u16 = u16::MAX;
 
@@ -83,8 +92,12 @@ pub struct Interaction {
     pub counts: [u16; 3],
     /// Events after its last interaction (0: it is the last event).
     pub events_since: u32,
+    /// Events after its first interaction.
+    pub events_since_first: u32,
     /// Timestamp of its last interaction.
     pub last_ts: u32,
+    /// Timestamp of its last interaction of each type (0: none).
+    pub last_ts_by_type: [u32; 3],
     /// Position in the newest-first distinct history.
     pub position: u32,
     /// Σ recency weight (buys range) × type weight over its events.
@@ -104,10 +117,21 @@ pub struct CovisitAgg {
     pub count: u16,
     /// Σ weight / (1 + position of the history aid).
     pub recency_sum: f32,
-    /// Weight from the session's last aid.
-    pub from_last: f32,
+    /// Weight from the session's most recent distinct aids (newest first).
+    pub from_recent: [f32; RECENT_SOURCES],
     /// Weight from the session's most interacted aid.
     pub from_top: f32,
+}
+
+/// Most recent distinct aids whose own weights are features.
+pub const RECENT_SOURCES: usize = 3;
+
+/// One table's aggregated weights by candidate aid, and the aids in first-seen order (for
+/// deterministic iteration).
+#[derive(Clone, Debug, Default)]
+pub struct TableAgg {
+    pub by_aid: FxHashMap<u32, CovisitAgg>,
+    pub order: Vec<u32>,
 }
 
 /// Everything computed once per session.
@@ -119,9 +143,8 @@ pub struct SessionContext<'a> {
     pub interactions: FxHashMap<u32, Interaction>,
     /// The aid with the highest recency- and type-weighted score.
     pub top_aid: Option<u32>,
-    /// Per table (in [`TableKind`] order): aggregated weights by candidate aid, and the
-    /// aids in first-seen order (for deterministic iteration).
-    pub covisit: [(FxHashMap<u32, CovisitAgg>, Vec<u32>); 3],
+    /// Per table, in [`TableKind`] order.
+    pub covisit: [TableAgg; NUM_TABLES],
 }
 
 impl<'a> SessionContext<'a> {
@@ -132,10 +155,14 @@ impl<'a> SessionContext<'a> {
         let mut interactions: FxHashMap<u32, Interaction> = FxHashMap::default();
         for i in 0..n {
             let kind = session.types[i];
-            let e = interactions.entry(session.aids[i]).or_default();
+            let e = interactions.entry(session.aids[i]).or_insert(Interaction {
+                events_since_first: (n - 1 - i) as u32,
+                ..Interaction::default()
+            });
             e.counts[kind.index()] = e.counts[kind.index()].saturating_add(1);
             e.events_since = (n - 1 - i) as u32;
             e.last_ts = session.ts[i];
+            e.last_ts_by_type[kind.index()] = session.ts[i];
             let type_weight = EVENT_TYPE_WEIGHTS[kind.index()];
             e.weighted += (recency_weight(i, n, BUYS_RECENCY) * type_weight as f64) as f32;
             e.type_weighted += type_weight;
@@ -157,11 +184,14 @@ impl<'a> SessionContext<'a> {
                 }
             })
             .map(|(aid, _)| aid);
-        let last = session.aids.last().copied();
-        let aggregate = |kind: TableKind, sources: &[u32]| {
+        let aggregate = |kind: TableKind| {
             let table = index.table(kind);
-            let mut map: FxHashMap<u32, CovisitAgg> = FxHashMap::default();
-            let mut order = Vec::new();
+            let sources = if kind == TableKind::Buy2Buy {
+                &unique_buys
+            } else {
+                &unique
+            };
+            let mut agg = TableAgg::default();
             for (p, &h) in sources
                 .iter()
                 .take(config.history_for_neighbours)
@@ -169,36 +199,33 @@ impl<'a> SessionContext<'a> {
             {
                 let (ys, ws) = table.row(h);
                 for (&y, &w) in ys.iter().zip(ws) {
-                    let agg = map.entry(y).or_insert_with(|| {
-                        order.push(y);
+                    let a = agg.by_aid.entry(y).or_insert_with(|| {
+                        agg.order.push(y);
                         CovisitAgg::default()
                     });
-                    agg.sum += w;
-                    agg.max = agg.max.max(w);
-                    agg.count += 1;
-                    agg.recency_sum += w / (1 + p) as f32;
+                    a.sum += w;
+                    a.max = a.max.max(w);
+                    a.count += 1;
+                    a.recency_sum += w / (1 + p) as f32;
                 }
             }
-            for (from, slot) in [(last, 0), (top_aid, 1)] {
-                let Some(from) = from else { continue };
-                let (ys, ws) = table.row(from);
+            let mut from = |source: u32, set: &dyn Fn(&mut CovisitAgg, f32)| {
+                let (ys, ws) = table.row(source);
                 for (&y, &w) in ys.iter().zip(ws) {
-                    if let Some(agg) = map.get_mut(&y) {
-                        if slot == 0 {
-                            agg.from_last = w;
-                        } else {
-                            agg.from_top = w;
-                        }
+                    if let Some(a) = agg.by_aid.get_mut(&y) {
+                        set(a, w);
                     }
                 }
+            };
+            for (r, &source) in unique.iter().take(RECENT_SOURCES).enumerate() {
+                from(source, &|a, w| a.from_recent[r] = w);
             }
-            (map, order)
+            if let Some(top) = top_aid {
+                from(top, &|a, w| a.from_top = w);
+            }
+            agg
         };
-        let covisit = [
-            aggregate(TableKind::Clicks, &unique),
-            aggregate(TableKind::CartsOrders, &unique),
-            aggregate(TableKind::Buy2Buy, &unique_buys),
-        ];
+        let covisit = TableKind::ALL.map(aggregate);
         SessionContext {
             session,
             unique,
@@ -217,6 +244,13 @@ pub struct Candidate {
     pub ranks: [u16; NUM_SOURCES],
 }
 
+impl Candidate {
+    /// Number of sources it came from.
+    pub fn num_sources(&self) -> usize {
+        self.ranks.iter().filter(|&&r| r != ABSENT).count()
+    }
+}
+
 /// The merged candidate set of a session, in a deterministic order (history first, then
 /// each source in turn).
 pub fn candidates(
@@ -225,7 +259,7 @@ pub fn candidates(
     config: &CandidateConfig,
 ) -> Vec<Candidate> {
     let mut out: Vec<Candidate> =
-        Vec::with_capacity(config.history + 3 * config.per_table + 2 * config.popular);
+        Vec::with_capacity(config.history + NUM_TABLES * config.per_table + 2 * config.popular);
     let mut slot: FxHashMap<u32, usize> = FxHashMap::default();
     let mut add = |aid: u32, source: Source, rank: usize| {
         let i = *slot.entry(aid).or_insert_with(|| {
@@ -235,7 +269,7 @@ pub fn candidates(
             });
             out.len() - 1
         });
-        out[i].ranks[source as usize] = rank.min(ABSENT as usize - 1) as u16;
+        out[i].ranks[source.index()] = rank.min(ABSENT as usize - 1) as u16;
     };
 
     // History by its weighted score (ties: more recent first).
@@ -248,17 +282,14 @@ pub fn candidates(
     for (rank, &(aid, _)) in history.iter().take(config.history).enumerate() {
         add(aid, Source::History, rank);
     }
-    for (t, source) in [
-        (0, Source::Clicks),
-        (1, Source::CartsOrders),
-        (2, Source::Buy2Buy),
-    ] {
-        let (map, order) = &ctx.covisit[t];
-        let mut ranked: Vec<(u32, f32)> = order.iter().map(|&a| (a, map[&a].sum)).collect();
+    for kind in TableKind::ALL {
+        let agg = &ctx.covisit[kind as usize];
+        let mut ranked: Vec<(u32, f32)> =
+            agg.order.iter().map(|&a| (a, agg.by_aid[&a].sum)).collect();
         // Stable: ties keep first-seen order.
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         for (rank, &(aid, _)) in ranked.iter().take(config.per_table).enumerate() {
-            add(aid, source, rank);
+            add(aid, Source::Covisit(kind), rank);
         }
     }
     for (kind, source) in [
@@ -291,6 +322,8 @@ mod tests {
                 t(&[1, 1, 2], &[10, 11, 10], &[4.0, 2.0, 3.0]),
                 t(&[1], &[12], &[6.0]),
                 t(&[2], &[13], &[1.0]),
+                t(&[2], &[14], &[5.0]),
+                CovisitTable::default(),
             ],
             stats: ItemStats::default(),
             popular: Popular {
@@ -310,20 +343,24 @@ mod tests {
         let one = ctx.interactions[&1];
         assert_eq!(one.counts, [2, 0, 0]);
         assert_eq!(one.events_since, 0);
+        assert_eq!(one.events_since_first, 2);
         assert_eq!(one.last_ts, 300);
+        assert_eq!(one.last_ts_by_type, [300, 0, 0]);
+        assert_eq!(ctx.interactions[&2].last_ts_by_type, [0, 200, 0]);
         // Buys recency over 3 events: 2^0.5 − 1, 2^0.75 − 1, 2^1 − 1.
         let w = |i: usize| recency_weight(i, 3, BUYS_RECENCY);
         assert_eq!(one.weighted, (w(0) * 1.0) as f32 + (w(2) * 1.0) as f32);
         assert_eq!(ctx.interactions[&2].weighted, (w(1) * 6.0) as f32);
         assert_eq!(ctx.top_aid, Some(2));
         // Clicks table: 10 from 1 (4.0, position 0) and from 2 (3.0, position 1).
-        let agg = ctx.covisit[0].0[&10];
+        let agg = ctx.covisit[0].by_aid[&10];
         assert_eq!((agg.sum, agg.max, agg.count), (7.0, 4.0, 2));
         assert_eq!(agg.recency_sum, 4.0 + 1.5);
-        assert_eq!(agg.from_last, 4.0);
+        assert_eq!(agg.from_recent, [4.0, 3.0, 0.0]);
         assert_eq!(agg.from_top, 3.0);
         // Buy2buy is aggregated over buys only.
-        assert_eq!(ctx.covisit[2].0[&13].sum, 1.0);
+        assert_eq!(ctx.covisit[2].by_aid[&13].sum, 1.0);
+        assert_eq!(ctx.covisit[3].by_aid[&14].from_recent, [0.0, 5.0, 0.0]);
     }
 
     #[test]
@@ -335,9 +372,21 @@ mod tests {
         let ctx = SessionContext::new(&index, session, &config);
         let cands = candidates(&ctx, &index, &config);
         let aids: Vec<u32> = cands.iter().map(|c| c.aid).collect();
-        assert_eq!(aids, vec![2, 1, 10, 11, 12, 13, 50, 60]);
+        assert_eq!(aids, vec![2, 1, 10, 11, 12, 13, 14, 50, 60]);
         let ten = cands.iter().find(|c| c.aid == 10).unwrap();
-        assert_eq!(ten.ranks, [ABSENT, 0, ABSENT, ABSENT, 1, ABSENT]);
-        assert_eq!(cands[0].ranks[Source::History as usize], 0);
+        let mut expected = [ABSENT; NUM_SOURCES];
+        expected[Source::Covisit(TableKind::Clicks).index()] = 0;
+        expected[Source::PopularClicks.index()] = 1;
+        assert_eq!(ten.ranks, expected);
+        assert_eq!(ten.num_sources(), 2);
+        assert_eq!(cands[0].ranks[Source::History.index()], 0);
+    }
+
+    #[test]
+    fn every_source_has_its_own_slot() {
+        let all = Source::all();
+        for (i, s) in all.iter().enumerate() {
+            assert_eq!(s.index(), i, "{}", s.name());
+        }
     }
 }

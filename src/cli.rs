@@ -192,6 +192,20 @@ pub struct TrainArgs {
     /// Deepest split of a tree (bounds the cost of scoring a candidate).
     #[arg(long, default_value_t = 8)]
     pub max_depth: u32,
+    /// Learning objective: binary, lambdarank, or best (fit both, keep per target the one
+    /// with the higher validation Recall@20).
+    #[arg(long, default_value = "best")]
+    pub objective: String,
+    /// Test periods to label: 1 is the last --days; each more adds the period before it.
+    #[arg(long, default_value_t = 1)]
+    pub folds: u32,
+    /// Share of negative training rows kept (positives are always kept).
+    #[arg(long, default_value_t = 1.0)]
+    pub negative_rate: f64,
+    /// Features to leave out (written as missing), comma-separated: for measuring what a
+    /// group of features adds.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore_features: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -3,17 +3,19 @@
 //! the order once; the model files carry the same names and are checked against it.
 //!
 //! Families: session (shape and time of the session), session × item (how the session
-//! interacted with the candidate), item (global counts and ratios from the index), pair
-//! (co-visitation weights from the history, per table) and the candidate's rank in each
-//! source. Missing values (e.g. recency of an aid the session never touched) are NaN,
-//! which LightGBM treats as missing.
+//! interacted with the candidate), item (global counts, recent counts and ratios from the
+//! index), pair (co-visitation weights from the history, per table) and the candidate's
+//! rank in each source. Missing values (e.g. recency of an aid the session never touched)
+//! are NaN, which LightGBM treats as missing.
 
-use crate::candidates::{ABSENT, Candidate, CovisitAgg, Interaction, SessionContext};
-use crate::domain::{hour_of_day, weekday};
+use crate::candidates::{
+    ABSENT, Candidate, CovisitAgg, Interaction, RECENT_SOURCES, SessionContext,
+};
+use crate::domain::{HOUR, hour_of_day, weekday};
 use crate::index::Index;
 
 /// Feature names, in row order.
-pub const FEATURE_NAMES: [&str; 57] = [
+pub const FEATURE_NAMES: [&str; 95] = [
     // session
     "session_events",
     "session_duration_s",
@@ -25,6 +27,9 @@ pub const FEATURE_NAMES: [&str; 57] = [
     "session_hour",
     "session_weekday",
     "session_distinct_buys",
+    "session_repeat_share",
+    "session_events_last_hour",
+    "session_seconds_since_previous",
     // session × item
     "item_in_history",
     "item_session_clicks",
@@ -37,6 +42,11 @@ pub const FEATURE_NAMES: [&str; 57] = [
     "item_history_position",
     "item_is_last",
     "item_is_top",
+    "item_events_since_first",
+    "item_seconds_since_click",
+    "item_seconds_since_cart",
+    "item_seconds_since_order",
+    "item_session_share",
     // item
     "item_clicks",
     "item_carts",
@@ -50,40 +60,73 @@ pub const FEATURE_NAMES: [&str; 57] = [
     "item_sessions",
     "item_weekend_share",
     "item_mean_hour",
-    // pair: per table
+    "item_clicks_last_day",
+    "item_carts_last_day",
+    "item_orders_last_day",
+    "item_repeat_share",
+    "item_click_trend",
+    // pair: per table, in TableKind order
     "covisit_clicks_sum",
     "covisit_clicks_max",
     "covisit_clicks_count",
     "covisit_clicks_recency_sum",
     "covisit_clicks_from_last",
+    "covisit_clicks_from_second",
+    "covisit_clicks_from_third",
     "covisit_clicks_from_top",
     "covisit_carts_orders_sum",
     "covisit_carts_orders_max",
     "covisit_carts_orders_count",
     "covisit_carts_orders_recency_sum",
     "covisit_carts_orders_from_last",
+    "covisit_carts_orders_from_second",
+    "covisit_carts_orders_from_third",
     "covisit_carts_orders_from_top",
     "covisit_buy2buy_sum",
     "covisit_buy2buy_max",
     "covisit_buy2buy_count",
     "covisit_buy2buy_recency_sum",
     "covisit_buy2buy_from_last",
+    "covisit_buy2buy_from_second",
+    "covisit_buy2buy_from_third",
     "covisit_buy2buy_from_top",
+    "covisit_click_to_buy_sum",
+    "covisit_click_to_buy_max",
+    "covisit_click_to_buy_count",
+    "covisit_click_to_buy_recency_sum",
+    "covisit_click_to_buy_from_last",
+    "covisit_click_to_buy_from_second",
+    "covisit_click_to_buy_from_third",
+    "covisit_click_to_buy_from_top",
+    "covisit_next_sum",
+    "covisit_next_max",
+    "covisit_next_count",
+    "covisit_next_recency_sum",
+    "covisit_next_from_last",
+    "covisit_next_from_second",
+    "covisit_next_from_third",
+    "covisit_next_from_top",
     // candidate sources
     "rank_history",
     "rank_covisit_clicks",
     "rank_covisit_carts_orders",
     "rank_covisit_buy2buy",
+    "rank_covisit_click_to_buy",
+    "rank_covisit_next",
     "rank_popular_clicks",
     "rank_popular_orders",
+    "num_sources",
 ];
 
 /// Number of features.
 pub const NUM_FEATURES: usize = FEATURE_NAMES.len();
 
+/// Features of the session family.
+const SESSION_FEATURES: usize = 13;
+
 /// The session-level part, computed once per session.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SessionFeatures([f32; 10]);
+pub struct SessionFeatures([f32; SESSION_FEATURES]);
 
 impl SessionFeatures {
     /// The session family of `ctx`.
@@ -98,6 +141,12 @@ impl SessionFeatures {
             s.ts.first().copied().unwrap_or(0),
             s.ts.last().copied().unwrap_or(0),
         );
+        let last_hour = s.ts.iter().rev().take_while(|&&t| t + HOUR > last).count();
+        let previous_gap = if n >= 2 {
+            (s.ts[n - 1] - s.ts[n - 2]) as f32
+        } else {
+            f32::NAN
+        };
         SessionFeatures([
             n as f32,
             (last - first) as f32,
@@ -109,6 +158,13 @@ impl SessionFeatures {
             hour_of_day(last) as f32,
             weekday(last) as f32,
             ctx.unique_buys.len() as f32,
+            if n == 0 {
+                0.0
+            } else {
+                1.0 - ctx.unique.len() as f32 / n as f32
+            },
+            last_hour as f32,
+            previous_gap,
         ])
     }
 }
@@ -129,12 +185,22 @@ pub fn write_row(
     let aid = candidate.aid;
     row.extend_from_slice(&session.0);
 
+    let n = ctx.session.len();
     let last_ts = ctx.session.ts.last().copied().unwrap_or(0);
+    let since = |ts: u32| {
+        if ts == 0 {
+            f32::NAN
+        } else {
+            (last_ts - ts) as f32
+        }
+    };
     match ctx.interactions.get(&aid) {
         Some(Interaction {
             counts,
             events_since,
+            events_since_first,
             last_ts: seen,
+            last_ts_by_type,
             position,
             weighted,
             type_weighted,
@@ -148,18 +214,40 @@ pub fn write_row(
             *weighted,
             *type_weighted,
             *position as f32,
+            (ctx.session.aids.last() == Some(&aid)) as u8 as f32,
+            (ctx.top_aid == Some(aid)) as u8 as f32,
+            *events_since_first as f32,
+            since(last_ts_by_type[0]),
+            since(last_ts_by_type[1]),
+            since(last_ts_by_type[2]),
+            counts.iter().map(|&c| c as f32).sum::<f32>() / n.max(1) as f32,
         ]),
-        None => {
-            row.extend_from_slice(&[0.0, 0.0, 0.0, 0.0, f32::NAN, f32::NAN, 0.0, 0.0, f32::NAN])
-        }
+        None => row.extend_from_slice(&[
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            f32::NAN,
+            f32::NAN,
+            0.0,
+            0.0,
+            f32::NAN,
+            0.0,
+            0.0,
+            f32::NAN,
+            f32::NAN,
+            f32::NAN,
+            f32::NAN,
+            0.0,
+        ]),
     }
-    row.push((ctx.session.aids.last() == Some(&aid)) as u8 as f32);
-    row.push((ctx.top_aid == Some(aid)) as u8 as f32);
 
     let stats = &index.stats;
     let [clicks, carts, orders] = stats.counts(aid);
     let recent = stats.recent(aid);
+    let day = stats.last_day(aid);
     let a = aid as usize;
+    let sessions = stats.sessions.get(a).copied().unwrap_or(0);
     row.extend_from_slice(&[
         clicks as f32,
         carts as f32,
@@ -170,21 +258,25 @@ pub fn write_row(
         ratio(carts, clicks),
         ratio(orders, carts),
         ratio(orders, clicks),
-        stats.sessions.get(a).map_or(0.0, |&s| s as f32),
+        sessions as f32,
         stats.weekend_share.get(a).copied().unwrap_or(f32::NAN),
         stats.mean_hour.get(a).copied().unwrap_or(f32::NAN),
+        day[0] as f32,
+        day[1] as f32,
+        day[2] as f32,
+        ratio(stats.repeat_sessions.get(a).copied().unwrap_or(0), sessions),
+        7.0 * ratio(day[0], recent[0]),
     ]);
 
-    for (map, _) in &ctx.covisit {
-        let agg = map.get(&aid).copied().unwrap_or(CovisitAgg::default());
-        row.extend_from_slice(&[
-            agg.sum,
-            agg.max,
-            agg.count as f32,
-            agg.recency_sum,
-            agg.from_last,
-            agg.from_top,
-        ]);
+    for agg in &ctx.covisit {
+        let c = agg
+            .by_aid
+            .get(&aid)
+            .copied()
+            .unwrap_or(CovisitAgg::default());
+        row.extend_from_slice(&[c.sum, c.max, c.count as f32, c.recency_sum]);
+        row.extend_from_slice(&c.from_recent[..RECENT_SOURCES]);
+        row.push(c.from_top);
     }
     for &rank in &candidate.ranks {
         row.push(if rank == ABSENT {
@@ -193,6 +285,7 @@ pub fn write_row(
             rank as f32
         });
     }
+    row.push(candidate.num_sources() as f32);
     debug_assert_eq!(row.len() - start, NUM_FEATURES);
 }
 
@@ -215,6 +308,8 @@ mod tests {
                 t(&[1], &[7], &[2.5]),
                 t(&[2], &[7], &[6.0]),
                 t(&[2], &[7], &[1.0]),
+                t(&[1, 2], &[7, 7], &[3.0, 6.0]),
+                CovisitTable::default(),
             ],
             stats: ItemStats::from_log(&log, 7),
             popular: Popular {
@@ -265,6 +360,9 @@ mod tests {
         assert_eq!(get(&f, "session_hour"), 12.0);
         assert_eq!(get(&f, "session_weekday"), 6.0);
         assert_eq!(get(&f, "session_distinct_buys"), 1.0);
+        assert_eq!(get(&f, "session_repeat_share"), 1.0 - 2.0 / 3.0);
+        assert_eq!(get(&f, "session_events_last_hour"), 3.0);
+        assert_eq!(get(&f, "session_seconds_since_previous"), 300.0);
     }
 
     #[test]
@@ -285,9 +383,17 @@ mod tests {
             1.0,
             "the order outweighs two clicks"
         );
+        let f = features_of(1);
+        assert_eq!(get(&f, "item_events_since_first"), 2.0);
+        assert_eq!(get(&f, "item_seconds_since_click"), 0.0);
+        assert!(get(&f, "item_seconds_since_order").is_nan());
+        assert_eq!(get(&f, "item_session_share"), 2.0 / 3.0);
+        let f = features_of(2);
+        assert_eq!(get(&f, "item_seconds_since_order"), 300.0);
         let f = features_of(7);
         assert_eq!(get(&f, "item_in_history"), 0.0);
         assert!(get(&f, "item_events_since").is_nan());
+        assert!(get(&f, "item_seconds_since_click").is_nan());
     }
 
     #[test]
@@ -299,6 +405,13 @@ mod tests {
         assert_eq!(get(&f, "item_order_per_cart"), 0.0);
         assert_eq!(get(&f, "item_sessions"), 1.0);
         assert_eq!(get(&f, "item_clicks_recent"), 2.0);
+        assert_eq!(get(&f, "item_clicks_last_day"), 2.0);
+        assert_eq!(
+            get(&f, "item_repeat_share"),
+            0.5,
+            "1 repeat session / (1 + 1)"
+        );
+        assert_eq!(get(&f, "item_click_trend"), 7.0 * (2.0 / 3.0));
     }
 
     #[test]
@@ -314,9 +427,29 @@ mod tests {
         assert_eq!(get(&f, "covisit_carts_orders_from_top"), 6.0);
         assert_eq!(get(&f, "covisit_carts_orders_from_last"), 0.0);
         assert_eq!(get(&f, "covisit_buy2buy_count"), 1.0);
+        // click_to_buy: 1 -> 7 (3.0, the last aid), 2 -> 7 (6.0, the second).
+        assert_eq!(get(&f, "covisit_click_to_buy_from_last"), 3.0);
+        assert_eq!(get(&f, "covisit_click_to_buy_from_second"), 6.0);
+        assert_eq!(get(&f, "covisit_click_to_buy_from_third"), 0.0);
+        assert_eq!(get(&f, "covisit_next_sum"), 0.0);
         assert_eq!(get(&f, "rank_covisit_clicks"), 0.0);
         assert_eq!(get(&f, "rank_popular_clicks"), 0.0);
         assert!(get(&f, "rank_history").is_nan());
         assert!(get(&f, "rank_popular_orders").is_nan());
+        assert_eq!(get(&f, "num_sources"), 5.0);
+    }
+
+    #[test]
+    fn names_are_unique_and_the_table_blocks_follow_the_tables() {
+        let mut sorted = FEATURE_NAMES.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), NUM_FEATURES);
+        for kind in crate::index::TableKind::ALL {
+            let sum = format!("covisit_{}_sum", kind.name());
+            let rank = format!("rank_covisit_{}", kind.name());
+            assert!(FEATURE_NAMES.contains(&sum.as_str()), "{sum}");
+            assert!(FEATURE_NAMES.contains(&rank.as_str()), "{rank}");
+        }
     }
 }

@@ -124,6 +124,8 @@ mod tests {
                 table(&[(1, &[10, 11]), (2, &[11, 12])]),
                 table(&[(1, &[20]), (2, &[20, 21])]),
                 table(&[(2, &[30])]),
+                CovisitTable::default(),
+                CovisitTable::default(),
             ],
             stats: ItemStats::default(),
             popular: Popular {

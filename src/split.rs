@@ -53,7 +53,7 @@ pub fn split(log: &SessionLog, config: SplitConfig) -> Split {
             .take_while(|&e| session.timestamp(e).as_millis() < cutoff)
             .count();
         if keep >= 2 {
-            out.train.push(prefix(session, keep));
+            out.train.push(session.head(keep));
         }
     }
 
@@ -91,24 +91,9 @@ pub fn split(log: &SessionLog, config: SplitConfig) -> Split {
             types: &types,
         };
         out.labels.push(SessionLabels::after(full, kept));
-        out.test.push(prefix(full, kept));
+        out.test.push(full.head(kept));
     }
     out
-}
-
-/// The first `n` events of a session.
-fn prefix(session: Session<'_>, n: usize) -> Session<'_> {
-    Session {
-        id: session.id,
-        aids: &session.aids[..n],
-        ts: &session.ts[..n],
-        millis: if session.millis.is_empty() {
-            &[]
-        } else {
-            &session.millis[..n]
-        },
-        types: &session.types[..n],
-    }
 }
 
 #[cfg(test)]

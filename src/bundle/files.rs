@@ -64,7 +64,11 @@ pub fn stats_frame(stats: &ItemStats) -> PolarsResult<DataFrame> {
         "clicks_recent" => col(&stats.recent, 0),
         "carts_recent" => col(&stats.recent, 1),
         "orders_recent" => col(&stats.recent, 2),
+        "clicks_last_day" => col(&stats.last_day, 0),
+        "carts_last_day" => col(&stats.last_day, 1),
+        "orders_last_day" => col(&stats.last_day, 2),
         "sessions" => stats.sessions.clone(),
+        "repeat_sessions" => stats.repeat_sessions.clone(),
         "weekend_share" => stats.weekend_share.clone(),
         "mean_hour" => stats.mean_hour.clone(),
     ]
@@ -179,10 +183,24 @@ pub fn load_stats(dir: &Path) -> Result<ItemStats> {
             .map(|((a, b), c)| [a, b, c])
             .collect()
     };
+    // Columns added after the first release: a bundle without them reads as zeros.
+    let optional = |c: &str| {
+        if df.column(c).is_ok() {
+            u(c)
+        } else {
+            Ok(vec![0; aid.len()])
+        }
+    };
     Ok(ItemStats {
         counts: zip3(u("clicks")?, u("carts")?, u("orders")?),
         recent: zip3(u("clicks_recent")?, u("carts_recent")?, u("orders_recent")?),
+        last_day: zip3(
+            optional("clicks_last_day")?,
+            optional("carts_last_day")?,
+            optional("orders_last_day")?,
+        ),
         sessions: u("sessions")?,
+        repeat_sessions: optional("repeat_sessions")?,
         weekend_share: f("weekend_share")?,
         mean_hour: f("mean_hour")?,
     })

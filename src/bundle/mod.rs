@@ -23,7 +23,7 @@ use self::swap::Staging;
 use crate::candidates::CandidateConfig;
 use crate::domain::{EventType, SessionLog};
 use crate::error::{BundleProblem, Error, InputProblem, Result};
-use crate::index::{self, Index, IndexParams, TableKind};
+use crate::index::{self, CovisitTable, Index, IndexParams, NUM_TABLES, TableKind};
 use crate::pipeline::Recommender;
 use crate::progress::Progress;
 use crate::ranker::{Rankers, TreeModel};
@@ -54,13 +54,15 @@ impl Bundle {
         }
         let (manifest, text) = Manifest::read(dir)?;
         manifest.verify_files(dir)?;
-        let params = &manifest.parameters;
-        let tables = TableKind::ALL.map(|kind| {
-            files::load_table(dir, &table_file(kind), params.tables[kind as usize].top_k)
-        });
-        let [clicks, carts_orders, buy2buy] = tables;
+        let mut tables: [CovisitTable; NUM_TABLES] = Default::default();
+        for kind in TableKind::ALL {
+            // A bundle built before a kind existed has no file for it: an empty table.
+            if let Some(spec) = manifest.parameters.spec(kind) {
+                tables[kind as usize] = files::load_table(dir, &table_file(kind), spec.top_k)?;
+            }
+        }
         let index = Index {
-            tables: [clicks?, carts_orders?, buy2buy?],
+            tables,
             stats: files::load_stats(dir)?,
             popular: files::load_popular(dir)?,
         };
@@ -297,7 +299,7 @@ mod tests {
         let index = built(&path);
         let bundle = Bundle::open(&path).unwrap();
         assert_eq!(bundle.index(), &index);
-        assert_eq!(bundle.manifest().files.len(), 5);
+        assert_eq!(bundle.manifest().files.len(), 2 + TableKind::ALL.len());
         assert_eq!(bundle.version().len(), 16);
         assert!(!bundle.has_rankers());
         assert!(index.table(TableKind::Clicks).num_pairs() > 0);

@@ -102,6 +102,9 @@ impl Staging {
     /// Writes the index files and lists them in `manifest`.
     pub fn write_index(&self, index: &Index, manifest: &mut Manifest) -> Result<()> {
         for kind in TableKind::ALL {
+            if manifest.parameters.spec(kind).is_none() {
+                continue;
+            }
             let name = table_file(kind);
             let frame = files::table_frame(index.table(kind))
                 .map_err(|e| Error::polars(self.path.join(&name), e))?;

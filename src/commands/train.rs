@@ -8,12 +8,27 @@ use crate::commands::progress::Bars;
 use crate::data::read_all_events;
 use crate::error::{Error, Result};
 use crate::index::IndexParams;
-use crate::training::{BoosterParams, TrainConfig, train};
+use crate::training::{BoosterParams, Objective, ObjectiveChoice, TrainConfig, train};
 
 impl TrainArgs {
     /// The training configuration these flags ask for, checked.
     pub fn config(&self) -> Result<TrainConfig> {
+        let objective = match self.objective.as_str() {
+            "binary" => ObjectiveChoice::Only(Objective::Binary),
+            "lambdarank" => ObjectiveChoice::Only(Objective::Lambdarank),
+            "best" => ObjectiveChoice::Best,
+            other => {
+                return Err(Error::argument(
+                    "--objective",
+                    format!("{other:?} is not one of binary, lambdarank, best"),
+                ));
+            }
+        };
         TrainConfig {
+            objective,
+            folds: self.folds,
+            negative_rate: self.negative_rate,
+            ignored_features: self.ignore_features.clone(),
             days: self.days,
             seed: self.seed,
             booster: BoosterParams {
@@ -39,6 +54,9 @@ fn flag_of(name: &str) -> &'static str {
         "num_leaves" => "--num-leaves",
         "learning_rate" => "--learning-rate",
         "max_depth" => "--max-depth",
+        "folds" => "--folds",
+        "negative_rate" => "--negative-rate",
+        "ignored_features" => "--ignore-features",
         _ => "(training configuration)",
     }
 }
@@ -114,6 +132,37 @@ pub fn run(args: TrainArgs) -> Result<()> {
             r.total
         );
     }
+    if let Some(targets) = &report.targets {
+        report!(
+            out,
+            "{:<12} {:>12} {:>12} {:>12}",
+            "objective",
+            targets.clicks.objective,
+            targets.carts.objective,
+            targets.orders.objective
+        );
+        report!(
+            out,
+            "{:<12} {:>12} {:>12} {:>12}",
+            "trees",
+            targets.clicks.trees,
+            targets.carts.trees,
+            targets.orders.trees
+        );
+        report!(
+            out,
+            "{:<12} {:>11.1}s {:>11.1}s {:>11.1}s",
+            "fit time",
+            targets.clicks.seconds,
+            targets.carts.seconds,
+            targets.orders.seconds
+        );
+    }
+    report!(
+        out,
+        "candidates per session: {:.1}",
+        report.candidates_per_session
+    );
     print_report(&out)?;
     eprintln!(
         "wrote rankers ({} / {} / {} trees) into {} in {:.1} s",

@@ -46,6 +46,22 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The first `n` events (all of them when there are fewer).
+    pub fn head(&self, n: usize) -> Session<'a> {
+        let n = n.min(self.len());
+        Session {
+            id: self.id,
+            aids: &self.aids[..n],
+            ts: &self.ts[..n],
+            millis: if self.millis.is_empty() {
+                &[]
+            } else {
+                &self.millis[..n]
+            },
+            types: &self.types[..n],
+        }
+    }
+
     /// The last `n` events (all of them when there are fewer).
     pub fn tail(&self, n: usize) -> Session<'a> {
         let start = self.len().saturating_sub(n);
@@ -274,6 +290,21 @@ impl SessionLog {
         self.types.extend_from_slice(&other.types);
     }
 
+    /// The sessions as they were before `cutoff`: each keeps its events strictly before
+    /// it; sessions left empty are dropped.
+    pub fn before(&self, cutoff: Timestamp) -> SessionLog {
+        let mut out = SessionLog::new();
+        for session in self.iter() {
+            let n = (0..session.len())
+                .take_while(|&e| session.timestamp(e) < cutoff)
+                .count();
+            if n > 0 {
+                out.push(session.tail(session.len()).head(n));
+            }
+        }
+        out
+    }
+
     /// The smallest and largest timestamp (seconds) over all events, if any.
     pub fn ts_range(&self) -> Option<(u32, u32)> {
         let min = self.ts.iter().copied().min()?;
@@ -343,6 +374,12 @@ mod tests {
             "earlier events get zero milliseconds"
         );
         assert_eq!(log.last_timestamp().unwrap().as_millis(), 20_700);
+        let early = log.before(Timestamp {
+            seconds: 20,
+            millis: 300,
+        });
+        assert_eq!(early.session_ids, vec![1, 2]);
+        assert_eq!(early.session(1).aids, &[3]);
     }
 
     #[test]

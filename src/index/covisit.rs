@@ -1,7 +1,8 @@
 //! The co-visitation counting kernel.
 //!
 //! For each session: take its `tail` most recent events (after the event filter), form all
-//! ordered pairs (x, y) with different aids less than `window` apart, and keep each pair
+//! ordered pairs (x, y) with different aids less than `window` apart (y among the events
+//! the spec's `y_events` accepts, and after x for a forward table), and keep each pair
 //! once, with the ts of x and the type of y of its most recent occurrence (most recent x,
 //! then most recent y). Sum the weights over sessions and keep the `top_k` aid_y per aid_x
 //! (weight descending, ties by smaller aid_y).
@@ -16,7 +17,7 @@
 use rayon::prelude::*;
 
 use super::table::CovisitTable;
-use super::{CovisitSpec, EventFilter, Weighting};
+use super::{CovisitSpec, Direction, EventFilter, Weighting};
 use crate::domain::{EVENT_TYPE_WEIGHTS, EventType, Session, SessionLog};
 use crate::progress::Progress;
 
@@ -33,20 +34,31 @@ pub fn tail_positions(session: Session<'_>, events: EventFilter, tail: usize, ou
         if out.len() == tail {
             break;
         }
-        if events == EventFilter::All || session.types[i] != EventType::Click {
+        if events.accepts(session.types[i]) {
             out.push(i as u32);
         }
     }
     out.reverse();
 }
 
+/// What the weight of a pair occurrence depends on.
+#[derive(Clone, Copy, Debug)]
+pub struct Occurrence {
+    pub ts_x: u32,
+    pub type_y: EventType,
+    /// Positions of x and y in the session.
+    pub pos_x: u32,
+    pub pos_y: u32,
+}
+
 /// The weight of a kept pair occurrence under `weighting`.
-pub fn pair_weight(
-    weighting: Weighting,
-    ts_x: u32,
-    type_y: EventType,
-    ts_range: (u32, u32),
-) -> f32 {
+pub fn pair_weight(weighting: Weighting, o: Occurrence, ts_range: (u32, u32)) -> f32 {
+    let Occurrence {
+        ts_x,
+        type_y,
+        pos_x,
+        pos_y,
+    } = o;
     match weighting {
         Weighting::Time => {
             let (lo, hi) = ts_range;
@@ -58,7 +70,16 @@ pub fn pair_weight(
         }
         Weighting::Type => EVENT_TYPE_WEIGHTS[type_y.index()],
         Weighting::Unit => 1.0,
+        Weighting::Proximity => 1.0 / pos_x.abs_diff(pos_y).max(1) as f32,
     }
+}
+
+/// Which pairs of a tail a group of specs forms.
+#[derive(Clone, Copy, Debug)]
+struct PairRule {
+    window: u32,
+    y_events: EventFilter,
+    direction: Direction,
 }
 
 /// A session's distinct pairs with aid_x in `xs`, most recent occurrence of each:
@@ -67,7 +88,7 @@ pub fn pair_weight(
 fn session_pairs(
     session: Session<'_>,
     positions: &[u32],
-    window: u32,
+    rule: PairRule,
     xs: std::ops::Range<u32>,
     scratch: &mut Vec<(u64, u32, u32)>,
 ) {
@@ -78,8 +99,14 @@ fn session_pairs(
             continue;
         }
         for &j in positions.iter().rev() {
+            if rule.direction == Direction::Forward && j <= i {
+                break;
+            }
             let (ay, ty) = (session.aids[j as usize], session.ts[j as usize]);
-            if ax != ay && tx.abs_diff(ty) < window {
+            if ax != ay
+                && tx.abs_diff(ty) < rule.window
+                && rule.y_events.accepts(session.types[j as usize])
+            {
                 scratch.push((((ax as u64) << 32) | ay as u64, i, j));
             }
         }
@@ -100,7 +127,8 @@ struct Instances {
     w: Vec<Vec<f32>>,
 }
 
-/// Counts the tables of `specs`, which must share `events`, `tail` and `window_seconds`.
+/// Counts the tables of `specs`, which must form the same pairs (share `events`, `tail`,
+/// `window_seconds`, `y_events` and `direction`).
 pub fn count(
     log: &SessionLog,
     specs: &[CovisitSpec],
@@ -108,12 +136,13 @@ pub fn count(
     progress: &dyn Progress,
 ) -> Vec<CovisitTable> {
     assert!(!specs.is_empty());
-    let (events, tail, window) = (specs[0].events, specs[0].tail, specs[0].window_seconds);
-    assert!(
-        specs
-            .iter()
-            .all(|s| s.events == events && s.tail == tail && s.window_seconds == window)
-    );
+    let (events, tail) = (specs[0].events, specs[0].tail);
+    let rule = PairRule {
+        window: specs[0].window_seconds,
+        y_events: specs[0].y_events,
+        direction: specs[0].direction,
+    };
+    assert!(specs.iter().all(|s| s.shares_pairs_with(&specs[0])));
     let ts_range = log.ts_range().unwrap_or((0, 0));
     let aid_bound = log.aid_bound();
 
@@ -175,18 +204,18 @@ pub fn count(
                 for k in 0..ids.len() {
                     let session = log.session(c * SESSION_CHUNK + k);
                     tail_positions(session, events, tail, &mut positions);
-                    session_pairs(session, &positions, window, lo..hi, &mut pairs);
+                    session_pairs(session, &positions, rule, lo..hi, &mut pairs);
                     for &(key, i, j) in &pairs {
                         out.x.push((key >> 32) as u32);
                         out.y.push(key as u32);
+                        let occurrence = Occurrence {
+                            ts_x: session.ts[i as usize],
+                            type_y: session.types[j as usize],
+                            pos_x: i,
+                            pos_y: j,
+                        };
                         for (s, spec) in specs.iter().enumerate() {
-                            let w = pair_weight(
-                                spec.weighting,
-                                session.ts[i as usize],
-                                session.types[j as usize],
-                                ts_range,
-                            );
-                            out.w[s].push(w);
+                            out.w[s].push(pair_weight(spec.weighting, occurrence, ts_range));
                         }
                     }
                 }
@@ -311,10 +340,17 @@ mod tests {
                     let (x, y) = (session.aids[i], session.aids[j]);
                     let close = (session.ts[i] as i64 - session.ts[j] as i64).abs()
                         < spec.window_seconds as i64;
-                    if x != y && close && !seen.contains(&(x, y)) {
+                    let y_ok = spec.y_events == EventFilter::All || session.types[j] != Click;
+                    let order_ok = spec.direction == Direction::Both || j > i;
+                    if x != y && close && y_ok && order_ok && !seen.contains(&(x, y)) {
                         seen.push((x, y));
-                        let w =
-                            pair_weight(spec.weighting, session.ts[i], session.types[j], ts_range);
+                        let occurrence = Occurrence {
+                            ts_x: session.ts[i],
+                            type_y: session.types[j],
+                            pos_x: i as u32,
+                            pos_y: j as u32,
+                        };
+                        let w = pair_weight(spec.weighting, occurrence, ts_range);
                         if !sums.contains_key(&(x, y)) {
                             order.push((x, y));
                         }
@@ -382,6 +418,10 @@ mod tests {
             assert_same(&tables[1], &brute_force(&log, &shared[1]));
             let buys = count(&log, &[params.tables[2]], budget, &Silent);
             assert_same(&buys[0], &brute_force(&log, &params.tables[2]));
+            for spec in &params.tables[3..] {
+                let table = count(&log, &[*spec], budget, &Silent);
+                assert_same(&table[0], &brute_force(&log, spec));
+            }
         }
     }
 
@@ -431,11 +471,45 @@ mod tests {
         // Session 2 gives (4,5) weight 1; session 3 gives (4,6) weight 3 (y ordered).
         assert_eq!(typed.row(4), (&[6, 5][..], &[3.0, 1.0][..]));
 
-        let buys = count(&log, &params.tables[2..], usize::MAX, &Silent).remove(0);
+        let buys = count(&log, &params.tables[2..3], usize::MAX, &Silent).remove(0);
         // Buys only: session 1 has a cart of 2 and an order of 3, 86_410 s apart: < 14 days.
         assert_eq!(buys.row(2), (&[3][..], &[1.0][..]));
         assert_eq!(buys.row(3), (&[2][..], &[1.0][..]));
         assert_eq!(buys.row(4), (&[6][..], &[1.0][..]));
+    }
+
+    /// The two forward tables on one session, by hand: 1 (click), 2 (click), 3 (cart),
+    /// 1 (click, 2 h later), 4 (order).
+    #[test]
+    fn forward_tables_by_hand() {
+        let mut log = SessionLog::new();
+        log.push_session(
+            1,
+            &[1, 2, 3, 1, 4],
+            &[0, 10, 20, 7_220, 7_230],
+            &[Click, Click, Cart, Click, Order],
+        );
+        let params = IndexParams::default();
+        let to_buy = count(&log, &params.tables[3..4], usize::MAX, &Silent).remove(0);
+        // y must be a later cart or order: 3 (cart, type weight 6) and 4 (order, 3).
+        // (1, 4): the most recent 1 is at position 3, before the order.
+        assert_eq!(to_buy.row(1), (&[3, 4][..], &[6.0, 3.0][..]));
+        assert_eq!(to_buy.row(2), (&[3, 4][..], &[6.0, 3.0][..]));
+        assert_eq!(to_buy.row(3), (&[4][..], &[3.0][..]));
+        assert!(
+            to_buy.neighbors(4).is_empty(),
+            "nothing is bought after the last event"
+        );
+        let next = count(&log, &params.tables[4..5], usize::MAX, &Silent).remove(0);
+        // Within an hour and later: 1 -> 2 (distance 1), 1 -> 3 (2), 2 -> 3 (1); the second
+        // 1 is two hours later, so only 1 (second) -> 4 (distance 1) pairs with it. The
+        // pair (1, 4) keeps its most recent x: position 3, distance 1.
+        assert_eq!(next.row(1), (&[2, 4, 3][..], &[1.0, 1.0, 0.5][..]));
+        assert_eq!(next.row(2), (&[3][..], &[1.0][..]));
+        assert!(
+            next.neighbors(3).is_empty(),
+            "3 is two hours before the next event"
+        );
     }
 
     /// Positions are not truncated for sessions longer than 65,535 events: the tail of a

@@ -1,5 +1,6 @@
-//! The co-visitation index (design.md §2): three tables of "items seen together" and the
-//! item statistics the candidates and the ranker need.
+//! The co-visitation index (design.md §2): tables of "items seen together" — the three of
+//! the "Candidate ReRank" baseline and two variants top solutions added — and the item
+//! statistics the candidates and the ranker need.
 //!
 //! - [`covisit`]: the counting kernel (pairs per session, aggregated per partition of aid_x);
 //! - [`table`]: the in-RAM form of a table for the request path (CSR);
@@ -17,13 +18,32 @@ pub use stats::{ItemStats, Popular};
 pub use table::{CovisitTable, TableError};
 
 /// Which events of a session a table looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventFilter {
     /// Every event.
+    #[default]
     All,
     /// Carts and orders only.
     Buys,
+}
+
+impl EventFilter {
+    /// True when an event of `kind` passes.
+    pub fn accepts(self, kind: crate::domain::EventType) -> bool {
+        self == EventFilter::All || kind != crate::domain::EventType::Click
+    }
+}
+
+/// Which pairs of a session's tail count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// y before or after x.
+    #[default]
+    Both,
+    /// y after x (a later position in the session).
+    Forward,
 }
 
 /// How a pair (x, y) is weighted.
@@ -36,11 +56,14 @@ pub enum Weighting {
     Type,
     /// 1 for every pair.
     Unit,
+    /// `1 / |position_x − position_y|`: items seen one after the other count most.
+    Proximity,
 }
 
 /// The definition of one co-visitation table.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CovisitSpec {
+    /// The events of a session the table looks at (its tail is taken after this filter).
     pub events: EventFilter,
     /// The session's most recent events considered (after the filter).
     pub tail: usize,
@@ -49,18 +72,44 @@ pub struct CovisitSpec {
     pub weighting: Weighting,
     /// Neighbours kept per aid_x.
     pub top_k: usize,
+    /// The events of the tail that may be the y of a pair.
+    #[serde(default)]
+    pub y_events: EventFilter,
+    /// Whether y may come before x.
+    #[serde(default)]
+    pub direction: Direction,
 }
 
-/// The three tables, in the order of [`TableKind`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The tables, in index order: the baseline's three, then the two variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TableKind {
+    /// Time-weighted, all events, 24 h (the baseline's `clicks` table).
     Clicks = 0,
+    /// Type-weighted, all events, 24 h (`carts_orders`).
     CartsOrders = 1,
+    /// Carts and orders, 14 days (`buy2buy`).
     Buy2Buy = 2,
+    /// x any event, y a cart or order after it within 24 h: what is bought after what
+    /// was seen.
+    ClickToBuy = 3,
+    /// y within the next events after x (1 h), weighted by proximity: what is viewed next.
+    Next = 4,
 }
+
+/// Number of tables.
+pub const NUM_TABLES: usize = TableKind::ALL.len();
 
 impl TableKind {
-    pub const ALL: [TableKind; 3] = [
+    pub const ALL: [TableKind; 5] = [
+        TableKind::Clicks,
+        TableKind::CartsOrders,
+        TableKind::Buy2Buy,
+        TableKind::ClickToBuy,
+        TableKind::Next,
+    ];
+
+    /// The baseline's three tables (what the heuristic reads).
+    pub const BASELINE: [TableKind; 3] = [
         TableKind::Clicks,
         TableKind::CartsOrders,
         TableKind::Buy2Buy,
@@ -72,6 +121,8 @@ impl TableKind {
             TableKind::Clicks => "clicks",
             TableKind::CartsOrders => "carts_orders",
             TableKind::Buy2Buy => "buy2buy",
+            TableKind::ClickToBuy => "click_to_buy",
+            TableKind::Next => "next",
         }
     }
 }
@@ -79,8 +130,9 @@ impl TableKind {
 /// Parameters of `build-index`, with the baseline's values as defaults.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IndexParams {
-    /// Specs in the order of [`TableKind`].
-    pub tables: [CovisitSpec; 3],
+    /// Specs in the order of [`TableKind`]. A bundle built before a kind existed lists
+    /// fewer; its missing tables are empty.
+    pub tables: Vec<CovisitSpec>,
     /// Days at the end of the data that count as "recent" in the item statistics.
     pub recent_days: u32,
     /// Popular items kept per type.
@@ -92,13 +144,15 @@ pub struct IndexParams {
 impl Default for IndexParams {
     fn default() -> Self {
         IndexParams {
-            tables: [
+            tables: vec![
                 CovisitSpec {
                     events: EventFilter::All,
                     tail: 30,
                     window_seconds: DAY,
                     weighting: Weighting::Time,
                     top_k: 20,
+                    y_events: EventFilter::All,
+                    direction: Direction::Both,
                 },
                 CovisitSpec {
                     events: EventFilter::All,
@@ -106,6 +160,8 @@ impl Default for IndexParams {
                     window_seconds: DAY,
                     weighting: Weighting::Type,
                     top_k: 15,
+                    y_events: EventFilter::All,
+                    direction: Direction::Both,
                 },
                 CovisitSpec {
                     events: EventFilter::Buys,
@@ -113,6 +169,26 @@ impl Default for IndexParams {
                     window_seconds: 14 * DAY,
                     weighting: Weighting::Unit,
                     top_k: 15,
+                    y_events: EventFilter::All,
+                    direction: Direction::Both,
+                },
+                CovisitSpec {
+                    events: EventFilter::All,
+                    tail: 30,
+                    window_seconds: DAY,
+                    weighting: Weighting::Type,
+                    top_k: 20,
+                    y_events: EventFilter::Buys,
+                    direction: Direction::Forward,
+                },
+                CovisitSpec {
+                    events: EventFilter::All,
+                    tail: 30,
+                    window_seconds: HOUR,
+                    weighting: Weighting::Proximity,
+                    top_k: 20,
+                    y_events: EventFilter::All,
+                    direction: Direction::Forward,
                 },
             ],
             recent_days: 7,
@@ -125,8 +201,8 @@ impl Default for IndexParams {
 /// A built index in memory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Index {
-    /// In the order of [`TableKind`].
-    pub tables: [CovisitTable; 3],
+    /// In the order of [`TableKind`] (an empty table for a kind the parameters lack).
+    pub tables: [CovisitTable; NUM_TABLES],
     pub stats: ItemStats,
     pub popular: Popular,
 }
@@ -153,7 +229,23 @@ pub enum ParamsError {
     WindowOverflow,
 }
 
+impl CovisitSpec {
+    /// True when `other` forms the same pairs (so both tables count in one pass).
+    fn shares_pairs_with(&self, other: &CovisitSpec) -> bool {
+        self.events == other.events
+            && self.tail == other.tail
+            && self.window_seconds == other.window_seconds
+            && self.y_events == other.y_events
+            && self.direction == other.direction
+    }
+}
+
 impl IndexParams {
+    /// The spec of `kind`, if these parameters have one.
+    pub fn spec(&self, kind: TableKind) -> Option<&CovisitSpec> {
+        self.tables.get(kind as usize)
+    }
+
     /// A window of `hours`, in seconds, checked.
     pub fn hours(hours: u32) -> Result<u32, ParamsError> {
         if hours == 0 {
@@ -180,23 +272,18 @@ impl IndexParams {
     }
 }
 
-/// Builds the whole index from sessions. Tables whose specs share events, tail and window
-/// are counted in one pass over the pairs.
+/// Builds the whole index from sessions. Tables whose specs form the same pairs are
+/// counted in one pass over them.
 pub fn build(log: &SessionLog, params: &IndexParams, progress: &dyn Progress) -> Index {
-    let mut tables: [Option<CovisitTable>; 3] = [None, None, None];
-    for kind in TableKind::ALL {
-        if tables[kind as usize].is_some() {
+    let mut tables: [Option<CovisitTable>; NUM_TABLES] = Default::default();
+    let kinds = params.tables.len().min(NUM_TABLES);
+    for k in 0..kinds {
+        if tables[k].is_some() {
             continue;
         }
-        let spec = params.tables[kind as usize];
-        let group: Vec<usize> = (0..3)
-            .filter(|&i| {
-                let s = params.tables[i];
-                tables[i].is_none()
-                    && s.events == spec.events
-                    && s.tail == spec.tail
-                    && s.window_seconds == spec.window_seconds
-            })
+        let spec = params.tables[k];
+        let group: Vec<usize> = (0..kinds)
+            .filter(|&i| tables[i].is_none() && params.tables[i].shares_pairs_with(&spec))
             .collect();
         let specs: Vec<CovisitSpec> = group.iter().map(|&i| params.tables[i]).collect();
         let names: Vec<&str> = group.iter().map(|&i| TableKind::ALL[i].name()).collect();
@@ -214,7 +301,7 @@ pub fn build(log: &SessionLog, params: &IndexParams, progress: &dyn Progress) ->
     let stats = ItemStats::from_log(log, params.recent_days);
     let popular = Popular::from_stats(&stats, params.popular);
     Index {
-        tables: tables.map(|t| t.expect("every table built")),
+        tables: tables.map(Option::unwrap_or_default),
         stats,
         popular,
     }

@@ -10,8 +10,12 @@ pub struct ItemStats {
     pub counts: Vec<[u32; 3]>,
     /// Events by type in the last `recent_days` of the input.
     pub recent: Vec<[u32; 3]>,
+    /// Events by type in the last day of the input.
+    pub last_day: Vec<[u32; 3]>,
     /// Distinct sessions the aid occurs in.
     pub sessions: Vec<u32>,
+    /// Sessions in which the aid occurs more than once.
+    pub repeat_sessions: Vec<u32>,
     /// Share of the aid's events on Saturday or Sunday (UTC).
     pub weekend_share: Vec<f32>,
     /// Mean hour of day (UTC) of the aid's events, as a fraction of the day (0..1).
@@ -25,7 +29,9 @@ impl ItemStats {
         let mut stats = ItemStats {
             counts: vec![[0; 3]; n],
             recent: vec![[0; 3]; n],
+            last_day: vec![[0; 3]; n],
             sessions: vec![0; n],
+            repeat_sessions: vec![0; n],
             weekend_share: vec![0.0; n],
             mean_hour: vec![0.0; n],
         };
@@ -33,9 +39,11 @@ impl ItemStats {
             return stats;
         };
         let recent_from = ts_max.saturating_sub(recent_days.saturating_mul(DAY));
+        let day_from = ts_max.saturating_sub(DAY);
         let mut weekend = vec![0u32; n];
         let mut hours = vec![0f64; n];
-        let mut last_session = vec![u32::MAX; n];
+        // The last session an aid was seen in, and how often in it.
+        let mut last_session = vec![(u32::MAX, 0u32); n];
         for (s, session) in log.iter().enumerate() {
             for i in 0..session.len() {
                 let (aid, ts, kind) = (session.aids[i] as usize, session.ts[i], session.types[i]);
@@ -43,9 +51,18 @@ impl ItemStats {
                 if ts >= recent_from {
                     stats.recent[aid][kind.index()] += 1;
                 }
-                if last_session[aid] != s as u32 {
-                    last_session[aid] = s as u32;
+                if ts >= day_from {
+                    stats.last_day[aid][kind.index()] += 1;
+                }
+                let seen = &mut last_session[aid];
+                if seen.0 != s as u32 {
+                    *seen = (s as u32, 1);
                     stats.sessions[aid] += 1;
+                } else {
+                    seen.1 += 1;
+                    if seen.1 == 2 {
+                        stats.repeat_sessions[aid] += 1;
+                    }
                 }
                 if weekday(ts) >= 5 {
                     weekend[aid] += 1;
@@ -76,6 +93,11 @@ impl ItemStats {
     /// Recent counts by type of `aid`.
     pub fn recent(&self, aid: u32) -> [u32; 3] {
         self.recent.get(aid as usize).copied().unwrap_or_default()
+    }
+
+    /// Counts by type of `aid` in the last day.
+    pub fn last_day(&self, aid: u32) -> [u32; 3] {
+        self.last_day.get(aid as usize).copied().unwrap_or_default()
     }
 }
 
@@ -152,6 +174,10 @@ mod tests {
         assert_eq!(stats.recent(2), [1, 0, 0]);
         assert_eq!(stats.recent(1), [0, 0, 0]);
         assert_eq!(stats.sessions[2], 2);
+        assert_eq!(stats.repeat_sessions[1], 1, "1 occurs twice in session 1");
+        assert_eq!(stats.repeat_sessions[2], 0);
+        assert_eq!(stats.last_day(3), [0, 0, 1]);
+        assert_eq!(stats.last_day(1), [0, 0, 0]);
         assert_eq!(stats.counts(99), [0, 0, 0]);
         assert_eq!(weekday(t), 6);
         assert_eq!(stats.weekend_share[1], 1.0);

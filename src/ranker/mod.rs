@@ -517,7 +517,7 @@ mod tests {
     use crate::progress::Silent;
     use crate::rng::Rng;
     use crate::training::rows::Selection;
-    use crate::training::{BoosterParams, fit};
+    use crate::training::{BoosterParams, Objective, fit};
 
     /// Random rows with NaNs and zeros, and a label that depends on a few features; groups
     /// of 10 rows.
@@ -552,7 +552,7 @@ mod tests {
             .unwrap()
     }
 
-    fn trained(objective: EventType) -> (String, Selection) {
+    fn trained(objective: Objective) -> (String, Selection) {
         let train = data(3_000, 1);
         let valid = data(1_000, 2);
         let params = BoosterParams {
@@ -560,7 +560,15 @@ mod tests {
             min_data_in_leaf: 5,
             ..Default::default()
         };
-        let text = fit(&train, &valid, &params, objective, &Silent).unwrap();
+        let text = fit(
+            &train,
+            &valid,
+            &params,
+            objective,
+            EventType::Order,
+            &Silent,
+        )
+        .unwrap();
         (text, valid)
     }
 
@@ -573,7 +581,7 @@ mod tests {
 
     #[test]
     fn score_equals_lightgbm_on_every_row() {
-        let (text, valid) = trained(EventType::Order);
+        let (text, valid) = trained(Objective::Binary);
         let model = TreeModel::parse(&text).unwrap();
         assert!(model.num_trees() > 5);
         model.check_features().unwrap();
@@ -585,40 +593,47 @@ mod tests {
     }
 
     /// The batched walk that serves every request, at row counts below, at, between and
-    /// above multiples of its lane width.
+    /// above multiples of its lane width, for both objectives `train` fits.
     #[test]
     fn score_rows_equals_lightgbm_at_every_row_count() {
-        let (text, valid) = trained(EventType::Order);
-        let model = TreeModel::parse(&text).unwrap();
-        let expected = lightgbm_predict(&text, &valid.rows);
-        let mut scores = Vec::new();
-        for n in [
-            1,
-            7,
-            LANES - 1,
-            LANES,
-            LANES + 1,
-            2 * LANES,
-            3 * LANES + 5,
-            997,
-        ] {
-            model.score_rows(&valid.rows[..n * NUM_FEATURES], &mut scores);
-            assert_eq!(scores.len(), n);
-            for (i, (&got, &want)) in scores.iter().zip(&expected).enumerate() {
-                assert_equal(got, want, &format!("{n} rows, row {i}"));
+        for objective in [Objective::Binary, Objective::Lambdarank] {
+            let (text, valid) = trained(objective);
+            let model = TreeModel::parse(&text).unwrap();
+            assert_eq!(model.objective(), objective.name());
+            let expected = lightgbm_predict(&text, &valid.rows);
+            let mut scores = Vec::new();
+            for n in [
+                1,
+                7,
+                LANES - 1,
+                LANES,
+                LANES + 1,
+                2 * LANES,
+                3 * LANES + 5,
+                997,
+            ] {
+                model.score_rows(&valid.rows[..n * NUM_FEATURES], &mut scores);
+                assert_eq!(scores.len(), n);
+                for (i, (&got, &want)) in scores.iter().zip(&expected).enumerate() {
+                    assert_equal(got, want, &format!("{objective:?}, {n} rows, row {i}"));
+                }
             }
         }
     }
 
     #[test]
     fn the_popular_fill_floor_is_below_every_score() {
-        let (text, valid) = trained(EventType::Order);
-        let model = TreeModel::parse(&text).unwrap();
-        let mut scores = Vec::new();
-        model.score_rows(&valid.rows, &mut scores);
-        let floor = model.score_floor();
-        assert_eq!(floor, 0.0, "a sigmoid's outputs are positive");
-        assert!(scores.iter().all(|&s| (s as f32) > floor));
+        for objective in [Objective::Binary, Objective::Lambdarank] {
+            let (text, valid) = trained(objective);
+            let model = TreeModel::parse(&text).unwrap();
+            let mut scores = Vec::new();
+            model.score_rows(&valid.rows, &mut scores);
+            let floor = model.score_floor();
+            if objective == Objective::Binary {
+                assert_eq!(floor, 0.0, "a sigmoid's outputs are positive");
+            }
+            assert!(scores.iter().all(|&s| (s as f32) > floor), "{objective:?}");
+        }
     }
 
     #[test]

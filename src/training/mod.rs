@@ -2,10 +2,12 @@
 //! report out, no files touched.
 //!
 //! [`train`] splits the log by the official rule, indexes the earlier part, builds
-//! candidates and feature rows for the labelled sessions, fits one model per objective
-//! (sessions split 70/10/20 into training, early stopping and a held-out report) and
-//! measures candidate recall and the held-out Recall@20 of the heuristic and the rankers.
-//! Hyper-parameters are checked once into a [`TrainConfig`].
+//! candidates and feature rows for the labelled sessions ([`rows`]), fits one model per
+//! objective — binary and LambdaRank (query groups = sessions) side by side, keeping
+//! whichever ranks the validation sessions better — and measures candidate recall and the
+//! held-out Recall@20 of the heuristic and the rankers. More folds label more sessions:
+//! fold k repeats the split on the log as it was k test periods earlier (its sessions only
+//! train). Hyper-parameters are checked once into a [`TrainConfig`].
 
 pub mod lightgbm;
 pub mod rows;
@@ -15,12 +17,14 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use self::lightgbm::{Booster, Dataset, LightgbmError, params_string};
-use self::rows::{Selection, assign_parts, candidate_recall, holdout_recall};
+use self::rows::{
+    ObjectiveRows, Role, RowOptions, Selection, assign_roles, holdout_recall, ranked_recall,
+};
 use crate::candidates::CandidateConfig;
-use crate::domain::{EventType, SessionLog};
+use crate::domain::{DAY, EventType, SessionLog, Timestamp};
 use crate::error::{Error, InputProblem, Result};
 use crate::features::{FEATURE_NAMES, NUM_FEATURES};
-use crate::index::{self, Index, IndexParams};
+use crate::index::{self, IndexParams};
 use crate::metric::Recall;
 use crate::pipeline::{Recommender, Strategy};
 use crate::progress::{Progress, Unit};
@@ -62,6 +66,35 @@ impl Default for BoosterParams {
     }
 }
 
+/// A LightGBM learning objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Binary log loss: each candidate on its own.
+    Binary,
+    /// LambdaRank on NDCG@20, the candidates of a session as one query.
+    Lambdarank,
+}
+
+impl Objective {
+    /// LightGBM's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Binary => "binary",
+            Objective::Lambdarank => "lambdarank",
+        }
+    }
+}
+
+/// Which objectives a run fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectiveChoice {
+    /// Only this one.
+    Only(Objective),
+    /// Both, keeping per target the one with the higher validation Recall@20.
+    Best,
+}
+
 /// Everything a training run is asked to do.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -71,6 +104,13 @@ pub struct TrainConfig {
     pub seed: u64,
     pub booster: BoosterParams,
     pub candidates: CandidateConfig,
+    pub objective: ObjectiveChoice,
+    /// Test periods labelled: 1 is the last `days`; each more adds the period before.
+    pub folds: u32,
+    /// Share of negative training rows kept.
+    pub negative_rate: f64,
+    /// Features blanked (written as missing), by name.
+    pub ignored_features: Vec<String>,
 }
 
 impl Default for TrainConfig {
@@ -80,6 +120,10 @@ impl Default for TrainConfig {
             seed: 42,
             booster: BoosterParams::default(),
             candidates: CandidateConfig::default(),
+            objective: ObjectiveChoice::Best,
+            folds: 1,
+            negative_rate: 1.0,
+            ignored_features: Vec::new(),
         }
     }
 }
@@ -123,6 +167,19 @@ impl TrainConfig {
         if b.threads == 0 {
             return bad("threads", "must be at least 1");
         }
+        if self.folds == 0 {
+            return bad("folds", "must be at least 1");
+        }
+        if !(self.negative_rate > 0.0 && self.negative_rate <= 1.0) {
+            return bad("negative_rate", "must be in (0, 1]");
+        }
+        if self
+            .ignored_features
+            .iter()
+            .any(|f| !FEATURE_NAMES.contains(&f.as_str()))
+        {
+            return bad("ignored_features", "names a feature that does not exist");
+        }
         Ok(self)
     }
 }
@@ -161,6 +218,21 @@ pub struct HoldoutRecall {
     pub ranker: Recall,
 }
 
+/// How one target's ranker was fitted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetReport {
+    /// The objective kept.
+    pub objective: String,
+    /// Validation Recall@20 of each objective fitted, by name.
+    pub validation_recall: std::collections::BTreeMap<String, f64>,
+    pub trees: usize,
+    /// Training rows (after sampling) and positives among them.
+    pub rows: usize,
+    pub positives: usize,
+    /// Wall time of fitting, seconds.
+    pub seconds: f64,
+}
+
 /// What a training run did and measured; stored in the bundle's manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
@@ -179,6 +251,16 @@ pub struct TrainReport {
     /// Wall time of the run, seconds.
     #[serde(default)]
     pub seconds: f64,
+    /// Candidates per labelled session, on average.
+    #[serde(default)]
+    pub candidates_per_session: f64,
+    #[serde(default)]
+    pub folds: u32,
+    #[serde(default)]
+    pub negative_rate: f64,
+    /// Per target, how its ranker was fitted.
+    #[serde(default)]
+    pub targets: Option<PerObjective<TargetReport>>,
 }
 
 /// The result of a training run: the models (as LightGBM text and parsed) and the report.
@@ -200,56 +282,111 @@ pub fn train(
     progress: &dyn Progress,
 ) -> Result<Trained> {
     let started = Instant::now();
-    let split = split(
+    let ignored: Vec<usize> = config
+        .ignored_features
+        .iter()
+        .filter_map(|f| FEATURE_NAMES.iter().position(|n| n == f))
+        .collect();
+    let options = RowOptions {
+        candidates: &config.candidates,
+        negative_rate: config.negative_rate,
+        seed: config.seed,
+        ignored: &ignored,
+    };
+
+    // Fold 0: the last test period; its sessions train, validate and are held out.
+    let split0 = split(
         log,
         SplitConfig {
             days: config.days,
             seed: config.seed,
         },
     );
-    if split.test.len() < 50 {
+    if split0.test.len() < 50 {
         return Err(Error::input(
             input,
             InputProblem::TooFewSessions {
                 days: config.days,
-                sessions: split.test.len(),
+                sessions: split0.test.len(),
             },
         ));
     }
     log::info!(
         "split: {} sessions before the last {} days index the candidates; {} labelled sessions train the rankers",
-        split.train.len(),
+        split0.train.len(),
         config.days,
-        split.test.len()
+        split0.test.len()
     );
-    let index: Index = index::build(&split.train, params, progress);
+    let roles = assign_roles(split0.test.len(), config.seed);
+    let index0 = index::build(&split0.train, params, progress);
     progress.stage(
         "candidates and features",
-        split.test.len() as u64,
+        split0.test.len() as u64,
         Unit::Items,
     );
-    let set = rows::build(
-        &index,
-        &split.test,
-        &split.labels,
-        &config.candidates,
+    let mut rows = rows::build(
+        &index0,
+        &split0.test,
+        &split0.labels,
+        &roles,
+        &options,
         progress,
     );
     progress.finish();
-    let parts = assign_parts(split.test.len(), config.seed);
-    let all: Vec<usize> = (0..split.test.len()).collect();
-    let candidates = candidate_recall(&set, &split.labels, &all);
+    let candidate_recall = rows.candidate_recall.recall();
+    let candidates_per_session = rows.candidates as f64 / rows.sessions.max(1) as f64;
     log::info!(
-        "{} candidates per session on average; candidate recall: {candidates}",
-        set.rows.len() / NUM_FEATURES / set.sessions().max(1)
+        "{candidates_per_session:.1} candidates per session on average; candidate recall: {candidate_recall}"
     );
+
+    // Earlier folds: the log as it was k periods ago, split the same way; train only.
+    if let Some(last) = log.last_timestamp() {
+        for fold in 1..config.folds {
+            let shift = fold as u64 * config.days as u64 * DAY as u64 * 1000;
+            let millis = last.as_millis().saturating_sub(shift) + 1;
+            let cutoff = Timestamp {
+                seconds: (millis / 1000) as u32,
+                millis: (millis % 1000) as u16,
+            };
+            let earlier = log.before(cutoff);
+            let split = split(
+                &earlier,
+                SplitConfig {
+                    days: config.days,
+                    seed: config.seed.wrapping_add(fold as u64),
+                },
+            );
+            drop(earlier);
+            if split.test.is_empty() {
+                break;
+            }
+            let index = index::build(&split.train, params, progress);
+            let all_train = vec![Role::Train; split.test.len()];
+            progress.stage(
+                &format!("candidates and features, fold {}", fold + 1),
+                split.test.len() as u64,
+                Unit::Items,
+            );
+            let mut more = rows::build(
+                &index,
+                &split.test,
+                &split.labels,
+                &all_train,
+                &options,
+                progress,
+            );
+            progress.finish();
+            more.candidate_recall = Default::default();
+            rows.merge_train(more);
+        }
+    }
 
     let mut texts = Vec::with_capacity(3);
     let mut models = Vec::with_capacity(3);
+    let mut targets = Vec::with_capacity(3);
     for objective in EventType::ALL {
-        let train = set.select(&parts[0], objective);
-        let valid = set.select(&parts[1], objective);
-        if train.positives() == 0 || valid.positives() == 0 {
+        let data = std::mem::take(&mut rows.objectives[objective.index()]);
+        if data.train.positives() == 0 || data.valid.positives() == 0 {
             return Err(Error::input(
                 input,
                 InputProblem::NoPositives {
@@ -257,58 +394,68 @@ pub fn train(
                 },
             ));
         }
-        log::info!(
-            "training the {} ranker: {} rows ({} positive), validation {} rows",
-            objective.name(),
-            train.labels.len(),
-            train.positives(),
-            valid.labels.len()
-        );
-        let text = fit(&train, &valid, &config.booster, objective, progress)
-            .map_err(|e| Error::Lightgbm(e.0))?;
-        let model = TreeModel::parse(&text)
-            .map_err(|e| Error::Lightgbm(format!("reading back the trained model: {e}")))?;
-        models.push(model);
+        let (text, model, report) = fit_target(&data, objective, config, progress)?;
         texts.push(text);
+        models.push(model);
+        targets.push(report);
     }
     let trees = PerObjective::from_array([0, 1, 2].map(|i| models[i].num_trees()));
     let rankers = Rankers {
         models: models.try_into().expect("three models"),
     };
-    let recommender = Recommender::with_rankers(index, rankers.clone(), config.candidates);
-    let holdout = HoldoutRecall {
+    let holdout: Vec<usize> = (0..roles.len())
+        .filter(|&s| roles[s] == Role::Holdout)
+        .collect();
+    let recommender = Recommender::with_rankers(index0, rankers.clone(), config.candidates);
+    let holdout_recall = HoldoutRecall {
         heuristic: holdout_recall(
             &recommender,
-            &split.test,
-            &split.labels,
-            &parts[2],
+            &split0.test,
+            &split0.labels,
+            &holdout,
             Strategy::Heuristic,
         )?,
         ranker: holdout_recall(
             &recommender,
-            &split.test,
-            &split.labels,
-            &parts[2],
+            &split0.test,
+            &split0.labels,
+            &holdout,
             Strategy::Ranker,
         )?,
+    };
+    let count = |r: Role| roles.iter().filter(|&&x| x == r).count();
+    let targets: [TargetReport; 3] = targets.try_into().expect("three targets");
+    let objectives: Vec<&str> = targets.iter().map(|t| t.objective.as_str()).collect();
+    let objective = if objectives.iter().all(|o| *o == objectives[0]) {
+        objectives[0].to_string()
+    } else {
+        "per target".to_string()
     };
     let report = TrainReport {
         input: input.to_string(),
         days: config.days,
         seed: config.seed,
-        objective: "binary".into(),
+        objective,
         params: config.booster.clone(),
         candidates: config.candidates,
         feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
         trees,
         sessions: PartSizes {
-            train: parts[0].len(),
-            validation: parts[1].len(),
-            holdout: parts[2].len(),
+            train: count(Role::Train),
+            validation: count(Role::Valid),
+            holdout: count(Role::Holdout),
         },
-        candidate_recall: candidates,
-        holdout_recall: holdout,
+        candidate_recall,
+        holdout_recall,
         seconds: started.elapsed().as_secs_f64(),
+        candidates_per_session,
+        folds: config.folds,
+        negative_rate: config.negative_rate,
+        targets: Some(PerObjective {
+            clicks: targets[0].clone(),
+            carts: targets[1].clone(),
+            orders: targets[2].clone(),
+        }),
     };
     Ok(Trained {
         texts: texts.try_into().expect("three models"),
@@ -317,18 +464,86 @@ pub fn train(
     })
 }
 
-/// Fits one binary LightGBM model with early stopping on `valid`; returns it as LightGBM
-/// text, cut back to its best iteration.
+/// Fits the ranker of one target with each objective the configuration asks for and keeps
+/// the one with the higher validation Recall@20.
+fn fit_target(
+    data: &ObjectiveRows,
+    target: EventType,
+    config: &TrainConfig,
+    progress: &dyn Progress,
+) -> Result<(String, TreeModel, TargetReport)> {
+    let objectives: &[Objective] = match &config.objective {
+        ObjectiveChoice::Only(o) => std::slice::from_ref(o),
+        ObjectiveChoice::Best => &[Objective::Binary, Objective::Lambdarank],
+    };
+    let started = Instant::now();
+    let mut report = TargetReport {
+        rows: data.train.len(),
+        positives: data.train.positives(),
+        ..TargetReport::default()
+    };
+    log::info!(
+        "training the {} ranker: {} rows ({} positive), validation {} rows",
+        target.name(),
+        data.train.len(),
+        data.train.positives(),
+        data.valid.len()
+    );
+    let mut best: Option<(f64, String, TreeModel)> = None;
+    let mut scores = Vec::new();
+    for &objective in objectives {
+        let text = fit(
+            &data.train,
+            &data.valid,
+            &config.booster,
+            objective,
+            target,
+            progress,
+        )
+        .map_err(|e| Error::Lightgbm(e.0))?;
+        let model = TreeModel::parse(&text)
+            .map_err(|e| Error::Lightgbm(format!("reading back the trained model: {e}")))?;
+        model.score_rows(&data.valid.rows, &mut scores);
+        let recall = ranked_recall(&data.valid, &scores, data.valid_truth);
+        log::info!(
+            "{} ranker, {}: {} trees, validation Recall@20 {recall:.4}",
+            target.name(),
+            objective.name(),
+            model.num_trees()
+        );
+        report
+            .validation_recall
+            .insert(objective.name().to_string(), recall);
+        if best.as_ref().is_none_or(|(r, _, _)| recall > *r) {
+            best = Some((recall, text, model));
+        }
+    }
+    let (_, text, model) = best.expect("at least one objective");
+    report.objective = model.objective().to_string();
+    report.trees = model.num_trees();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok((text, model, report))
+}
+
+/// Fits one LightGBM model with early stopping on `valid`; returns it as LightGBM text,
+/// cut back to its best iteration.
 pub fn fit(
     train: &Selection,
     valid: &Selection,
     params: &BoosterParams,
-    objective: EventType,
+    objective: Objective,
+    target: EventType,
     progress: &dyn Progress,
 ) -> std::result::Result<String, LightgbmError> {
+    let (metric, higher_is_better) = match objective {
+        Objective::Binary => ("binary_logloss", false),
+        Objective::Lambdarank => ("ndcg", true),
+    };
     let booster_params = params_string(&[
-        ("objective", "binary".into()),
-        ("metric", "binary_logloss".into()),
+        ("objective", objective.name().into()),
+        ("metric", metric.into()),
+        ("eval_at", "20".into()),
+        ("lambdarank_truncation_level", "20".into()),
         ("learning_rate", params.learning_rate.to_string()),
         ("num_leaves", params.num_leaves.to_string()),
         ("max_depth", params.max_depth.to_string()),
@@ -349,27 +564,42 @@ pub fn fit(
     train_set.set_feature_names(&FEATURE_NAMES)?;
     let mut valid_set = Dataset::from_rows(&valid.rows, NUM_FEATURES, "", Some(&train_set))?;
     valid_set.set_labels(&valid.labels)?;
+    if objective == Objective::Lambdarank {
+        train_set.set_groups(&train.groups)?;
+        valid_set.set_groups(&valid.groups)?;
+    }
     let mut booster = Booster::new(&train_set, &valid_set, &booster_params)?;
 
     progress.stage(
-        &format!("training the {} ranker", objective.name()),
+        &format!(
+            "training the {} ranker ({})",
+            target.name(),
+            objective.name()
+        ),
         params.max_trees as u64,
         Unit::Items,
     );
-    // Early stopping: stop after `early_stopping_rounds` trees without a lower validation
-    // log loss, and remove those trees again.
-    let mut best = f64::INFINITY;
+    // Early stopping: stop after `early_stopping_rounds` trees without a better validation
+    // metric, and remove those trees again.
+    let mut best: Option<f64> = None;
     let mut since_best = 0u32;
     for _ in 0..params.max_trees {
         if !booster.update()? {
             break;
         }
-        let loss = booster.validation_metrics()?.first().copied();
+        let value = booster.validation_metrics()?.first().copied();
         progress.advance(1);
-        let Some(loss) = loss else { continue };
-        progress.status(&format!("validation log loss {loss:.5}"));
-        if loss < best {
-            best = loss;
+        let Some(value) = value else { continue };
+        progress.status(&format!("validation {metric} {value:.5}"));
+        let better = best.is_none_or(|b| {
+            if higher_is_better {
+                value > b
+            } else {
+                value < b
+            }
+        });
+        if better {
+            best = Some(value);
             since_best = 0;
         } else {
             since_best += 1;

@@ -1,6 +1,12 @@
-//! Training rows: candidates and feature rows of labelled (truncated) sessions with a label
-//! per objective, and the figures a training run reports (candidate recall, Recall@20 of
-//! a strategy on held-out sessions).
+//! Training rows: candidates and feature rows of labelled (truncated) sessions, one set
+//! per objective, built in bounded blocks with negative sampling; and the figures a
+//! training run reports (candidate recall, Recall@20 of a strategy on held-out sessions).
+//!
+//! For each objective a session with no positive candidate carries no signal and is left
+//! out; of the others every positive row is kept and each negative with probability
+//! `negative_rate` (a seeded hash of session, aid and objective decides, so the same
+//! configuration keeps the same rows). Validation rows are never sampled: early stopping
+//! and the choice of objective see the full ranking task.
 
 use rayon::prelude::*;
 
@@ -8,57 +14,20 @@ use crate::candidates::{CandidateConfig, SessionContext, candidates};
 use crate::domain::{EventType, SessionLabels, SessionLog};
 use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
 use crate::index::Index;
-use crate::metric::{Recall, RecallCounter};
+use crate::metric::{CUTOFF, Recall, RecallCounter};
 use crate::pipeline::{Recommender, Strategy};
 use crate::progress::Progress;
 use crate::rng::Rng;
 
-/// Feature rows of every candidate of every session, with labels.
-#[derive(Clone, Debug)]
-pub struct TrainingSet {
-    /// Row-major, [`NUM_FEATURES`] per row.
-    pub rows: Vec<f32>,
-    /// `offsets[s]..offsets[s + 1]` are session `s`'s rows.
-    pub offsets: Vec<usize>,
-    /// 0/1 per row and objective.
-    pub labels: [Vec<f32>; 3],
-}
-
-impl Default for TrainingSet {
-    /// No sessions.
-    fn default() -> Self {
-        TrainingSet {
-            rows: Vec::new(),
-            offsets: vec![0],
-            labels: Default::default(),
-        }
-    }
-}
-
-impl TrainingSet {
-    /// Number of sessions.
-    pub fn sessions(&self) -> usize {
-        self.offsets.len() - 1
-    }
-
-    /// Rows, labels and group sizes (rows per session) of those of `sessions` that have a
-    /// positive candidate for `objective`: the others carry no signal.
-    pub fn select(&self, sessions: &[usize], objective: EventType) -> Selection {
-        let labels = &self.labels[objective.index()];
-        let mut out = Selection::default();
-        for &s in sessions {
-            let range = self.offsets[s]..self.offsets[s + 1];
-            if !labels[range.clone()].iter().any(|&l| l > 0.0) {
-                continue;
-            }
-            out.rows.extend_from_slice(
-                &self.rows[range.start * NUM_FEATURES..range.end * NUM_FEATURES],
-            );
-            out.labels.extend_from_slice(&labels[range.clone()]);
-            out.groups.push(range.len() as i32);
-        }
-        out
-    }
+/// What a labelled session is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Rows to fit on (negatives sampled).
+    Train,
+    /// Rows for early stopping and the choice of objective (all negatives).
+    Valid,
+    /// Not turned into rows: scored end to end for the report.
+    Holdout,
 }
 
 /// The rows of some sessions for one objective.
@@ -76,66 +45,232 @@ impl Selection {
     pub fn positives(&self) -> usize {
         self.labels.iter().filter(|&&l| l > 0.0).count()
     }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True without rows.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    fn append(&mut self, other: Selection) {
+        self.rows.extend_from_slice(&other.rows);
+        self.labels.extend_from_slice(&other.labels);
+        self.groups.extend_from_slice(&other.groups);
+    }
 }
 
-/// Builds the training set of `sessions` (truncated) with their `labels` (same order).
+/// Training and validation rows of one objective.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectiveRows {
+    pub train: Selection,
+    pub valid: Selection,
+    /// Σ min(20, |truth|) over the validation sessions (with or without a positive
+    /// candidate): the denominator of the validation Recall@20.
+    pub valid_truth: u64,
+}
+
+/// Everything [`build`] makes.
+#[derive(Clone, Debug, Default)]
+pub struct Rows {
+    /// Indexed by [`EventType::index`].
+    pub objectives: [ObjectiveRows; 3],
+    /// Share of truth items among the candidates, over all sessions given.
+    pub candidate_recall: RecallCounter,
+    /// Candidates generated, over all sessions given.
+    pub candidates: u64,
+    pub sessions: u64,
+}
+
+impl Rows {
+    /// Adds the training rows of another fold (its validation rows are not used).
+    pub fn merge_train(&mut self, other: Rows) {
+        for (mine, theirs) in self.objectives.iter_mut().zip(other.objectives) {
+            mine.train.append(theirs.train);
+        }
+    }
+
+    fn merge(&mut self, other: Rows) {
+        for (mine, theirs) in self.objectives.iter_mut().zip(other.objectives) {
+            mine.train.append(theirs.train);
+            mine.valid.append(theirs.valid);
+            mine.valid_truth += theirs.valid_truth;
+        }
+        self.candidate_recall.merge(&other.candidate_recall);
+        self.candidates += other.candidates;
+        self.sessions += other.sessions;
+    }
+}
+
+/// How rows are built.
+#[derive(Clone, Debug)]
+pub struct RowOptions<'a> {
+    pub candidates: &'a CandidateConfig,
+    /// Share of negative training rows kept (1: all).
+    pub negative_rate: f64,
+    pub seed: u64,
+    /// Feature columns written as missing (NaN), for measuring what a group adds.
+    pub ignored: &'a [usize],
+}
+
+/// A deterministic draw in [0, 1) for a (session, aid, objective).
+fn draw(seed: u64, session: u32, aid: u32, objective: EventType) -> f64 {
+    let key = ((session as u64) << 32 | aid as u64) ^ ((objective as u64) << 62);
+    Rng::for_stream(seed, key).next_f64()
+}
+
+/// Sessions per block: rows of one block are built in parallel, then appended, so peak
+/// memory is the kept rows plus one block's.
+const BLOCK: usize = 16_384;
+
+/// Builds the rows of `sessions` (truncated) with their `labels` and `roles` (same order).
 pub fn build(
     index: &Index,
     sessions: &SessionLog,
     labels: &[SessionLabels],
-    config: &CandidateConfig,
+    roles: &[Role],
+    options: &RowOptions<'_>,
     progress: &dyn Progress,
-) -> TrainingSet {
+) -> Rows {
     assert_eq!(sessions.len(), labels.len());
-    const CHUNK: usize = 2048;
-    let parts: Vec<TrainingSet> = (0..sessions.len())
-        .collect::<Vec<_>>()
-        .par_chunks(CHUNK)
-        .map(|chunk| {
-            let mut part = TrainingSet::default();
-            for &s in chunk {
-                let ctx = SessionContext::new(index, sessions.session(s), config);
-                let cands = candidates(&ctx, index, config);
-                let session_features = SessionFeatures::new(&ctx);
-                for c in &cands {
-                    write_row(index, &ctx, &session_features, c, &mut part.rows);
-                    for kind in EventType::ALL {
-                        part.labels[kind.index()]
-                            .push(labels[s].truth(kind).contains(&c.aid) as u8 as f32);
-                    }
+    assert_eq!(sessions.len(), roles.len());
+    let mut out = Rows::default();
+    let all: Vec<usize> = (0..sessions.len()).collect();
+    for block in all.chunks(BLOCK) {
+        let parts: Vec<Rows> = block
+            .par_chunks(1024)
+            .map(|chunk| {
+                let mut part = Rows::default();
+                let mut row = Vec::with_capacity(NUM_FEATURES);
+                for &s in chunk {
+                    session_rows(
+                        index, sessions, labels, roles, options, s, &mut row, &mut part,
+                    );
                 }
-                part.offsets
-                    .push(part.offsets.last().expect("offsets") + cands.len());
-            }
-            progress.advance(chunk.len() as u64);
-            part
-        })
-        .collect();
-    let mut set = TrainingSet::default();
-    for part in parts {
-        let base = *set.offsets.last().expect("offsets");
-        set.rows.extend_from_slice(&part.rows);
-        set.offsets
-            .extend(part.offsets[1..].iter().map(|o| o + base));
-        for (all, some) in set.labels.iter_mut().zip(part.labels) {
-            all.extend(some);
+                progress.advance(chunk.len() as u64);
+                part
+            })
+            .collect();
+        for part in parts {
+            out.merge(part);
         }
     }
-    set
+    out
 }
 
-/// Share of truth items found among the candidates, per objective (capped at 20 as in
-/// the metric).
-pub fn candidate_recall(set: &TrainingSet, labels: &[SessionLabels], sessions: &[usize]) -> Recall {
-    let mut counter = RecallCounter::default();
-    for &s in sessions {
-        for kind in EventType::ALL {
-            let rows = &set.labels[kind.index()][set.offsets[s]..set.offsets[s + 1]];
-            let found = rows.iter().filter(|&&l| l > 0.0).count();
-            counter.add_counts(kind, found, labels[s].truth(kind).len());
+/// Adds the rows of session `s` to `out`.
+#[allow(clippy::too_many_arguments)]
+fn session_rows(
+    index: &Index,
+    sessions: &SessionLog,
+    labels: &[SessionLabels],
+    roles: &[Role],
+    options: &RowOptions<'_>,
+    s: usize,
+    row: &mut Vec<f32>,
+    out: &mut Rows,
+) {
+    let session = sessions.session(s);
+    let ctx = SessionContext::new(index, session, options.candidates);
+    let cands = candidates(&ctx, index, options.candidates);
+    out.sessions += 1;
+    out.candidates += cands.len() as u64;
+    let truth = &labels[s];
+    let mut hit = [Vec::new(), Vec::new(), Vec::new()];
+    for objective in EventType::ALL {
+        let t = truth.truth(objective);
+        hit[objective.index()] = cands.iter().map(|c| t.contains(&c.aid)).collect();
+        let found = hit[objective.index()].iter().filter(|&&h| h).count();
+        out.candidate_recall.add_counts(objective, found, t.len());
+    }
+    let role = roles[s];
+    if role == Role::Holdout {
+        return;
+    }
+    for objective in EventType::ALL {
+        if role == Role::Valid {
+            out.objectives[objective.index()].valid_truth +=
+                truth.truth(objective).len().min(CUTOFF) as u64;
         }
     }
-    counter.recall()
+    let wanted: Vec<EventType> = EventType::ALL
+        .into_iter()
+        .filter(|o| hit[o.index()].iter().any(|&h| h))
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let features = SessionFeatures::new(&ctx);
+    let mut counts = [0i32; 3];
+    for (c, candidate) in cands.iter().enumerate() {
+        let keep: Vec<EventType> = wanted
+            .iter()
+            .copied()
+            .filter(|&o| {
+                role == Role::Valid
+                    || hit[o.index()][c]
+                    || options.negative_rate >= 1.0
+                    || draw(options.seed, session.id, candidate.aid, o) < options.negative_rate
+            })
+            .collect();
+        if keep.is_empty() {
+            continue;
+        }
+        row.clear();
+        write_row(index, &ctx, &features, candidate, row);
+        for &f in options.ignored {
+            row[f] = f32::NAN;
+        }
+        for o in keep {
+            let rows = &mut out.objectives[o.index()];
+            let selection = if role == Role::Valid {
+                &mut rows.valid
+            } else {
+                &mut rows.train
+            };
+            selection.rows.extend_from_slice(row);
+            selection.labels.push(hit[o.index()][c] as u8 as f32);
+            counts[o.index()] += 1;
+        }
+    }
+    for o in wanted {
+        let rows = &mut out.objectives[o.index()];
+        let selection = if role == Role::Valid {
+            &mut rows.valid
+        } else {
+            &mut rows.train
+        };
+        selection.groups.push(counts[o.index()]);
+    }
+}
+
+/// Recall@20 of a model's ranking of validation rows: per session (group), the 20 best
+/// rows by score (ties in candidate order), hits over `truth` (all validation sessions'
+/// capped truth sizes).
+pub fn ranked_recall(selection: &Selection, scores: &[f64], truth: u64) -> f64 {
+    let mut hits = 0u64;
+    let mut start = 0usize;
+    let mut order: Vec<usize> = Vec::new();
+    for &g in &selection.groups {
+        let end = start + g as usize;
+        order.clear();
+        order.extend(start..end);
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        hits += order
+            .iter()
+            .take(CUTOFF)
+            .filter(|&&i| selection.labels[i] > 0.0)
+            .count() as u64;
+        start = end;
+    }
+    if truth == 0 {
+        0.0
+    } else {
+        hits as f64 / truth as f64
+    }
 }
 
 /// Recall@20 of `recommender` with `strategy` on `sessions` of a labelled log.
@@ -151,7 +286,7 @@ pub fn holdout_recall(
         .map(|chunk| {
             let mut counter = RecallCounter::default();
             for &s in chunk {
-                let lists = recommender.recommend_all(log.session(s), 20, strategy)?;
+                let lists = recommender.recommend_all(log.session(s), CUTOFF, strategy)?;
                 for kind in EventType::ALL {
                     counter.add(&labels[s], kind, Some(&lists[kind.index()].aids));
                 }
@@ -166,21 +301,48 @@ pub fn holdout_recall(
     Ok(total.recall())
 }
 
-/// Which part a session belongs to: 0 train, 1 early-stopping validation, 2 held out for
-/// the report; about 70/10/20, seeded.
-pub fn assign_parts(n: usize, seed: u64) -> [Vec<usize>; 3] {
+/// The role of each of `n` sessions: about 70 % train, 10 % validation, 20 % held out,
+/// seeded.
+pub fn assign_roles(n: usize, seed: u64) -> Vec<Role> {
     let mut rng = Rng::new(seed ^ 0x5EED);
-    let mut parts: [Vec<usize>; 3] = Default::default();
-    for s in 0..n {
-        let r = rng.below(10);
-        parts[if r < 7 {
-            0
-        } else if r < 8 {
-            1
-        } else {
-            2
-        }]
-        .push(s);
+    (0..n)
+        .map(|_| match rng.below(10) {
+            0..=6 => Role::Train,
+            7 => Role::Valid,
+            _ => Role::Holdout,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranked_recall_counts_hits_in_each_groups_top_twenty() {
+        let selection = Selection {
+            rows: Vec::new(),
+            // Session 1: 3 rows, the positive scored second; session 2: 22 rows, the
+            // positive scored last (21st of 22 after the two above it... out of the top 20).
+            labels: [vec![0.0, 1.0, 0.0], {
+                let mut l = vec![0.0; 22];
+                l[21] = 1.0;
+                l
+            }]
+            .concat(),
+            groups: vec![3, 22],
+        };
+        let mut scores = vec![0.9, 0.5, 0.1];
+        scores.extend((0..22).map(|i| 1.0 - i as f64 / 100.0));
+        assert_eq!(ranked_recall(&selection, &scores, 4), 0.25);
     }
-    parts
+
+    #[test]
+    fn roles_are_seeded_and_about_seventy_ten_twenty() {
+        let roles = assign_roles(10_000, 7);
+        assert_eq!(roles, assign_roles(10_000, 7));
+        let share = |r: Role| roles.iter().filter(|&&x| x == r).count() as f64 / 1e4;
+        assert!((share(Role::Train) - 0.7).abs() < 0.02);
+        assert!((share(Role::Valid) - 0.1).abs() < 0.02);
+    }
 }

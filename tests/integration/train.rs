@@ -39,7 +39,18 @@ fn train_writes_three_rankers_with_a_report_and_predict_uses_them() {
     }
     let ranker = &manifest["training"]["holdout_recall"]["ranker"];
     assert!(ranker["total"].as_f64().unwrap() > 0.0);
-    assert_eq!(manifest["training"]["objective"], "binary");
+    for kind in ["clicks", "carts", "orders"] {
+        let target = &manifest["training"]["targets"][kind];
+        let kept = target["objective"].as_str().unwrap();
+        assert!(["binary", "lambdarank"].contains(&kept), "{target}");
+        // Both objectives were fitted and measured; the better one was kept.
+        let recall = &target["validation_recall"];
+        let best = recall["binary"]
+            .as_f64()
+            .unwrap()
+            .max(recall["lambdarank"].as_f64().unwrap());
+        assert_eq!(recall[kept].as_f64().unwrap(), best, "{target}");
+    }
 
     let lists = dir.path().join("lists.jsonl");
     run_ok(&[
@@ -60,11 +71,10 @@ fn train_writes_three_rankers_with_a_report_and_predict_uses_them() {
     )
     .unwrap();
     let scores = first["orders"]["scores"].as_array().unwrap();
-    // Ranker scores are probabilities, unlike the heuristic's position scores.
+    // Ranker scores are model outputs (probabilities or ranking scores), unlike the
+    // heuristic's position scores 20, 19, ...
     assert!(
-        scores
-            .iter()
-            .all(|v| (0.0..=1.0).contains(&v.as_f64().unwrap())),
+        scores.len() == 20 && scores.iter().any(|v| v.as_f64().unwrap().fract() != 0.0),
         "{first}"
     );
 }
