@@ -8,7 +8,7 @@
 //! each setting prints the average candidates per session and the recall per objective.
 //! SESSIONS caps the labelled sessions measured (default 20,000).
 
-use otto_rec::candidates::{CandidateConfig, SessionContext, Source, candidates};
+use otto_rec::candidates::{CandidateConfig, NeighbourRanking, SessionContext, Source, candidates};
 use otto_rec::data::read_events;
 use otto_rec::domain::EventType;
 use otto_rec::index::{self, IndexParams};
@@ -88,16 +88,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
-    for history_for_neighbours in [5, 10, 30] {
-        let config = CandidateConfig {
-            history_for_neighbours,
-            ..base
-        };
-        measure(
-            &format!("neighbours of the {history_for_neighbours} newest history aids"),
-            &config,
-            None,
-        );
+    for neighbour_ranking in [NeighbourRanking::Sum, NeighbourRanking::Recency] {
+        for history_for_neighbours in [2, 3, 5, 10, 20] {
+            for per_table in [20, 30, 40] {
+                let config = CandidateConfig {
+                    history_for_neighbours,
+                    per_table,
+                    neighbour_ranking,
+                    ..base
+                };
+                measure(
+                    &format!(
+                        "{neighbour_ranking:?}, {history_for_neighbours} newest aids, {per_table}/table"
+                    ),
+                    &config,
+                    None,
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -61,6 +61,17 @@ impl Source {
 /// Rank of a candidate in a source it did not come from.
 pub const ABSENT: u16 = u16::MAX;
 
+/// How a table's neighbours of the history are ranked to pick the best `per_table`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NeighbourRanking {
+    /// By the sum of their weights over the history aids.
+    #[default]
+    Sum,
+    /// By Σ weight / (1 + position of the history aid): neighbours of recent aids first.
+    Recency,
+}
+
 /// How many candidates each source contributes.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CandidateConfig {
@@ -72,6 +83,9 @@ pub struct CandidateConfig {
     pub popular: usize,
     /// History aids (newest first) whose co-visitation rows are aggregated.
     pub history_for_neighbours: usize,
+    /// How the neighbours are ranked.
+    #[serde(default)]
+    pub neighbour_ranking: NeighbourRanking,
 }
 
 impl Default for CandidateConfig {
@@ -80,7 +94,8 @@ impl Default for CandidateConfig {
             history: 40,
             per_table: 30,
             popular: 5,
-            history_for_neighbours: 20,
+            history_for_neighbours: 5,
+            neighbour_ranking: NeighbourRanking::Recency,
         }
     }
 }
@@ -145,6 +160,10 @@ pub struct SessionContext<'a> {
     pub top_aid: Option<u32>,
     /// Per table, in [`TableKind`] order.
     pub covisit: [TableAgg; NUM_TABLES],
+    /// Time of the session's last order, if any: a checkout empties the cart.
+    pub last_order_ts: Option<u32>,
+    /// Distinct aids carted after the last order (the open cart).
+    pub open_cart: usize,
 }
 
 impl<'a> SessionContext<'a> {
@@ -226,6 +245,14 @@ impl<'a> SessionContext<'a> {
             agg
         };
         let covisit = TableKind::ALL.map(aggregate);
+        let last_order = (0..n).rev().find(|&i| session.types[i] == EventType::Order);
+        let last_order_ts = last_order.map(|i| session.ts[i]);
+        let mut cart: Vec<u32> = (last_order.map_or(0, |i| i + 1)..n)
+            .filter(|&i| session.types[i] == EventType::Cart)
+            .map(|i| session.aids[i])
+            .collect();
+        cart.sort_unstable();
+        cart.dedup();
         SessionContext {
             session,
             unique,
@@ -233,7 +260,15 @@ impl<'a> SessionContext<'a> {
             interactions,
             top_aid,
             covisit,
+            last_order_ts,
+            open_cart: cart.len(),
         }
+    }
+
+    /// True when an aid last carted at `cart_ts` (0: never) is in the open cart: carted
+    /// after the session's last order.
+    pub fn in_open_cart(&self, cart_ts: u32) -> bool {
+        cart_ts != 0 && self.last_order_ts.is_none_or(|o| cart_ts > o)
     }
 }
 
@@ -284,8 +319,15 @@ pub fn candidates(
     }
     for kind in TableKind::ALL {
         let agg = &ctx.covisit[kind as usize];
-        let mut ranked: Vec<(u32, f32)> =
-            agg.order.iter().map(|&a| (a, agg.by_aid[&a].sum)).collect();
+        let key = |a: &CovisitAgg| match config.neighbour_ranking {
+            NeighbourRanking::Sum => a.sum,
+            NeighbourRanking::Recency => a.recency_sum,
+        };
+        let mut ranked: Vec<(u32, f32)> = agg
+            .order
+            .iter()
+            .map(|&a| (a, key(&agg.by_aid[&a])))
+            .collect();
         // Stable: ties keep first-seen order.
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         for (rank, &(aid, _)) in ranked.iter().take(config.per_table).enumerate() {

@@ -202,6 +202,16 @@ pub struct TrainArgs {
     /// Share of negative training rows kept (positives are always kept).
     #[arg(long, default_value_t = 1.0)]
     pub negative_rate: f64,
+    /// Candidates per co-visitation table.
+    #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().per_table)]
+    pub candidates_per_table: usize,
+    /// Most recent distinct aids of a session whose co-visitation neighbours are candidates.
+    #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().history_for_neighbours)]
+    pub neighbour_history: usize,
+    /// How a table's neighbours are ranked: sum (of weights over the history aids) or
+    /// recency (each weight divided by 1 + the position of its history aid).
+    #[arg(long, default_value = "recency")]
+    pub neighbour_ranking: String,
     /// Features to leave out (written as missing), comma-separated: for measuring what a
     /// group of features adds.
     #[arg(long, value_delimiter = ',')]

@@ -15,7 +15,7 @@ use crate::domain::{HOUR, hour_of_day, weekday};
 use crate::index::Index;
 
 /// Feature names, in row order.
-pub const FEATURE_NAMES: [&str; 95] = [
+pub const FEATURE_NAMES: [&str; 98] = [
     // session
     "session_events",
     "session_duration_s",
@@ -30,6 +30,8 @@ pub const FEATURE_NAMES: [&str; 95] = [
     "session_repeat_share",
     "session_events_last_hour",
     "session_seconds_since_previous",
+    "session_open_cart",
+    "session_seconds_since_order",
     // session × item
     "item_in_history",
     "item_session_clicks",
@@ -47,17 +49,18 @@ pub const FEATURE_NAMES: [&str; 95] = [
     "item_seconds_since_cart",
     "item_seconds_since_order",
     "item_session_share",
+    "item_in_open_cart",
     // item
-    "item_clicks",
-    "item_carts",
-    "item_orders",
+    "item_clicks_per_million",
+    "item_carts_per_million",
+    "item_orders_per_million",
     "item_clicks_recent",
     "item_carts_recent",
     "item_orders_recent",
     "item_cart_per_click",
     "item_order_per_cart",
     "item_order_per_click",
-    "item_sessions",
+    "item_sessions_per_million",
     "item_weekend_share",
     "item_mean_hour",
     "item_clicks_last_day",
@@ -122,7 +125,7 @@ pub const FEATURE_NAMES: [&str; 95] = [
 pub const NUM_FEATURES: usize = FEATURE_NAMES.len();
 
 /// Features of the session family.
-const SESSION_FEATURES: usize = 13;
+const SESSION_FEATURES: usize = 15;
 
 /// The session-level part, computed once per session.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -165,6 +168,8 @@ impl SessionFeatures {
             },
             last_hour as f32,
             previous_gap,
+            ctx.open_cart as f32,
+            ctx.last_order_ts.map_or(f32::NAN, |t| (last - t) as f32),
         ])
     }
 }
@@ -221,6 +226,7 @@ pub fn write_row(
             since(last_ts_by_type[1]),
             since(last_ts_by_type[2]),
             counts.iter().map(|&c| c as f32).sum::<f32>() / n.max(1) as f32,
+            ctx.in_open_cart(last_ts_by_type[1]) as u8 as f32,
         ]),
         None => row.extend_from_slice(&[
             0.0,
@@ -239,6 +245,7 @@ pub fn write_row(
             f32::NAN,
             f32::NAN,
             0.0,
+            0.0,
         ]),
     }
 
@@ -248,17 +255,18 @@ pub fn write_row(
     let day = stats.last_day(aid);
     let a = aid as usize;
     let sessions = stats.sessions.get(a).copied().unwrap_or(0);
+    let rates = stats.rates(aid);
     row.extend_from_slice(&[
-        clicks as f32,
-        carts as f32,
-        orders as f32,
+        rates[0],
+        rates[1],
+        rates[2],
         recent[0] as f32,
         recent[1] as f32,
         recent[2] as f32,
         ratio(carts, clicks),
         ratio(orders, carts),
         ratio(orders, clicks),
-        sessions as f32,
+        rates[3],
         stats.weekend_share.get(a).copied().unwrap_or(f32::NAN),
         stats.mean_hour.get(a).copied().unwrap_or(f32::NAN),
         day[0] as f32,
@@ -363,6 +371,9 @@ mod tests {
         assert_eq!(get(&f, "session_repeat_share"), 1.0 - 2.0 / 3.0);
         assert_eq!(get(&f, "session_events_last_hour"), 3.0);
         assert_eq!(get(&f, "session_seconds_since_previous"), 300.0);
+        // The order of 2 closes the cart: nothing carted since.
+        assert_eq!(get(&f, "session_open_cart"), 0.0);
+        assert_eq!(get(&f, "session_seconds_since_order"), 300.0);
     }
 
     #[test]
@@ -399,11 +410,12 @@ mod tests {
     #[test]
     fn item_family() {
         let f = features_of(7);
-        assert_eq!(get(&f, "item_clicks"), 2.0);
-        assert_eq!(get(&f, "item_carts"), 1.0);
+        // Per million events of the type: aid 7 has all 2 clicks and the 1 cart.
+        assert_eq!(get(&f, "item_clicks_per_million"), 1e6);
+        assert_eq!(get(&f, "item_carts_per_million"), 1e6);
         assert_eq!(get(&f, "item_cart_per_click"), 1.0 / 3.0);
         assert_eq!(get(&f, "item_order_per_cart"), 0.0);
-        assert_eq!(get(&f, "item_sessions"), 1.0);
+        assert_eq!(get(&f, "item_sessions_per_million"), 1e6);
         assert_eq!(get(&f, "item_clicks_recent"), 2.0);
         assert_eq!(get(&f, "item_clicks_last_day"), 2.0);
         assert_eq!(

@@ -191,7 +191,7 @@ pub fn load_stats(dir: &Path) -> Result<ItemStats> {
             Ok(vec![0; aid.len()])
         }
     };
-    Ok(ItemStats {
+    let mut stats = ItemStats {
         counts: zip3(u("clicks")?, u("carts")?, u("orders")?),
         recent: zip3(u("clicks_recent")?, u("carts_recent")?, u("orders_recent")?),
         last_day: zip3(
@@ -203,7 +203,10 @@ pub fn load_stats(dir: &Path) -> Result<ItemStats> {
         repeat_sessions: optional("repeat_sessions")?,
         weekend_share: f("weekend_share")?,
         mean_hour: f("mean_hour")?,
-    })
+        totals: [0; 4],
+    };
+    stats.totals = stats.compute_totals();
+    Ok(stats)
 }
 
 /// Reads the popular items file.

@@ -2,6 +2,7 @@
 //! and adds them to the bundle, building the bundle's index first when it has none.
 
 use crate::bundle::{self, Manifest, OldRankers};
+use crate::candidates::{CandidateConfig, NeighbourRanking};
 use crate::cli::TrainArgs;
 use crate::commands::print_report;
 use crate::commands::progress::Bars;
@@ -24,7 +25,29 @@ impl TrainArgs {
                 ));
             }
         };
+        let neighbour_ranking = match self.neighbour_ranking.as_str() {
+            "sum" => NeighbourRanking::Sum,
+            "recency" => NeighbourRanking::Recency,
+            other => {
+                return Err(Error::argument(
+                    "--neighbour-ranking",
+                    format!("{other:?} is not one of sum, recency"),
+                ));
+            }
+        };
+        if self.candidates_per_table == 0 || self.neighbour_history == 0 {
+            return Err(Error::argument(
+                "--candidates-per-table/--neighbour-history",
+                "must be at least 1",
+            ));
+        }
         TrainConfig {
+            candidates: CandidateConfig {
+                per_table: self.candidates_per_table,
+                history_for_neighbours: self.neighbour_history,
+                neighbour_ranking,
+                ..CandidateConfig::default()
+            },
             objective,
             folds: self.folds,
             negative_rate: self.negative_rate,
@@ -39,7 +62,6 @@ impl TrainArgs {
                 seed: self.seed,
                 ..BoosterParams::default()
             },
-            ..TrainConfig::default()
         }
         .validate()
         .map_err(|e| Error::argument(flag_of(e.name), e.problem))

@@ -20,6 +20,8 @@ pub struct ItemStats {
     pub weekend_share: Vec<f32>,
     /// Mean hour of day (UTC) of the aid's events, as a fraction of the day (0..1).
     pub mean_hour: Vec<f32>,
+    /// Σ counts by type and Σ sessions over all aids (derived; see [`totals`](Self::totals)).
+    pub totals: [u64; 4],
 }
 
 impl ItemStats {
@@ -34,6 +36,7 @@ impl ItemStats {
             repeat_sessions: vec![0; n],
             weekend_share: vec![0.0; n],
             mean_hour: vec![0.0; n],
+            totals: [0; 4],
         };
         let Some((_, ts_max)) = log.ts_range() else {
             return stats;
@@ -70,6 +73,7 @@ impl ItemStats {
                 hours[aid] += (ts % DAY) as f64 / DAY as f64;
             }
         }
+        stats.totals = stats.compute_totals();
         for aid in 0..n {
             let total: u32 = stats.counts[aid].iter().sum();
             if total > 0 {
@@ -78,6 +82,33 @@ impl ItemStats {
             }
         }
         stats
+    }
+
+    /// Σ counts by type and Σ sessions over all aids.
+    pub fn compute_totals(&self) -> [u64; 4] {
+        let mut t = [0u64; 4];
+        for c in &self.counts {
+            for k in 0..3 {
+                t[k] += c[k] as u64;
+            }
+        }
+        t[3] = self.sessions.iter().map(|&s| s as u64).sum();
+        t
+    }
+
+    /// Events of `aid` by type per million events of that type, and its sessions per
+    /// million (aid, session) occurrences: counts that keep their scale whatever the span
+    /// of the index (a serving index over more weeks than the training one).
+    pub fn rates(&self, aid: u32) -> [f32; 4] {
+        let c = self.counts(aid);
+        let s = self.sessions.get(aid as usize).copied().unwrap_or(0);
+        let rate = |n: u32, total: u64| (n as f64 * 1e6 / total.max(1) as f64) as f32;
+        [
+            rate(c[0], self.totals[0]),
+            rate(c[1], self.totals[1]),
+            rate(c[2], self.totals[2]),
+            rate(s, self.totals[3]),
+        ]
     }
 
     /// One past the largest aid with statistics.
