@@ -70,37 +70,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     };
     let base = CandidateConfig::default();
-    for per_table in [10, 20, 30, 40, 60, 80] {
-        let config = CandidateConfig { per_table, ..base };
-        measure(
-            &format!("history 40, {per_table} per table, 5+5 popular"),
-            &config,
-            None,
-        );
-    }
-    for source in Source::all() {
-        for per_table in [20, 40] {
+    let setting = std::env::var("SETTINGS").unwrap_or_else(|_| "counts,sources,similar".into());
+    if setting.contains("counts") {
+        for per_table in [10, 20, 30, 40, 60, 80] {
             let config = CandidateConfig { per_table, ..base };
-            measure(
-                &format!("only {} ({per_table} per table)", source.name()),
-                &config,
-                Some(source),
-            );
+            measure(&format!("{per_table} per table"), &config, None);
         }
     }
-    for neighbour_ranking in [NeighbourRanking::Sum, NeighbourRanking::Recency] {
-        for history_for_neighbours in [2, 3, 5, 10, 20] {
-            for per_table in [20, 30, 40] {
+    if setting.contains("sources") {
+        for source in Source::all() {
+            measure(&format!("only {}", source.name()), &base, Some(source));
+        }
+    }
+    if setting.contains("similar") {
+        for similar_history in [0, 1, 2, 3, 5] {
+            for similar in [10, 20, 40] {
+                let config = CandidateConfig {
+                    similar_history,
+                    similar,
+                    ..base
+                };
+                measure(
+                    &format!("similar items of {similar_history} newest aids, best {similar}"),
+                    &config,
+                    None,
+                );
+            }
+        }
+    }
+    if setting.contains("neighbours") {
+        for neighbour_ranking in [NeighbourRanking::Sum, NeighbourRanking::Recency] {
+            for history_for_neighbours in [2, 3, 5, 10, 20] {
                 let config = CandidateConfig {
                     history_for_neighbours,
-                    per_table,
                     neighbour_ranking,
                     ..base
                 };
                 measure(
-                    &format!(
-                        "{neighbour_ranking:?}, {history_for_neighbours} newest aids, {per_table}/table"
-                    ),
+                    &format!("{neighbour_ranking:?}, {history_for_neighbours} newest aids"),
                     &config,
                     None,
                 );

@@ -11,7 +11,8 @@ use rustc_hash::FxHashMap;
 use crate::domain::{
     BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, recency_weight, unique_newest_first,
 };
-use crate::index::{Index, NUM_TABLES, TableKind};
+use crate::embedding::dot;
+use crate::index::{CovisitTable, Index, NUM_TABLES, TableKind};
 
 /// Where a candidate came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,10 +21,12 @@ pub enum Source {
     Covisit(TableKind),
     PopularClicks,
     PopularOrders,
+    /// Nearest items by embedding of the session's most recent aids.
+    Similar,
 }
 
-/// Number of sources: the history, one per table, two popularity lists.
-pub const NUM_SOURCES: usize = 1 + NUM_TABLES + 2;
+/// Number of sources: the history, one per table, two popularity lists, similar items.
+pub const NUM_SOURCES: usize = 1 + NUM_TABLES + 3;
 
 impl Source {
     /// Every source, in rank-array order.
@@ -34,6 +37,7 @@ impl Source {
         }
         all[1 + NUM_TABLES] = Source::PopularClicks;
         all[2 + NUM_TABLES] = Source::PopularOrders;
+        all[3 + NUM_TABLES] = Source::Similar;
         all
     }
 
@@ -44,6 +48,7 @@ impl Source {
             Source::Covisit(kind) => 1 + kind as usize,
             Source::PopularClicks => 1 + NUM_TABLES,
             Source::PopularOrders => 2 + NUM_TABLES,
+            Source::Similar => 3 + NUM_TABLES,
         }
     }
 
@@ -54,6 +59,7 @@ impl Source {
             Source::Covisit(kind) => format!("covisit_{}", kind.name()),
             Source::PopularClicks => "popular_clicks".into(),
             Source::PopularOrders => "popular_orders".into(),
+            Source::Similar => "similar".into(),
         }
     }
 }
@@ -86,6 +92,12 @@ pub struct CandidateConfig {
     /// How the neighbours are ranked.
     #[serde(default)]
     pub neighbour_ranking: NeighbourRanking,
+    /// Most recent distinct aids whose similar items (by embedding) are candidates.
+    #[serde(default)]
+    pub similar_history: usize,
+    /// Similar items kept as candidates (the best by recency-weighted cosine).
+    #[serde(default)]
+    pub similar: usize,
 }
 
 impl Default for CandidateConfig {
@@ -96,6 +108,8 @@ impl Default for CandidateConfig {
             popular: 5,
             history_for_neighbours: 5,
             neighbour_ranking: NeighbourRanking::Recency,
+            similar_history: 3,
+            similar: 20,
         }
     }
 }
@@ -140,6 +154,24 @@ pub struct CovisitAgg {
 
 /// Most recent distinct aids whose own weights are features.
 pub const RECENT_SOURCES: usize = 3;
+/// Most recent distinct aids in the session's mean vector and its "max cosine to a recent
+/// aid" feature.
+pub const RECENT_VECTORS: usize = 5;
+/// Most recent carted or ordered aids in the "max cosine to a buy" feature.
+pub const BUY_VECTORS: usize = 10;
+
+/// What the item vectors say about a session.
+#[derive(Clone, Debug, Default)]
+pub struct SessionVectors<'a> {
+    /// The unit vector of the session's last aid.
+    pub last: Option<&'a [f32]>,
+    /// The recency-weighted mean of its most recent aids' vectors, unit length.
+    pub mean: Option<Vec<f32>>,
+    /// Vectors of its most recent distinct aids.
+    pub recent: Vec<&'a [f32]>,
+    /// Vectors of its most recent distinct carted or ordered aids.
+    pub buys: Vec<&'a [f32]>,
+}
 
 /// One table's aggregated weights by candidate aid, and the aids in first-seen order (for
 /// deterministic iteration).
@@ -164,11 +196,34 @@ pub struct SessionContext<'a> {
     pub last_order_ts: Option<u32>,
     /// Distinct aids carted after the last order (the open cart).
     pub open_cart: usize,
+    /// Similar items of the most recent aids, aggregated like a table's neighbours.
+    pub similar: TableAgg,
+    /// The session's vectors (empty without embeddings).
+    pub vectors: SessionVectors<'a>,
+}
+
+/// Aggregates the rows of `sources` (newest first) in `table`.
+fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
+    let mut agg = TableAgg::default();
+    for (p, &h) in sources.iter().enumerate() {
+        let (ys, ws) = table.row(h);
+        for (&y, &w) in ys.iter().zip(ws) {
+            let a = agg.by_aid.entry(y).or_insert_with(|| {
+                agg.order.push(y);
+                CovisitAgg::default()
+            });
+            a.sum += w;
+            a.max = a.max.max(w);
+            a.count += 1;
+            a.recency_sum += w / (1 + p) as f32;
+        }
+    }
+    agg
 }
 
 impl<'a> SessionContext<'a> {
     /// Computes the context of `session` over `index`.
-    pub fn new(index: &Index, session: Session<'a>, config: &CandidateConfig) -> Self {
+    pub fn new(index: &'a Index, session: Session<'a>, config: &CandidateConfig) -> Self {
         let (unique, unique_buys) = unique_newest_first(session);
         let n = session.len();
         let mut interactions: FxHashMap<u32, Interaction> = FxHashMap::default();
@@ -210,24 +265,8 @@ impl<'a> SessionContext<'a> {
             } else {
                 &unique
             };
-            let mut agg = TableAgg::default();
-            for (p, &h) in sources
-                .iter()
-                .take(config.history_for_neighbours)
-                .enumerate()
-            {
-                let (ys, ws) = table.row(h);
-                for (&y, &w) in ys.iter().zip(ws) {
-                    let a = agg.by_aid.entry(y).or_insert_with(|| {
-                        agg.order.push(y);
-                        CovisitAgg::default()
-                    });
-                    a.sum += w;
-                    a.max = a.max.max(w);
-                    a.count += 1;
-                    a.recency_sum += w / (1 + p) as f32;
-                }
-            }
+            let n = sources.len().min(config.history_for_neighbours);
+            let mut agg = aggregate_rows(table, &sources[..n]);
             let mut from = |source: u32, set: &dyn Fn(&mut CovisitAgg, f32)| {
                 let (ys, ws) = table.row(source);
                 for (&y, &w) in ys.iter().zip(ws) {
@@ -253,6 +292,38 @@ impl<'a> SessionContext<'a> {
             .collect();
         cart.sort_unstable();
         cart.dedup();
+        let (similar, vectors) = match &index.embeddings {
+            Some(e) => {
+                let n = unique.len().min(config.similar_history);
+                let similar = aggregate_rows(&e.similar, &unique[..n]);
+                let v = &e.vectors;
+                let recent: Vec<&[f32]> = unique
+                    .iter()
+                    .take(RECENT_VECTORS)
+                    .filter_map(|&a| v.vector(a))
+                    .collect();
+                let mut mean = vec![0f32; v.dim()];
+                for (p, &a) in unique.iter().take(RECENT_VECTORS).enumerate() {
+                    if let Some(x) = v.vector(a) {
+                        let w = 1.0 / (1 + p) as f32;
+                        mean.iter_mut().zip(x).for_each(|(m, x)| *m += w * x);
+                    }
+                }
+                let norm = dot(&mean, &mean).sqrt();
+                let vectors = SessionVectors {
+                    last: session.aids.last().and_then(|&a| v.vector(a)),
+                    mean: (norm > 0.0).then(|| mean.iter().map(|m| m / norm).collect()),
+                    recent,
+                    buys: unique_buys
+                        .iter()
+                        .take(BUY_VECTORS)
+                        .filter_map(|&a| v.vector(a))
+                        .collect(),
+                };
+                (similar, vectors)
+            }
+            None => (TableAgg::default(), SessionVectors::default()),
+        };
         SessionContext {
             session,
             unique,
@@ -262,6 +333,8 @@ impl<'a> SessionContext<'a> {
             covisit,
             last_order_ts,
             open_cart: cart.len(),
+            similar,
+            vectors,
         }
     }
 
@@ -293,8 +366,9 @@ pub fn candidates(
     index: &Index,
     config: &CandidateConfig,
 ) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> =
-        Vec::with_capacity(config.history + NUM_TABLES * config.per_table + 2 * config.popular);
+    let mut out: Vec<Candidate> = Vec::with_capacity(
+        config.history + NUM_TABLES * config.per_table + 2 * config.popular + config.similar,
+    );
     let mut slot: FxHashMap<u32, usize> = FxHashMap::default();
     let mut add = |aid: u32, source: Source, rank: usize| {
         let i = *slot.entry(aid).or_insert_with(|| {
@@ -334,6 +408,16 @@ pub fn candidates(
             add(aid, Source::Covisit(kind), rank);
         }
     }
+    let mut similar: Vec<(u32, f32)> = ctx
+        .similar
+        .order
+        .iter()
+        .map(|&a| (a, ctx.similar.by_aid[&a].recency_sum))
+        .collect();
+    similar.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (rank, &(aid, _)) in similar.iter().take(config.similar).enumerate() {
+        add(aid, Source::Similar, rank);
+    }
     for (kind, source) in [
         (EventType::Click, Source::PopularClicks),
         (EventType::Order, Source::PopularOrders),
@@ -371,6 +455,7 @@ mod tests {
             popular: Popular {
                 by_type: [vec![50, 10], vec![], vec![60]],
             },
+            embeddings: None,
         }
     }
 

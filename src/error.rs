@@ -128,6 +128,10 @@ pub enum BundleProblem {
     NotABundle,
     #[error("its rankers cannot be kept with the new index: {0}")]
     RankersIncompatible(String),
+    #[error(
+        "its rankers were trained with item embeddings and it has none: rebuild the index with embeddings, or retrain"
+    )]
+    RankersNeedEmbeddings,
 }
 
 impl InputProblem {
@@ -160,6 +164,7 @@ impl BundleProblem {
             BundleProblem::IncompleteRankers { .. } => "incomplete_rankers",
             BundleProblem::NotABundle => "not_a_bundle",
             BundleProblem::RankersIncompatible(_) => "rankers_incompatible",
+            BundleProblem::RankersNeedEmbeddings => "rankers_need_embeddings",
         }
     }
 }

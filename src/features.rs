@@ -11,11 +11,12 @@
 use crate::candidates::{
     ABSENT, Candidate, CovisitAgg, Interaction, RECENT_SOURCES, SessionContext,
 };
+use crate::embedding::dot;
 use crate::domain::{HOUR, hour_of_day, weekday};
 use crate::index::Index;
 
 /// Feature names, in row order.
-pub const FEATURE_NAMES: [&str; 98] = [
+pub const FEATURE_NAMES: [&str; 105] = [
     // session
     "session_events",
     "session_duration_s",
@@ -118,7 +119,15 @@ pub const FEATURE_NAMES: [&str; 98] = [
     "rank_covisit_next",
     "rank_popular_clicks",
     "rank_popular_orders",
+    "rank_similar",
     "num_sources",
+    // embeddings (NaN without item vectors)
+    "emb_cos_last",
+    "emb_cos_session",
+    "emb_cos_max_recent",
+    "emb_cos_max_buys",
+    "similar_recency_sum",
+    "similar_count",
 ];
 
 /// Number of features.
@@ -294,6 +303,32 @@ pub fn write_row(
         });
     }
     row.push(candidate.num_sources() as f32);
+
+    let v = &ctx.vectors;
+    let own = index
+        .embeddings
+        .as_ref()
+        .and_then(|e| e.vectors.vector(aid));
+    let cos = |other: Option<&[f32]>| match (own, other) {
+        (Some(a), Some(b)) => dot(a, b),
+        _ => f32::NAN,
+    };
+    let max_cos = |others: &[&[f32]]| match own {
+        Some(a) if !others.is_empty() => others
+            .iter()
+            .map(|b| dot(a, b))
+            .fold(f32::NEG_INFINITY, f32::max),
+        _ => f32::NAN,
+    };
+    let similar = ctx.similar.by_aid.get(&aid).copied().unwrap_or_default();
+    row.extend_from_slice(&[
+        cos(v.last),
+        cos(v.mean.as_deref()),
+        max_cos(&v.recent),
+        max_cos(&v.buys),
+        similar.recency_sum,
+        similar.count as f32,
+    ]);
     debug_assert_eq!(row.len() - start, NUM_FEATURES);
 }
 
@@ -303,6 +338,7 @@ mod tests {
     use crate::candidates::{CandidateConfig, candidates};
     use crate::domain::EventType::{Cart, Click, Order};
     use crate::domain::{Session, SessionLog};
+    use crate::embedding::{Embeddings, ItemEmbeddings};
     use crate::index::{CovisitTable, ItemStats, Popular};
 
     fn index() -> Index {
@@ -323,6 +359,14 @@ mod tests {
             popular: Popular {
                 by_type: [vec![7], vec![], vec![]],
             },
+            // Vectors in 2-D: 1 = (1, 0), 2 = (0, 1), 7 = (0.6, 0.8); aid 7 is 2's nearest.
+            embeddings: Some(ItemEmbeddings {
+                vectors: Embeddings::from_rows(
+                    2,
+                    vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.6, 0.8],
+                ),
+                similar: t(&[2], &[7], &[0.8]),
+            }),
         }
     }
 
@@ -448,7 +492,27 @@ mod tests {
         assert_eq!(get(&f, "rank_popular_clicks"), 0.0);
         assert!(get(&f, "rank_history").is_nan());
         assert!(get(&f, "rank_popular_orders").is_nan());
-        assert_eq!(get(&f, "num_sources"), 5.0);
+        assert_eq!(get(&f, "num_sources"), 6.0, "five tables and popular, and similar items");
+    }
+
+    #[test]
+    fn embedding_family() {
+        // Session 1, 2, 1 (newest first: 1, 2); the order of 2 makes it the one buy.
+        let f = features_of(7);
+        assert!((get(&f, "emb_cos_last") - 0.6).abs() < 1e-6, "cos(7, 1)");
+        // Mean of 1 (weight 1) and 2 (weight 1/2): (1, 0.5) / |.|.
+        let norm = (1.0f32 + 0.25).sqrt();
+        let expected = (0.6 * 1.0 + 0.8 * 0.5) / norm;
+        assert!((get(&f, "emb_cos_session") - expected).abs() < 1e-6);
+        assert!((get(&f, "emb_cos_max_recent") - 0.8).abs() < 1e-6);
+        assert!((get(&f, "emb_cos_max_buys") - 0.8).abs() < 1e-6, "cos(7, 2)");
+        // 7 is similar to 2, the second most recent aid: 0.8 / 2.
+        assert!((get(&f, "similar_recency_sum") - 0.4).abs() < 1e-6);
+        assert_eq!(get(&f, "similar_count"), 1.0);
+        assert_eq!(get(&f, "rank_similar"), 0.0);
+        // The last aid itself, and an orthogonal one.
+        assert_eq!(get(&features_of(1), "emb_cos_last"), 1.0);
+        assert_eq!(get(&features_of(2), "emb_cos_last"), 0.0);
     }
 
     #[test]

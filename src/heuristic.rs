@@ -131,6 +131,7 @@ mod tests {
             popular: Popular {
                 by_type: [vec![90, 10, 91], vec![], vec![95, 96]],
             },
+            embeddings: None,
         }
     }
 

@@ -310,6 +310,13 @@ fn simulate_session(catalog: &Catalog, start: u32, rng: &mut Rng, out: &mut Sess
     out.types.truncate(MAX_SESSION_EVENTS);
 }
 
+/// The category of every aid of the world `config` simulates (the catalogue is drawn
+/// first from the seed, so this is the same catalogue [`simulate`] uses).
+pub fn categories(config: WorldConfig) -> Vec<u32> {
+    let mut rng = Rng::new(config.seed);
+    Catalog::new(config.items, &mut rng).category_of
+}
+
 /// Simulates five weeks of sessions, ordered by start time, ids 0..n.
 pub fn simulate(config: WorldConfig) -> SessionLog {
     let mut rng = Rng::new(config.seed);

@@ -8,7 +8,9 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::data::atomic::write_atomic;
+use super::manifest::VectorShape;
 use crate::domain::EventType;
+use crate::embedding::Embeddings;
 use crate::error::{BundleProblem, Error, Result};
 use crate::index::{CovisitTable, ItemStats, Popular, TableKind};
 
@@ -16,6 +18,44 @@ use crate::index::{CovisitTable, ItemStats, Popular, TableKind};
 pub const ITEM_STATS: &str = "item_stats.parquet";
 /// Popular items file.
 pub const POPULAR: &str = "popular.parquet";
+/// Item vectors: `rows × dim` little-endian f32, the shape in the manifest.
+pub const VECTORS: &str = "item_vectors.f32";
+/// Similar items, in the co-visitation table format (weight = cosine).
+pub const SIMILAR: &str = "similar_items.parquet";
+
+/// The vectors as little-endian bytes.
+pub fn vector_bytes(e: &Embeddings) -> Vec<u8> {
+    e.rows().iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Reads the item vectors file of `shape`.
+pub fn load_vectors(dir: &Path, shape: VectorShape) -> Result<Embeddings> {
+    let path = dir.join(VECTORS);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::bundle(dir, BundleProblem::FileMissing(VECTORS.into())));
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    if shape.dim == 0 || bytes.len() != shape.rows * shape.dim * 4 {
+        return Err(unreadable(
+            dir,
+            VECTORS,
+            format!(
+                "{} bytes, but the manifest says {} × {} f32",
+                bytes.len(),
+                shape.rows,
+                shape.dim
+            ),
+        ));
+    }
+    let values = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok(Embeddings::from_unit_rows(shape.dim, values))
+}
 
 /// The file holding a co-visitation table.
 pub fn table_file(kind: TableKind) -> String {

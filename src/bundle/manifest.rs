@@ -41,6 +41,13 @@ pub struct InputSummary {
     pub ts_max: u32,
 }
 
+/// The shape of the item vectors file: `rows` aids × `dim` little-endian f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VectorShape {
+    pub rows: usize,
+    pub dim: usize,
+}
+
 /// `manifest.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -51,6 +58,9 @@ pub struct Manifest {
     pub input: InputSummary,
     /// Every file of the bundle, by name.
     pub files: BTreeMap<String, FileEntry>,
+    /// The shape of `item_vectors.f32`, when the bundle has item vectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<VectorShape>,
     /// How the rankers were trained and what they scored, when the bundle has rankers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainReport>,
@@ -66,6 +76,7 @@ impl Manifest {
             parameters,
             input,
             files: BTreeMap::new(),
+            vectors: None,
             training: None,
         }
     }

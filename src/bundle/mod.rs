@@ -17,11 +17,14 @@ mod swap;
 
 use std::path::{Path, PathBuf};
 
-pub use self::files::{ITEM_STATS, POPULAR, table_file};
-pub use self::manifest::{FORMAT_VERSION, FileEntry, InputSummary, MANIFEST, Manifest, checksum};
+pub use self::files::{ITEM_STATS, POPULAR, SIMILAR, VECTORS, table_file};
+pub use self::manifest::{
+    FORMAT_VERSION, FileEntry, InputSummary, MANIFEST, Manifest, VectorShape, checksum,
+};
 use self::swap::Staging;
 use crate::candidates::CandidateConfig;
 use crate::domain::{EventType, SessionLog};
+use crate::embedding::ItemEmbeddings;
 use crate::error::{BundleProblem, Error, InputProblem, Result};
 use crate::index::{self, CovisitTable, Index, IndexParams, NUM_TABLES, TableKind};
 use crate::pipeline::Recommender;
@@ -61,12 +64,34 @@ impl Bundle {
                 tables[kind as usize] = files::load_table(dir, &table_file(kind), spec.top_k)?;
             }
         }
+        let embeddings = match (manifest.parameters.embedding, manifest.vectors) {
+            (Some(params), Some(shape)) => Some(ItemEmbeddings {
+                vectors: files::load_vectors(dir, shape)?,
+                similar: files::load_table(dir, SIMILAR, params.similar)?,
+            }),
+            (Some(_), None) => {
+                return Err(Error::bundle(
+                    dir,
+                    BundleProblem::BadManifest(
+                        "embedding parameters without the vectors' shape".into(),
+                    ),
+                ));
+            }
+            (None, _) => None,
+        };
         let index = Index {
             tables,
             stats: files::load_stats(dir)?,
             popular: files::load_popular(dir)?,
+            embeddings,
         };
         let rankers = load_rankers(dir, &manifest)?;
+        if rankers.is_some()
+            && index.embeddings.is_none()
+            && manifest.training.as_ref().is_some_and(|t| t.embeddings)
+        {
+            return Err(Error::bundle(dir, BundleProblem::RankersNeedEmbeddings));
+        }
         Ok(Bundle {
             dir: dir.to_path_buf(),
             manifest,
@@ -189,6 +214,14 @@ pub fn build(
     let old = staging.old_manifest().cloned();
     let keep = match (&old, rankers) {
         (Some(m), OldRankers::Keep) if m.training.is_some() => {
+            if m.training.as_ref().is_some_and(|t| t.embeddings) && params.embedding.is_none() {
+                return Err(Error::bundle(
+                    dir,
+                    BundleProblem::RankersIncompatible(
+                        "they read item embeddings, which this build leaves out; build with embeddings, or --drop-rankers".into(),
+                    ),
+                ));
+            }
             // Opening checks every file and the rankers' features against this otto-rec.
             Bundle::open(dir).map_err(|e| {
                 Error::bundle(
@@ -299,7 +332,8 @@ mod tests {
         let index = built(&path);
         let bundle = Bundle::open(&path).unwrap();
         assert_eq!(bundle.index(), &index);
-        assert_eq!(bundle.manifest().files.len(), 2 + TableKind::ALL.len());
+        assert_eq!(bundle.manifest().files.len(), 4 + TableKind::ALL.len());
+        assert!(bundle.index().embeddings.is_some());
         assert_eq!(bundle.version().len(), 16);
         assert!(!bundle.has_rankers());
         assert!(index.table(TableKind::Clicks).num_pairs() > 0);

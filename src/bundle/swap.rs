@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::DataFrame;
 
-use super::files::{self, ITEM_STATS, POPULAR, table_file};
-use super::manifest::{FileEntry, MANIFEST, Manifest, checksum};
+use super::files::{self, ITEM_STATS, POPULAR, SIMILAR, VECTORS, table_file};
+use super::manifest::{FileEntry, MANIFEST, Manifest, VectorShape, checksum};
 use crate::data::atomic::write_atomic;
 use crate::error::{BundleProblem, Error, Result};
 use crate::index::{Index, TableKind};
@@ -121,6 +121,19 @@ impl Staging {
         manifest
             .files
             .insert(POPULAR.into(), self.write_frame(POPULAR, frame)?);
+        if let Some(e) = &index.embeddings {
+            let entry = self.write(VECTORS, &files::vector_bytes(&e.vectors))?;
+            manifest.files.insert(VECTORS.into(), entry);
+            manifest.vectors = Some(VectorShape {
+                rows: e.vectors.aid_bound(),
+                dim: e.vectors.dim(),
+            });
+            let frame = files::table_frame(&e.similar)
+                .map_err(|err| Error::polars(self.path.join(SIMILAR), err))?;
+            manifest
+                .files
+                .insert(SIMILAR.into(), self.write_frame(SIMILAR, frame)?);
+        }
         Ok(())
     }
 

@@ -13,6 +13,7 @@ pub mod stats;
 pub mod table;
 
 use crate::domain::{DAY, HOUR, SessionLog};
+use crate::embedding::{self, EmbeddingParams, ItemEmbeddings};
 use crate::progress::{Progress, Unit};
 pub use stats::{ItemStats, Popular};
 pub use table::{CovisitTable, TableError};
@@ -139,6 +140,9 @@ pub struct IndexParams {
     pub popular: usize,
     /// Upper bound of pair instances held in memory at once by the kernel.
     pub pairs_per_pass: usize,
+    /// Item vectors and similar items, when built.
+    #[serde(default)]
+    pub embedding: Option<EmbeddingParams>,
 }
 
 impl Default for IndexParams {
@@ -194,6 +198,7 @@ impl Default for IndexParams {
             recent_days: 7,
             popular: 100,
             pairs_per_pass: 150_000_000,
+            embedding: Some(EmbeddingParams::default()),
         }
     }
 }
@@ -205,6 +210,8 @@ pub struct Index {
     pub tables: [CovisitTable; NUM_TABLES],
     pub stats: ItemStats,
     pub popular: Popular,
+    /// Item vectors and similar items, when the index has them.
+    pub embeddings: Option<ItemEmbeddings>,
 }
 
 impl Index {
@@ -300,9 +307,14 @@ pub fn build(log: &SessionLog, params: &IndexParams, progress: &dyn Progress) ->
     }
     let stats = ItemStats::from_log(log, params.recent_days);
     let popular = Popular::from_stats(&stats, params.popular);
+    let embeddings = params
+        .embedding
+        .as_ref()
+        .map(|p| embedding::build(log, p, progress));
     Index {
         tables: tables.map(Option::unwrap_or_default),
         stats,
         popular,
+        embeddings,
     }
 }

@@ -261,6 +261,9 @@ pub struct TrainReport {
     /// Per target, how its ranker was fitted.
     #[serde(default)]
     pub targets: Option<PerObjective<TargetReport>>,
+    /// True when the training index had item embeddings: the rankers then read them.
+    #[serde(default)]
+    pub embeddings: bool,
 }
 
 /// The result of a training run: the models (as LightGBM text and parsed) and the report.
@@ -456,6 +459,7 @@ pub fn train(
             carts: targets[1].clone(),
             orders: targets[2].clone(),
         }),
+        embeddings: params.embedding.is_some(),
     };
     Ok(Trained {
         texts: texts.try_into().expect("three models"),

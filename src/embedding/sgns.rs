@@ -1,0 +1,364 @@
+//! Skip-gram with negative sampling over sessions (word2vec, Mikolov et al. 2013, as its C
+//! reference implementation and gensim do it): each session is a sentence of aids in event
+//! order (consecutive repeats of one aid folded into one); for every item and every context
+//! item within a randomly shrunk window, the context item's input vector is pulled toward
+//! the item's output vector and pushed away from `negatives` items drawn from the unigram
+//! distribution raised to 3/4. Frequent items are subsampled; the learning rate decays
+//! linearly.
+//!
+//! Threads update the shared vectors without locks ("Hogwild", as the reference does):
+//! every component is an `AtomicU32` holding an f32's bits, read and written with relaxed
+//! ordering — plain loads and stores on x86 — so concurrent updates may overwrite one
+//! another (the algorithm tolerates it) but never tear or race undefinedly. On one thread
+//! the same seed gives the same vectors.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+use rayon::prelude::*;
+
+use super::{EmbeddingParams, Embeddings};
+use crate::domain::SessionLog;
+use crate::progress::{Progress, Unit};
+use crate::rng::Rng;
+
+/// Dot products beyond ±this saturate the sigmoid (word2vec's MAX_EXP).
+const MAX_EXP: f32 = 6.0;
+/// Sessions per parallel chunk (each with its own random stream).
+const CHUNK: usize = 2_048;
+
+/// The vocabulary: items with at least `min_count` events, by aid.
+struct Vocab {
+    /// Per aid: its word index, or `u32::MAX` when it has too few events.
+    word_of: Vec<u32>,
+    /// Per word: its aid and its event count.
+    aids: Vec<u32>,
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Vocab {
+    fn new(log: &SessionLog, min_count: u32) -> Vocab {
+        let mut counts = vec![0u64; log.aid_bound()];
+        for &a in &log.aids {
+            counts[a as usize] += 1;
+        }
+        let mut vocab = Vocab {
+            word_of: vec![u32::MAX; counts.len()],
+            aids: Vec::new(),
+            counts: Vec::new(),
+            total: 0,
+        };
+        for (aid, &c) in counts.iter().enumerate() {
+            if c >= min_count.max(1) as u64 {
+                vocab.word_of[aid] = vocab.aids.len() as u32;
+                vocab.aids.push(aid as u32);
+                vocab.counts.push(c);
+                vocab.total += c;
+            }
+        }
+        vocab
+    }
+}
+
+/// Walker's alias table: draws a word with probability ∝ count^0.75 in O(1).
+struct AliasTable {
+    prob: Vec<f32>,
+    alias: Vec<u32>,
+}
+
+impl AliasTable {
+    fn new(counts: &[u64]) -> AliasTable {
+        let n = counts.len();
+        let weights: Vec<f64> = counts.iter().map(|&c| (c as f64).powf(0.75)).collect();
+        let sum: f64 = weights.iter().sum();
+        let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / sum).collect();
+        let mut prob = vec![1f32; n];
+        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| scaled[i] < 1.0);
+        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+            prob[s] = scaled[s] as f32;
+            alias[s] = l as u32;
+            scaled[l] -= 1.0 - scaled[s];
+            if scaled[l] < 1.0 {
+                large.pop();
+                small.push(l);
+            }
+        }
+        AliasTable { prob, alias }
+    }
+
+    fn draw(&self, rng: &mut Rng) -> u32 {
+        let i = rng.below(self.prob.len() as u64) as usize;
+        if (rng.next_f64() as f32) < self.prob[i] {
+            i as u32
+        } else {
+            self.alias[i]
+        }
+    }
+}
+
+/// Shared weights, updated lock-free.
+struct Weights {
+    dim: usize,
+    input: Vec<AtomicU32>,
+    output: Vec<AtomicU32>,
+}
+
+impl Weights {
+    fn load(v: &[AtomicU32], at: usize, out: &mut [f32]) {
+        let n = out.len();
+        for (o, a) in out.iter_mut().zip(&v[at..at + n]) {
+            *o = f32::from_bits(a.load(Relaxed));
+        }
+    }
+
+    fn store(v: &[AtomicU32], at: usize, values: &[f32]) {
+        for (a, &x) in v[at..at + values.len()].iter().zip(values) {
+            a.store(x.to_bits(), Relaxed);
+        }
+    }
+}
+
+/// Per-thread scratch vectors.
+struct Scratch {
+    input: Vec<f32>,
+    output: Vec<f32>,
+    gradient: Vec<f32>,
+    sentence: Vec<u32>,
+}
+
+/// One positive pair (context word `context`, target word `target`) and its negatives.
+fn train_pair(
+    weights: &Weights,
+    context: u32,
+    target: u32,
+    negatives: usize,
+    table: &AliasTable,
+    alpha: f32,
+    rng: &mut Rng,
+    s: &mut Scratch,
+) {
+    let dim = weights.dim;
+    let at = context as usize * dim;
+    Weights::load(&weights.input, at, &mut s.input);
+    s.gradient.iter_mut().for_each(|g| *g = 0.0);
+    for d in 0..=negatives {
+        let (word, label) = if d == 0 {
+            (target, 1.0)
+        } else {
+            let w = table.draw(rng);
+            if w == target {
+                continue;
+            }
+            (w, 0.0)
+        };
+        let out_at = word as usize * dim;
+        Weights::load(&weights.output, out_at, &mut s.output);
+        let f: f32 = s.input.iter().zip(&s.output).map(|(a, b)| a * b).sum();
+        let g = if f > MAX_EXP {
+            (label - 1.0) * alpha
+        } else if f < -MAX_EXP {
+            label * alpha
+        } else {
+            (label - 1.0 / (1.0 + (-f).exp())) * alpha
+        };
+        for k in 0..dim {
+            s.gradient[k] += g * s.output[k];
+            s.output[k] += g * s.input[k];
+        }
+        Weights::store(&weights.output, out_at, &s.output);
+    }
+    for k in 0..dim {
+        s.input[k] += s.gradient[k];
+    }
+    Weights::store(&weights.input, at, &s.input);
+}
+
+/// Trains item vectors on the sessions of `log`.
+pub fn train(log: &SessionLog, params: &EmbeddingParams, progress: &dyn Progress) -> Embeddings {
+    let dim = params.dim;
+    let vocab = Vocab::new(log, params.min_count);
+    let words = vocab.aids.len();
+    if words < 2 {
+        return Embeddings::from_rows(dim, vec![0.0; log.aid_bound() * dim]);
+    }
+    let table = AliasTable::new(&vocab.counts);
+    let mut init = Rng::new(params.seed);
+    let weights = Weights {
+        dim,
+        input: (0..words * dim)
+            .map(|_| AtomicU32::new((((init.next_f64() - 0.5) / dim as f64) as f32).to_bits()))
+            .collect(),
+        output: (0..words * dim).map(|_| AtomicU32::new(0)).collect(),
+    };
+    // Subsampling: keep probability per word.
+    let threshold = params.sample * vocab.total as f64;
+    let keep: Vec<f32> = vocab
+        .counts
+        .iter()
+        .map(|&c| {
+            if params.sample <= 0.0 {
+                1.0
+            } else {
+                (((c as f64 / threshold).sqrt() + 1.0) * threshold / c as f64).min(1.0) as f32
+            }
+        })
+        .collect();
+    let total_work = vocab.total as f64 * params.epochs as f64;
+    let done = AtomicU64::new(0);
+    progress.stage(
+        "item vectors",
+        log.len() as u64 * params.epochs as u64,
+        Unit::Items,
+    );
+    for epoch in 0..params.epochs {
+        log.session_ids
+            .par_chunks(CHUNK)
+            .enumerate()
+            .for_each(|(c, ids)| {
+                let mut rng = Rng::for_stream(params.seed ^ (epoch as u64) << 40, c as u64);
+                let mut s = Scratch {
+                    input: vec![0.0; dim],
+                    output: vec![0.0; dim],
+                    gradient: vec![0.0; dim],
+                    sentence: Vec::new(),
+                };
+                for k in 0..ids.len() {
+                    let session = log.session(c * CHUNK + k);
+                    done.fetch_add(session.len() as u64, Relaxed);
+                    s.sentence.clear();
+                    for &aid in session.aids {
+                        let w = vocab.word_of[aid as usize];
+                        if w == u32::MAX
+                            || s.sentence.last() == Some(&w)
+                            || (rng.next_f64() as f32) >= keep[w as usize]
+                        {
+                            continue;
+                        }
+                        s.sentence.push(w);
+                    }
+                    let progress_share = done.load(Relaxed) as f64 / total_work;
+                    let alpha = params.learning_rate * (1.0 - progress_share as f32).max(1e-4);
+                    let n = s.sentence.len();
+                    for i in 0..n {
+                        let reduced = params.window - rng.below(params.window as u64) as usize;
+                        let (lo, hi) = (i.saturating_sub(reduced), (i + reduced + 1).min(n));
+                        for j in lo..hi {
+                            if j == i {
+                                continue;
+                            }
+                            let (context, target) = (s.sentence[j], s.sentence[i]);
+                            train_pair(
+                                &weights,
+                                context,
+                                target,
+                                params.negatives,
+                                &table,
+                                alpha,
+                                &mut rng,
+                                &mut s,
+                            );
+                        }
+                    }
+                }
+                progress.advance(ids.len() as u64);
+            });
+    }
+    progress.finish();
+    let mut rows = vec![0f32; log.aid_bound() * dim];
+    for (w, &aid) in vocab.aids.iter().enumerate() {
+        for k in 0..dim {
+            rows[aid as usize * dim + k] = f32::from_bits(weights.input[w * dim + k].load(Relaxed));
+        }
+    }
+    Embeddings::from_rows(dim, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Silent;
+    use crate::synthetic::{WorldConfig, categories, simulate};
+
+    fn world() -> (SessionLog, Vec<u32>) {
+        let config = WorldConfig {
+            sessions: 20_000,
+            items: 2_000,
+            seed: 3,
+        };
+        (simulate(config), categories(config))
+    }
+
+    /// The trainer learns the world's structure: items of one category (the generator
+    /// browses them in sequence) are far more similar to each other than to random items.
+    #[test]
+    fn items_of_a_category_end_up_closer_than_random_items() {
+        let (log, category) = world();
+        let e = train(&log, &EmbeddingParams::default(), &Silent);
+        assert!(e.count() > 1_000, "{} items have vectors", e.count());
+        let mut members: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+        for (aid, &c) in category.iter().enumerate() {
+            if e.vector(aid as u32).is_some() {
+                members.entry(c).or_default().push(aid as u32);
+            }
+        }
+        let with_vector: Vec<u32> = members.values().flatten().copied().collect();
+        let mut rng = Rng::new(9);
+        let pick = |v: &[u32], rng: &mut Rng| v[rng.below(v.len() as u64) as usize];
+        let (mut same, mut random) = (0.0, 0.0);
+        let pairs = 5_000;
+        for _ in 0..pairs {
+            let a = pick(&with_vector, &mut rng);
+            let b = pick(&members[&category[a as usize]], &mut rng);
+            same += e.cosine(a, b).unwrap();
+            let c = pick(&with_vector, &mut rng);
+            random += e.cosine(a, c).unwrap();
+        }
+        let (same, random) = (same / pairs as f32, random / pairs as f32);
+        assert!(
+            same > random + 0.3,
+            "mean cosine within a category {same:.3}, of random pairs {random:.3}"
+        );
+    }
+
+    #[test]
+    fn one_thread_and_one_seed_give_the_same_vectors() {
+        let log = simulate(WorldConfig {
+            sessions: 3_000,
+            items: 1_000,
+            seed: 3,
+        });
+        let params = EmbeddingParams::default();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let a = pool.install(|| train(&log, &params, &Silent));
+        let b = pool.install(|| train(&log, &params, &Silent));
+        assert_eq!(a, b);
+        let c = pool.install(|| {
+            train(
+                &log,
+                &EmbeddingParams {
+                    seed: 7,
+                    ..params
+                },
+                &Silent,
+            )
+        });
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn the_alias_table_draws_in_proportion_to_count_to_the_three_quarters() {
+        let table = AliasTable::new(&[1, 16, 81]);
+        let mut rng = Rng::new(1);
+        let mut hits = [0u32; 3];
+        for _ in 0..300_000 {
+            hits[table.draw(&mut rng) as usize] += 1;
+        }
+        // 1, 8, 27 out of 36.
+        for (i, expected) in [1.0, 8.0, 27.0].iter().enumerate() {
+            let share = hits[i] as f64 / 300_000.0;
+            assert!((share - expected / 36.0).abs() < 0.01, "{i}: {share}");
+        }
+    }
+}
