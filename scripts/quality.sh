@@ -8,7 +8,8 @@
 #
 # Defaults: seeds "101 202" (worlds no setting was tuned on), 260000 sessions, work dir
 # target/quality. Worlds are generated once and reused. BIN (environment) names a binary
-# to measure instead of building the working tree.
+# to measure instead of building the working tree; INDEX_FLAGS (environment) are passed to
+# build-index (e.g. INDEX_FLAGS=--no-embeddings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="101 202"; sessions=260000; work=target/quality
@@ -34,7 +35,7 @@ for seed in $seeds; do
   [ -f "$world/test.jsonl" ] || "$bin" generate --out "$world" --sessions "$sessions" --seed "$seed" 2>/dev/null
   model=$work/model-$seed-$sessions
   rm -rf "$model"
-  "$bin" build-index --input "$world/train.jsonl" --model-dir "$model" 2>/dev/null
+  "$bin" build-index --input "$world/train.jsonl" --model-dir "$model" ${INDEX_FLAGS:-} 2>/dev/null
   start=$(date +%s.%N)
   "$bin" train --input "$world/train.jsonl" --model-dir "$model" --seed "$seed" "$@" >"$work/train-$seed.txt" 2>"$work/train-$seed.log"
   seconds=$(echo "$(date +%s.%N) - $start" | bc)

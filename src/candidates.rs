@@ -108,7 +108,7 @@ impl Default for CandidateConfig {
             popular: 5,
             history_for_neighbours: 5,
             neighbour_ranking: NeighbourRanking::Recency,
-            similar_history: 3,
+            similar_history: 1,
             similar: 20,
         }
     }

@@ -126,6 +126,34 @@ pub struct BuildIndexArgs {
     /// Drop the bundle's rankers instead of keeping them with the new index.
     #[arg(long)]
     pub drop_rankers: bool,
+    /// Leave out the item embeddings and the similar-items table (faster build, smaller bundle).
+    #[arg(long)]
+    pub no_embeddings: bool,
+    /// Dimensions of an item vector.
+    #[arg(long, default_value_t = 32)]
+    pub embedding_dim: usize,
+    /// Largest distance (in events) between an item and its context in a session.
+    #[arg(long, default_value_t = 5)]
+    pub embedding_window: usize,
+    /// Negative samples per item-context pair.
+    #[arg(long, default_value_t = 5)]
+    pub embedding_negatives: usize,
+    /// Passes of the embedding trainer over the sessions.
+    #[arg(long, default_value_t = 1)]
+    pub embedding_epochs: u32,
+    /// Items with fewer events get no vector (and no similar items).
+    #[arg(long, default_value_t = 5)]
+    pub embedding_min_count: u32,
+    /// Subsampling of frequent items: an item with a share f of all events keeps each
+    /// event with probability (√(f/t) + 1)·t/f, t = this (0 keeps every event).
+    #[arg(long, default_value_t = crate::embedding::EmbeddingParams::default().sample)]
+    pub embedding_sample: f64,
+    /// Seed of the embedding trainer (with RAYON_NUM_THREADS=1 the same seed gives the same vectors).
+    #[arg(long, default_value_t = 42)]
+    pub embedding_seed: u64,
+    /// Similar items kept per item.
+    #[arg(long, default_value_t = 20)]
+    pub similar_items: usize,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +236,10 @@ pub struct TrainArgs {
     /// Most recent distinct aids of a session whose co-visitation neighbours are candidates.
     #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().history_for_neighbours)]
     pub neighbour_history: usize,
+    /// Most recent distinct aids of a session whose similar items (by embedding) are
+    /// candidates; 0 leaves the source out. Used when the bundle has embeddings.
+    #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().similar_history)]
+    pub similar_history: usize,
     /// How a table's neighbours are ranked: sum (of weights over the history aids) or
     /// recency (each weight divided by 1 + the position of its history aid).
     #[arg(long, default_value = "recency")]

@@ -11,8 +11,8 @@
 use crate::candidates::{
     ABSENT, Candidate, CovisitAgg, Interaction, RECENT_SOURCES, SessionContext,
 };
-use crate::embedding::dot;
 use crate::domain::{HOUR, hour_of_day, weekday};
+use crate::embedding::dot;
 use crate::index::Index;
 
 /// Feature names, in row order.
@@ -363,7 +363,10 @@ mod tests {
             embeddings: Some(ItemEmbeddings {
                 vectors: Embeddings::from_rows(
                     2,
-                    vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.6, 0.8],
+                    vec![
+                        0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.6,
+                        0.8,
+                    ],
                 ),
                 similar: t(&[2], &[7], &[0.8]),
             }),
@@ -376,7 +379,11 @@ mod tests {
         let t = 1_661_083_200;
         let (aids, ts, types) = ([1, 2, 1], [t - 600, t - 300, t], [Click, Order, Click]);
         let session = Session::new(&aids, &ts, &types);
-        let config = CandidateConfig::default();
+        // Similar items of the two newest aids, so that both history positions count.
+        let config = CandidateConfig {
+            similar_history: 2,
+            ..CandidateConfig::default()
+        };
         let ctx = SessionContext::new(&index, session, &config);
         let cands = candidates(&ctx, &index, &config);
         let candidate = cands.iter().find(|c| c.aid == aid).expect("candidate");
@@ -492,7 +499,11 @@ mod tests {
         assert_eq!(get(&f, "rank_popular_clicks"), 0.0);
         assert!(get(&f, "rank_history").is_nan());
         assert!(get(&f, "rank_popular_orders").is_nan());
-        assert_eq!(get(&f, "num_sources"), 6.0, "five tables and popular, and similar items");
+        assert_eq!(
+            get(&f, "num_sources"),
+            6.0,
+            "five tables and popular, and similar items"
+        );
     }
 
     #[test]
@@ -505,7 +516,10 @@ mod tests {
         let expected = (0.6 * 1.0 + 0.8 * 0.5) / norm;
         assert!((get(&f, "emb_cos_session") - expected).abs() < 1e-6);
         assert!((get(&f, "emb_cos_max_recent") - 0.8).abs() < 1e-6);
-        assert!((get(&f, "emb_cos_max_buys") - 0.8).abs() < 1e-6, "cos(7, 2)");
+        assert!(
+            (get(&f, "emb_cos_max_buys") - 0.8).abs() < 1e-6,
+            "cos(7, 2)"
+        );
         // 7 is similar to 2, the second most recent aid: 0.8 / 2.
         assert!((get(&f, "similar_recency_sum") - 0.4).abs() < 1e-6);
         assert_eq!(get(&f, "similar_count"), 1.0);

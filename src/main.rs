@@ -4,9 +4,11 @@
 use clap::Parser;
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::new().filter_or("OTTO_LOG", "info"))
-        .format_timestamp_millis()
-        .init();
+    env_logger::Builder::from_env(
+        env_logger::Env::new().filter_or("OTTO_LOG", "info,hnsw_rs=warn"),
+    )
+    .format_timestamp_millis()
+    .init();
     let cli = match otto_rec::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use crate::data::atomic::write_atomic;
 use super::manifest::VectorShape;
+use crate::data::atomic::write_atomic;
 use crate::domain::EventType;
 use crate::embedding::Embeddings;
 use crate::error::{BundleProblem, Error, Result};
@@ -34,7 +34,10 @@ pub fn load_vectors(dir: &Path, shape: VectorShape) -> Result<Embeddings> {
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::bundle(dir, BundleProblem::FileMissing(VECTORS.into())));
+            return Err(Error::bundle(
+                dir,
+                BundleProblem::FileMissing(VECTORS.into()),
+            ));
         }
         Err(e) => return Err(Error::io(&path, e)),
     };

@@ -5,6 +5,7 @@ use crate::bundle::{self, OldRankers};
 use crate::cli::BuildIndexArgs;
 use crate::commands::progress::Bars;
 use crate::data::read_all_events;
+use crate::embedding::EmbeddingParams;
 use crate::error::{Error, Result};
 use crate::index::{IndexParams, TableKind};
 
@@ -39,6 +40,33 @@ impl BuildIndexArgs {
             positive(self.buy2buy_top_k, "--buy2buy-top-k")?;
         params.recent_days = positive(self.recent_days as usize, "--recent-days")? as u32;
         params.pairs_per_pass = positive(self.pairs_per_pass, "--pairs-per-pass")?;
+        params.embedding = if self.no_embeddings {
+            None
+        } else {
+            let embedding = EmbeddingParams {
+                dim: self.embedding_dim,
+                window: self.embedding_window,
+                negatives: self.embedding_negatives,
+                epochs: self.embedding_epochs,
+                min_count: self.embedding_min_count,
+                sample: self.embedding_sample,
+                seed: self.embedding_seed,
+                similar: self.similar_items,
+                ..EmbeddingParams::default()
+            };
+            Some(embedding.validate().map_err(|e| {
+                let flag = match e.field {
+                    "dim" => "--embedding-dim",
+                    "window" => "--embedding-window",
+                    "negatives" => "--embedding-negatives",
+                    "epochs" => "--embedding-epochs",
+                    "similar" => "--similar-items",
+                    "sample" => "--embedding-sample",
+                    _ => "--embedding-*",
+                };
+                Error::argument(flag, e.problem)
+            })?)
+        };
         Ok(params)
     }
 }
@@ -64,6 +92,15 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
         built.index.table(TableKind::CartsOrders).num_pairs(),
         built.index.table(TableKind::Buy2Buy).num_pairs(),
     );
+    match &built.index.embeddings {
+        Some(e) => eprintln!(
+            "item vectors: {} items of {} dimensions; similar items: {} pairs",
+            e.vectors.count(),
+            e.vectors.dim(),
+            e.similar.num_pairs()
+        ),
+        None => eprintln!("no item embeddings (--no-embeddings)"),
+    }
     if built.kept_rankers {
         eprintln!("kept the bundle's rankers: they read the same features from the new index");
     }

@@ -1,7 +1,9 @@
 //! Progress bars on the terminal: the command line's [`Progress`] sink. A bar is drawn on
-//! stderr when it is a terminal and stays silent otherwise.
+//! stderr when it is a terminal and stays silent otherwise; each finished stage is logged
+//! with its duration (`OTTO_LOG=warn` hides it).
 
 use std::sync::Mutex;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -10,13 +12,31 @@ use crate::progress::{Progress, Unit};
 /// Draws one bar per stage of the library's work.
 #[derive(Default)]
 pub struct Bars {
-    current: Mutex<Option<ProgressBar>>,
+    current: Mutex<Option<Stage>>,
+}
+
+struct Stage {
+    bar: ProgressBar,
+    name: String,
+    started: Instant,
+}
+
+impl Stage {
+    fn end(self) {
+        self.bar.finish_and_clear();
+        log::info!(
+            "{}: {} in {:.1} s",
+            self.name,
+            self.bar.position(),
+            self.started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 impl Bars {
     fn with_bar(&self, f: impl FnOnce(&ProgressBar)) {
-        if let Some(bar) = self.current.lock().expect("progress lock").as_ref() {
-            f(bar);
+        if let Some(stage) = self.current.lock().expect("progress lock").as_ref() {
+            f(&stage.bar);
         }
     }
 }
@@ -35,8 +55,13 @@ impl Progress for Bars {
         };
         bar.set_style(ProgressStyle::with_template(template).expect("valid progress template"));
         bar.set_message(name.to_string());
-        if let Some(old) = self.current.lock().expect("progress lock").replace(bar) {
-            old.finish_and_clear();
+        let stage = Stage {
+            bar,
+            name: name.to_string(),
+            started: Instant::now(),
+        };
+        if let Some(old) = self.current.lock().expect("progress lock").replace(stage) {
+            old.end();
         }
     }
 
@@ -53,8 +78,8 @@ impl Progress for Bars {
     }
 
     fn finish(&self) {
-        if let Some(bar) = self.current.lock().expect("progress lock").take() {
-            bar.finish_and_clear();
+        if let Some(stage) = self.current.lock().expect("progress lock").take() {
+            stage.end();
         }
     }
 }

@@ -46,6 +46,7 @@ impl TrainArgs {
                 per_table: self.candidates_per_table,
                 history_for_neighbours: self.neighbour_history,
                 neighbour_ranking,
+                similar_history: self.similar_history,
                 ..CandidateConfig::default()
             },
             objective,

@@ -15,7 +15,7 @@ use crate::progress::{Progress, Unit};
 /// Neighbours per node of the graph (HNSW's M).
 const CONNECTIONS: usize = 16;
 /// Candidate list while inserting (ef_construction).
-const EF_CONSTRUCTION: usize = 100;
+const EF_CONSTRUCTION: usize = 64;
 /// Layers of the graph.
 const LAYERS: usize = 16;
 
@@ -57,7 +57,7 @@ pub fn similar_items(e: &Embeddings, k: usize, progress: &dyn Progress) -> Covis
     }
     progress.finish();
     progress.stage("similar items: queries", aids.len() as u64, Unit::Items);
-    let ef = (2 * k).max(64);
+    let ef = (2 * k).max(32);
     let rows: Vec<Vec<(u32, f32)>> = aids
         .par_chunks(4_096)
         .flat_map_iter(|block| {
@@ -127,7 +127,9 @@ mod tests {
         }
         // A few aids without a vector.
         for i in (0..n).step_by(97) {
-            rows[i * dim..(i + 1) * dim].iter_mut().for_each(|v| *v = 0.0);
+            rows[i * dim..(i + 1) * dim]
+                .iter_mut()
+                .for_each(|v| *v = 0.0);
         }
         Embeddings::from_rows(dim, rows)
     }
@@ -141,7 +143,10 @@ mod tests {
         for (a, row) in exact.iter().enumerate() {
             let got = table.neighbors(a as u32);
             assert!(got.len() <= 20);
-            assert!(!got.contains(&(a as u32)), "an item is not its own neighbour");
+            assert!(
+                !got.contains(&(a as u32)),
+                "an item is not its own neighbour"
+            );
             found += row.iter().filter(|(b, _)| got.contains(b)).count();
             total += row.len();
             if e.vector(a as u32).is_none() {

@@ -54,34 +54,42 @@ impl Default for EmbeddingParams {
     }
 }
 
-/// Why embedding parameters are unusable.
+/// Why embedding parameters are unusable: the parameter and the problem.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct EmbeddingParamsError(pub &'static str);
+#[error("{field}: {problem}")]
+pub struct EmbeddingParamsError {
+    /// The [`EmbeddingParams`] field at fault.
+    pub field: &'static str,
+    pub problem: &'static str,
+}
+
+fn invalid(field: &'static str, problem: &'static str) -> EmbeddingParamsError {
+    EmbeddingParamsError { field, problem }
+}
 
 impl EmbeddingParams {
     /// The same parameters, checked.
     pub fn validate(self) -> Result<Self, EmbeddingParamsError> {
         if !(1..=256).contains(&self.dim) {
-            return Err(EmbeddingParamsError("dimensions must be between 1 and 256"));
+            return Err(invalid("dim", "must be between 1 and 256"));
         }
         if self.window == 0 || self.window > 100 {
-            return Err(EmbeddingParamsError("the window must be between 1 and 100"));
+            return Err(invalid("window", "must be between 1 and 100"));
         }
         if self.negatives == 0 || self.negatives > 100 {
-            return Err(EmbeddingParamsError("negatives must be between 1 and 100"));
+            return Err(invalid("negatives", "must be between 1 and 100"));
         }
         if self.epochs == 0 {
-            return Err(EmbeddingParamsError("epochs must be at least 1"));
+            return Err(invalid("epochs", "must be at least 1"));
         }
         if !(self.sample >= 0.0 && self.sample <= 1.0) {
-            return Err(EmbeddingParamsError("sample must be in [0, 1]"));
+            return Err(invalid("sample", "must be in [0, 1]"));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return Err(EmbeddingParamsError("the learning rate must be in (0, 1]"));
+            return Err(invalid("learning_rate", "must be in (0, 1]"));
         }
         if self.similar == 0 {
-            return Err(EmbeddingParamsError("similar items must be at least 1"));
+            return Err(invalid("similar", "must be at least 1"));
         }
         Ok(self)
     }
@@ -171,9 +179,30 @@ impl Embeddings {
     }
 }
 
-/// Σ a·b.
+/// Σ a·b, summed in eight interleaved lanes (so the compiler keeps it in SIMD registers)
+/// and then pairwise: one fixed order, so every caller gets the same bits.
+#[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut lanes = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    for (k, (x, y)) in ra.iter().zip(rb).enumerate() {
+        lanes[k] += x * y;
+    }
+    let quads = [
+        lanes[0] + lanes[4],
+        lanes[1] + lanes[5],
+        lanes[2] + lanes[6],
+        lanes[3] + lanes[7],
+    ];
+    (quads[0] + quads[2]) + (quads[1] + quads[3])
 }
 
 /// Vectors and the similar-items table built from them.
@@ -185,7 +214,11 @@ pub struct ItemEmbeddings {
 }
 
 /// Trains the vectors on `log` and finds every item's similar items.
-pub fn build(log: &SessionLog, params: &EmbeddingParams, progress: &dyn Progress) -> ItemEmbeddings {
+pub fn build(
+    log: &SessionLog,
+    params: &EmbeddingParams,
+    progress: &dyn Progress,
+) -> ItemEmbeddings {
     let vectors = sgns::train(log, params, progress);
     let similar = ann::similar_items(&vectors, params.similar, progress);
     ItemEmbeddings { vectors, similar }

@@ -165,6 +165,17 @@ fn every_error_has_its_status_and_a_json_message_and_the_server_keeps_answering(
 fn http_answers_equal_predict_jsonl_for_200_sessions_with_rankers() {
     let dir = tempfile::tempdir().unwrap();
     let model = fixture_model(dir.path());
+    // The parity covers the embedding channel: the bundle has vectors and similar items,
+    // and its rankers read the embedding features.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap())
+            .unwrap();
+    assert!(
+        manifest["vectors"]["rows"].as_u64().unwrap() > 0,
+        "{manifest}"
+    );
+    assert_eq!(manifest["training"]["embeddings"], true);
+    assert!(model.join("similar_items.parquet").exists());
     let lists = dir.path().join("lists.jsonl");
     run_ok(&[
         "predict",

@@ -250,3 +250,95 @@ fn train_refuses_a_damaged_bundle_instead_of_rebuilding_it() {
         "{ corrupt"
     );
 }
+
+/// Embeddings are optional: a bundle without them (as older bundles are) trains, predicts
+/// and serves; rankers that read embedding features are never left without the vectors —
+/// a rebuild without embeddings refuses to keep them, and a bundle that has lost its
+/// vectors is refused at load with its code.
+#[test]
+fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "fixtures/world/train.jsonl";
+    let test = "fixtures/world/test.jsonl";
+    let plain = dir.path().join("plain");
+    run_ok(&[
+        "build-index",
+        "--input",
+        input,
+        "--model-dir",
+        s(&plain),
+        "--no-embeddings",
+    ]);
+    assert!(!plain.join("similar_items.parquet").exists());
+    assert!(!plain.join("item_vectors.f32").exists());
+    run_ok(&[
+        "train",
+        "--input",
+        input,
+        "--model-dir",
+        s(&plain),
+        "--max-trees",
+        "10",
+    ]);
+    let lists = dir.path().join("plain.jsonl");
+    run_ok(&[
+        "predict",
+        "--input",
+        test,
+        "--model-dir",
+        s(&plain),
+        "--output",
+        s(&lists),
+    ]);
+
+    let model = dir.path().join("model");
+    run_ok(&[
+        "train",
+        "--input",
+        input,
+        "--model-dir",
+        s(&model),
+        "--max-trees",
+        "10",
+    ]);
+    let before = std::fs::read(model.join("manifest.json")).unwrap();
+    let out = run(&[
+        "build-index",
+        "--input",
+        input,
+        "--model-dir",
+        s(&model),
+        "--no-embeddings",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--drop-rankers"), "{stderr}");
+    assert_eq!(std::fs::read(model.join("manifest.json")).unwrap(), before);
+
+    // The same bundle with its vectors taken out of the manifest and the directory.
+    let mut manifest: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    let object = manifest.as_object_mut().unwrap();
+    object.remove("vectors");
+    object["parameters"]["embedding"] = serde_json::Value::Null;
+    for file in ["item_vectors.f32", "similar_items.parquet"] {
+        object["files"].as_object_mut().unwrap().remove(file);
+        std::fs::remove_file(model.join(file)).unwrap();
+    }
+    std::fs::write(
+        model.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let out = run(&[
+        "predict",
+        "--input",
+        test,
+        "--model-dir",
+        s(&model),
+        "--output",
+        s(&dir.path().join("x.csv")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("embedding"), "{stderr}");
+}
