@@ -230,6 +230,10 @@ pub struct TrainArgs {
     /// Share of negative training rows kept (positives are always kept).
     #[arg(long, default_value_t = 1.0)]
     pub negative_rate: f64,
+    /// Validation sessions at most (early stopping and the choice of objective keep every
+    /// candidate row of theirs; the rest of the 10 % train).
+    #[arg(long, default_value_t = crate::training::TrainConfig::default().max_validation_sessions)]
+    pub max_validation_sessions: usize,
     /// Candidates per co-visitation table.
     #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().per_table)]
     pub candidates_per_table: usize,

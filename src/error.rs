@@ -132,6 +132,9 @@ pub enum BundleProblem {
         "its rankers were trained with item embeddings and it has none: rebuild the index with embeddings, or retrain"
     )]
     RankersNeedEmbeddings,
+    /// The bundle loaded but answered a smoke request wrongly.
+    #[error("it loads but fails a smoke request: {0}")]
+    SmokeTest(String),
 }
 
 impl InputProblem {
@@ -165,6 +168,7 @@ impl BundleProblem {
             BundleProblem::NotABundle => "not_a_bundle",
             BundleProblem::RankersIncompatible(_) => "rankers_incompatible",
             BundleProblem::RankersNeedEmbeddings => "rankers_need_embeddings",
+            BundleProblem::SmokeTest(_) => "smoke_test_failed",
         }
     }
 }

@@ -52,6 +52,7 @@ impl TrainArgs {
             objective,
             folds: self.folds,
             negative_rate: self.negative_rate,
+            max_validation_sessions: self.max_validation_sessions,
             ignored_features: self.ignore_features.clone(),
             days: self.days,
             seed: self.seed,
@@ -79,6 +80,7 @@ fn flag_of(name: &str) -> &'static str {
         "max_depth" => "--max-depth",
         "folds" => "--folds",
         "negative_rate" => "--negative-rate",
+        "max_validation_sessions" => "--max-validation-sessions",
         "ignored_features" => "--ignore-features",
         _ => "(training configuration)",
     }

@@ -70,6 +70,15 @@ pub enum ApiError {
     /// The route exists with other methods.
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
+    /// An admin route without the right bearer token.
+    #[error("this route needs Authorization: Bearer <OTTO_ADMIN_TOKEN>")]
+    Unauthorized,
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    Draining,
+    /// A model reload failed; the previous model keeps serving.
+    #[error("reload failed, the previous model keeps serving: {message}")]
+    Reload { code: &'static str, message: String },
 }
 
 impl ApiError {
@@ -81,6 +90,9 @@ impl ApiError {
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Draining => "draining",
+            ApiError::Reload { code, .. } => code,
         }
     }
 }
@@ -93,6 +105,9 @@ impl ResponseError for ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Reload { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 

@@ -24,6 +24,8 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     sessions_scored: AtomicU64,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -49,6 +51,16 @@ impl Metrics {
     /// Counts a scored session.
     pub fn session_scored(&self) {
         self.sessions_scored.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a model reload, successful or not.
+    pub fn reload(&self, ok: bool) {
+        let counter = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition text.
@@ -95,6 +107,15 @@ impl Metrics {
             "otto_sessions_scored_total {}",
             self.sessions_scored.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP otto_model_reloads_total Model reloads by result.\n");
+        out.push_str("# TYPE otto_model_reloads_total counter\n");
+        for (result, counter) in [("ok", &self.reloads_ok), ("error", &self.reloads_failed)] {
+            let _ = writeln!(
+                out,
+                "otto_model_reloads_total{{result=\"{result}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }

@@ -1,14 +1,19 @@
-//! The HTTP API (design.md §5) on actix-web: `POST /predict`, `GET /health`, `GET /metrics`.
-//! Handlers convert wire types and delegate to the shared [`Recommender`]; they never touch
-//! files. Every error is a JSON body with a 4xx status; nothing a client sends can panic a
-//! worker.
+//! The HTTP API (design.md §5) on actix-web: `POST /predict`, `GET /health`, `GET /metrics`,
+//! the probes `GET /livez` and `GET /readyz`, and `POST /admin/reload` when an admin token
+//! is set. Handlers convert wire types and delegate to the current model's
+//! [`Recommender`](crate::pipeline::Recommender); only a reload reads files, through the
+//! bundle owner. Every error is a JSON body with its status and code; nothing a client
+//! sends can panic a worker.
 
 pub mod api;
 pub mod error;
 pub mod metrics;
+pub mod model;
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -19,29 +24,69 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use self::api::{PredictRequest, PredictResponse, ValidRequest};
 use self::error::{ApiError, from_serde};
 use self::metrics::Metrics;
-use crate::pipeline::Recommender;
+pub use self::model::{ModelInfo, ModelSlot, Served};
 
 /// Default limit of a request body: a 500-event session is ~25 KB of JSON.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 
-/// What `/health` reports about the loaded model.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ModelInfo {
-    pub model_dir: String,
-    pub items: usize,
-    pub pairs: serde_json::Value,
-    pub rankers: bool,
-}
-
 /// State shared by all workers.
 pub struct AppState {
-    pub recommender: Arc<Recommender>,
+    pub model: ModelSlot,
     pub metrics: Metrics,
-    pub model: ModelInfo,
     pub body_limit: usize,
+    /// `POST /admin/reload` needs `Authorization: Bearer <token>`; off when `None`.
+    pub admin_token: Option<String>,
+    /// Set when shutdown begins: `/readyz` answers 503 from then on.
+    pub draining: AtomicBool,
 }
 
+impl AppState {
+    pub fn new(served: Served, model_dir: PathBuf, body_limit: usize) -> Self {
+        AppState {
+            model: ModelSlot::new(served, model_dir),
+            metrics: Metrics::default(),
+            body_limit,
+            admin_token: None,
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// Reloads the model (from `dir`, or the current directory) on a blocking thread,
+    /// counting and logging the outcome.
+    async fn reload(self: Arc<Self>, dir: Option<PathBuf>) -> Result<ModelInfo, ApiError> {
+        let state = self.clone();
+        let outcome = web::block(move || state.model.reload(dir))
+            .await
+            .map_err(|e| ApiError::Reload {
+                code: "server_error",
+                message: e.to_string(),
+            })?;
+        self.metrics.reload(outcome.is_ok());
+        match outcome {
+            Ok(served) => {
+                log::info!(
+                    "model reloaded: {} version {}",
+                    served.info.model_dir,
+                    served.info.version
+                );
+                Ok(served.info.clone())
+            }
+            Err(e) => {
+                log::error!("model reload failed, the previous model keeps serving: {e}");
+                Err(ApiError::Reload {
+                    code: e.code(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// The response header naming the model version that answered.
+pub const MODEL_VERSION_HEADER: &str = "X-Model-Version";
+
 async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    let served = state.model.current();
     let bytes = match body.to_bytes_limited(state.body_limit).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(e)) => return Err(ApiError::Malformed(format!("could not read the body: {e}"))),
@@ -51,7 +96,7 @@ async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpR
     let valid = ValidRequest::try_from(&request)?;
     let started = Instant::now();
     let (rec, timings) =
-        state
+        served
             .recommender
             .recommend_timed(valid.session.view(), valid.objective, valid.k);
     state.metrics.session_scored();
@@ -65,22 +110,86 @@ async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpR
         timings.scoring,
         started.elapsed()
     );
-    Ok(HttpResponse::Ok().json(PredictResponse {
-        status: "success",
-        objective: valid.objective.name(),
-        recommendation: &rec.aids,
-        scores: &rec.scores,
-        aids: &request.aids,
-        event_types: &request.event_types,
-    }))
+    Ok(HttpResponse::Ok()
+        .insert_header((MODEL_VERSION_HEADER, served.info.version.as_str()))
+        .json(PredictResponse {
+            status: "success",
+            objective: valid.objective.name(),
+            recommendation: &rec.aids,
+            scores: &rec.scores,
+            aids: &request.aids,
+            event_types: &request.event_types,
+        }))
 }
 
 async fn health(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "model": state.model,
-    }))
+    let served = state.model.current();
+    HttpResponse::Ok()
+        .insert_header((MODEL_VERSION_HEADER, served.info.version.as_str()))
+        .json(serde_json::json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "model": served.info,
+        }))
+}
+
+/// Liveness: the process is up and its workers answer.
+async fn livez() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: a model is loaded (always, once listening) and the server is not draining.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.load(Ordering::Relaxed) {
+        return Err(ApiError::Draining);
+    }
+    let served = state.model.current();
+    Ok(HttpResponse::Ok()
+        .insert_header((MODEL_VERSION_HEADER, served.info.version.as_str()))
+        .json(serde_json::json!({"status": "ready", "model_version": served.info.version})))
+}
+
+/// The body of `POST /admin/reload` (optional).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReloadRequest {
+    model_dir: Option<PathBuf>,
+}
+
+/// Compares two byte strings in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn admin_reload(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let Some(token) = &state.admin_token else {
+        return Err(ApiError::NotFound(req.path().to_string()));
+    };
+    let presented = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(presented.as_bytes(), token.as_bytes()) {
+        return Err(ApiError::Unauthorized);
+    }
+    let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReloadRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(from_serde)?
+    };
+    let info = state.into_inner().reload(request.model_dir).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((MODEL_VERSION_HEADER, info.version.as_str()))
+        .json(serde_json::json!({"status": "ok", "model": info})))
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
@@ -137,12 +246,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(metrics))
             .default_service(web::to(method_not_allowed)),
     )
+    .service(
+        web::resource("/livez")
+            .route(web::get().to(livez))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(readyz))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/admin/reload")
+            .route(web::post().to(admin_reload))
+            .default_service(web::to(method_not_allowed)),
+    )
     .default_service(web::to(not_found));
 }
 
 /// Resolves on SIGINT or SIGTERM; the server then stops accepting and lets in-flight
 /// requests finish (actix's own handler treats SIGINT as a forced stop).
-async fn stop_signal() {
+async fn stop_signal(state: web::Data<AppState>) {
     use actix_web::rt::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),
@@ -157,6 +281,7 @@ async fn stop_signal() {
                 }
             })
             .await;
+            state.draining.store(true, Ordering::Relaxed);
             log::info!("stop signal received: finishing in-flight requests");
         }
         _ => {
@@ -166,10 +291,27 @@ async fn stop_signal() {
     }
 }
 
+/// Reloads the model from its current directory on every SIGHUP.
+async fn reload_on_hangup(state: Arc<AppState>) {
+    use actix_web::rt::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        log::warn!("could not install the SIGHUP handler; reload with POST /admin/reload");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        log::info!("SIGHUP: reloading the model");
+        // The outcome is logged and counted by `reload`.
+        let _ = state.clone().reload(None).await;
+    }
+}
+
 /// Starts the server on `listener` with `workers` workers. It stops gracefully (in-flight
-/// requests finish) on SIGINT or SIGTERM.
+/// requests finish) on SIGINT or SIGTERM and reloads its model on SIGHUP. Call it inside
+/// an actix system.
 pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
     let state = web::Data::new(state);
+    actix_web::rt::spawn(reload_on_hangup(state.clone().into_inner()));
+    let stopping = state.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -177,7 +319,7 @@ pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io:
             .configure(configure)
     })
     .workers(workers.max(1))
-    .shutdown_signal(stop_signal())
+    .shutdown_signal(stop_signal(stopping))
     .shutdown_timeout(10)
     .listen(listener)?
     .run();

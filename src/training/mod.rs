@@ -109,6 +109,8 @@ pub struct TrainConfig {
     pub folds: u32,
     /// Share of negative training rows kept.
     pub negative_rate: f64,
+    /// Validation sessions at most (the rest of the 10 % train).
+    pub max_validation_sessions: usize,
     /// Features blanked (written as missing), by name.
     pub ignored_features: Vec<String>,
 }
@@ -123,6 +125,7 @@ impl Default for TrainConfig {
             objective: ObjectiveChoice::Best,
             folds: 1,
             negative_rate: 1.0,
+            max_validation_sessions: 50_000,
             ignored_features: Vec::new(),
         }
     }
@@ -172,6 +175,9 @@ impl TrainConfig {
         }
         if !(self.negative_rate > 0.0 && self.negative_rate <= 1.0) {
             return bad("negative_rate", "must be in (0, 1]");
+        }
+        if self.max_validation_sessions < 50 {
+            return bad("max_validation_sessions", "must be at least 50");
         }
         if self
             .ignored_features
@@ -320,7 +326,11 @@ pub fn train(
         config.days,
         split0.test.len()
     );
-    let roles = assign_roles(split0.test.len(), config.seed);
+    let roles = assign_roles(
+        split0.test.len(),
+        config.seed,
+        config.max_validation_sessions,
+    );
     let index0 = index::build(&split0.train, params, progress);
     progress.stage(
         "candidates and features",

@@ -302,13 +302,19 @@ pub fn holdout_recall(
 }
 
 /// The role of each of `n` sessions: about 70 % train, 10 % validation, 20 % held out,
-/// seeded.
-pub fn assign_roles(n: usize, seed: u64) -> Vec<Role> {
+/// seeded; validation sessions beyond `max_valid` train instead (validation rows keep
+/// every negative, so at scale they would outgrow the sampled training rows).
+pub fn assign_roles(n: usize, seed: u64, max_valid: usize) -> Vec<Role> {
     let mut rng = Rng::new(seed ^ 0x5EED);
+    let mut valid = 0;
     (0..n)
         .map(|_| match rng.below(10) {
             0..=6 => Role::Train,
-            7 => Role::Valid,
+            7 if valid < max_valid => {
+                valid += 1;
+                Role::Valid
+            }
+            7 => Role::Train,
             _ => Role::Holdout,
         })
         .collect()
@@ -339,8 +345,16 @@ mod tests {
 
     #[test]
     fn roles_are_seeded_and_about_seventy_ten_twenty() {
-        let roles = assign_roles(10_000, 7);
-        assert_eq!(roles, assign_roles(10_000, 7));
+        let roles = assign_roles(10_000, 7, usize::MAX);
+        assert_eq!(roles, assign_roles(10_000, 7, usize::MAX));
+        let capped = assign_roles(10_000, 7, 300);
+        assert_eq!(capped.iter().filter(|&&r| r == Role::Valid).count(), 300);
+        let held = |roles: &[Role]| roles.iter().filter(|&&r| r == Role::Holdout).count();
+        assert_eq!(
+            held(&capped),
+            held(&roles),
+            "the held-out sessions stay the same"
+        );
         let share = |r: Role| roles.iter().filter(|&&x| x == r).count() as f64 / 1e4;
         assert!((share(Role::Train) - 0.7).abs() < 0.02);
         assert!((share(Role::Valid) - 0.1).abs() < 0.02);

@@ -46,8 +46,14 @@ pub struct Server {
 impl Server {
     /// Starts the server on `model_dir` and waits until it listens.
     pub fn start(model_dir: &Path) -> Server {
+        Self::start_with_env(model_dir, &[])
+    }
+
+    /// Starts the server with extra environment variables.
+    pub fn start_with_env(model_dir: &Path, env: &[(&str, &str)]) -> Server {
         use std::io::BufRead;
         let mut child = otto_rec()
+            .envs(env.iter().copied())
             .args([
                 "serve",
                 "--model-dir",
@@ -77,10 +83,24 @@ impl Server {
 
     /// Sends one request and returns the status and body.
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let (status, _, body) = self.exchange(method, path, &[], body);
+        (status, body)
+    }
+
+    /// Sends one request with extra header lines; returns the status, the response head
+    /// (lower-cased) and the body.
+    pub fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: &[u8],
+    ) -> (u16, String, String) {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&self.addr).expect("connect");
+        let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
             self.addr,
             body.len()
         );
@@ -95,11 +115,8 @@ impl Server {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no status line in {text:?}"));
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        (status, head.to_lowercase(), body.to_string())
     }
 
     /// POSTs JSON to /predict and parses the answer.

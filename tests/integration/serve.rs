@@ -297,3 +297,155 @@ fn a_missing_or_corrupt_model_dir_exits_1_naming_the_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("covisit_buy2buy.parquet"), "{stderr}");
 }
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .map(str::trim)
+}
+
+/// Probes, the model version in every answer, and hot reload: by SIGHUP, by the admin
+/// route (token checked), to another directory; a broken bundle is refused with its code
+/// while the old model keeps serving, and the failure is counted.
+#[test]
+fn probes_versions_and_hot_reload_keep_serving_through_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model(dir.path());
+    let plain = dir.path().join("plain");
+    run_ok(&[
+        "build-index",
+        "--input",
+        "fixtures/world/train.jsonl",
+        "--model-dir",
+        s(&plain),
+        "--no-embeddings",
+    ]);
+    let server = Server::start_with_env(&model, &[("OTTO_ADMIN_TOKEN", "s3cret")]);
+    let example = readme_example().to_string();
+    let (status, head, _) = server.exchange("POST", "/predict", &[], example.as_bytes());
+    assert_eq!(status, 200);
+    let version = header(&head, "x-model-version")
+        .expect("version header")
+        .to_string();
+    assert_eq!(version.len(), 16);
+    let (status, _, live) = server.exchange("GET", "/livez", &[], b"");
+    assert_eq!((status, live.contains("ok")), (200, true));
+    let (status, _, ready) = server.exchange("GET", "/readyz", &[], b"");
+    assert_eq!(status, 200);
+    assert!(ready.contains(&version), "{ready}");
+
+    // The admin route needs the token.
+    for auth in [
+        &[][..],
+        &["Authorization: Bearer wrong"][..],
+        &["Authorization: s3cret"][..],
+    ] {
+        let (status, _, body) = server.exchange("POST", "/admin/reload", auth, b"");
+        assert_eq!(status, 401, "{auth:?}");
+        assert!(body.contains("\"code\":\"unauthorized\""), "{body}");
+    }
+    let auth = ["Authorization: Bearer s3cret"];
+    // A reload to a directory that is not a bundle fails; the old model keeps serving.
+    let request = format!("{{\"model_dir\":{:?}}}", s(dir.path()));
+    let (status, _, body) = server.exchange("POST", "/admin/reload", &auth, request.as_bytes());
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("\"code\":\"manifest_missing\""), "{body}");
+    let (status, head, _) = server.exchange("POST", "/predict", &[], example.as_bytes());
+    assert_eq!(status, 200);
+    assert_eq!(header(&head, "x-model-version"), Some(version.as_str()));
+    let (_, metrics) = server.request("GET", "/metrics", b"");
+    assert!(
+        metrics.contains("otto_model_reloads_total{result=\"error\"} 1"),
+        "{metrics}"
+    );
+
+    // A reload to another bundle swaps it in; its version answers from then on.
+    let request = format!("{{\"model_dir\":{:?}}}", s(&plain));
+    let (status, _, body) = server.exchange("POST", "/admin/reload", &auth, request.as_bytes());
+    assert_eq!(status, 200, "{body}");
+    let reloaded: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let plain_version = reloaded["model"]["version"].as_str().unwrap().to_string();
+    assert_ne!(plain_version, version);
+    assert_eq!(reloaded["model"]["embeddings"], false);
+    let (status, head, _) = server.exchange("POST", "/predict", &[], example.as_bytes());
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&head, "x-model-version"),
+        Some(plain_version.as_str())
+    );
+    let (_, health) = server.request("GET", "/health", b"");
+    assert!(health.contains(&plain_version), "{health}");
+
+    // SIGHUP reloads the current directory: corrupt it first, and the reload fails with
+    // the old model serving; repair it, and the reload succeeds.
+    let manifest = plain.join("manifest.json");
+    let good = std::fs::read(&manifest).unwrap();
+    std::fs::write(&manifest, b"{ corrupt").unwrap();
+    let hangup = || {
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &server.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    let reloads = |result: &str| -> u64 {
+        let (_, metrics) = server.request("GET", "/metrics", b"");
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("otto_model_reloads_total{{result=\"{result}\"}} "))
+            })
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let wait_for = |result: &str, n: u64| {
+        for _ in 0..200 {
+            if reloads(result) >= n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("no {result} reload counted");
+    };
+    hangup();
+    wait_for("error", 2);
+    let (status, head, _) = server.exchange("POST", "/predict", &[], example.as_bytes());
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&head, "x-model-version"),
+        Some(plain_version.as_str())
+    );
+    std::fs::write(&manifest, &good).unwrap();
+    hangup();
+    wait_for("ok", 2);
+    let (status, head, _) = server.exchange("POST", "/predict", &[], example.as_bytes());
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&head, "x-model-version"),
+        Some(plain_version.as_str())
+    );
+}
+
+/// Without OTTO_ADMIN_TOKEN the admin route does not exist.
+#[test]
+fn the_admin_route_is_off_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    run_ok(&[
+        "build-index",
+        "--input",
+        "fixtures/world/train.jsonl",
+        "--model-dir",
+        s(&model),
+        "--no-embeddings",
+    ]);
+    let server = Server::start(&model);
+    let (status, _, body) = server.exchange(
+        "POST",
+        "/admin/reload",
+        &["Authorization: Bearer anything"],
+        b"",
+    );
+    assert_eq!(status, 404, "{body}");
+}
