@@ -126,9 +126,10 @@ pub struct BuildIndexArgs {
     /// Drop the bundle's rankers instead of keeping them with the new index.
     #[arg(long)]
     pub drop_rankers: bool,
-    /// Leave out the item embeddings and the similar-items table (faster build, smaller bundle).
+    /// Also train item embeddings and the similar-items table: a candidate source and seven
+    /// ranker features (off by default: small gain, long build at scale; see BENCHMARKS.md).
     #[arg(long)]
-    pub no_embeddings: bool,
+    pub embeddings: bool,
     /// Dimensions of an item vector.
     #[arg(long, default_value_t = 32)]
     pub embedding_dim: usize,

@@ -316,7 +316,10 @@ mod tests {
         build(
             dir,
             &world(),
-            &IndexParams::default(),
+            &IndexParams {
+                embedding: Some(crate::embedding::EmbeddingParams::default()),
+                ..IndexParams::default()
+            },
             &[],
             OldRankers::Keep,
             &Silent,
@@ -392,7 +395,10 @@ mod tests {
         let err = build(
             &path,
             &world(),
-            &IndexParams::default(),
+            &IndexParams {
+                embedding: Some(crate::embedding::EmbeddingParams::default()),
+                ..IndexParams::default()
+            },
             &[],
             OldRankers::Keep,
             &Silent,

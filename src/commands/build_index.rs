@@ -40,7 +40,7 @@ impl BuildIndexArgs {
             positive(self.buy2buy_top_k, "--buy2buy-top-k")?;
         params.recent_days = positive(self.recent_days as usize, "--recent-days")? as u32;
         params.pairs_per_pass = positive(self.pairs_per_pass, "--pairs-per-pass")?;
-        params.embedding = if self.no_embeddings {
+        params.embedding = if !self.embeddings {
             None
         } else {
             let embedding = EmbeddingParams {
@@ -99,7 +99,7 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
             e.vectors.dim(),
             e.similar.num_pairs()
         ),
-        None => eprintln!("no item embeddings (--no-embeddings)"),
+        None => eprintln!("no item embeddings (--embeddings adds them)"),
     }
     if built.kept_rankers {
         eprintln!("kept the bundle's rankers: they read the same features from the new index");

@@ -198,7 +198,7 @@ impl Default for IndexParams {
             recent_days: 7,
             popular: 100,
             pairs_per_pass: 150_000_000,
-            embedding: Some(EmbeddingParams::default()),
+            embedding: None,
         }
     }
 }

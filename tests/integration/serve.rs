@@ -10,7 +10,14 @@ use crate::common::{Server, run, run_ok, s};
 fn fixture_model(dir: &Path) -> PathBuf {
     let model = dir.join("model");
     let input = "fixtures/world/train.jsonl";
-    run_ok(&["build-index", "--input", input, "--model-dir", s(&model)]);
+    run_ok(&[
+        "build-index",
+        "--input",
+        input,
+        "--model-dir",
+        s(&model),
+        "--embeddings",
+    ]);
     run_ok(&[
         "train",
         "--input",
@@ -318,7 +325,6 @@ fn probes_versions_and_hot_reload_keep_serving_through_failures() {
         "fixtures/world/train.jsonl",
         "--model-dir",
         s(&plain),
-        "--no-embeddings",
     ]);
     let server = Server::start_with_env(&model, &[("OTTO_ADMIN_TOKEN", "s3cret")]);
     let example = readme_example().to_string();
@@ -438,7 +444,6 @@ fn the_admin_route_is_off_without_a_token() {
         "fixtures/world/train.jsonl",
         "--model-dir",
         s(&model),
-        "--no-embeddings",
     ]);
     let server = Server::start(&model);
     let (status, _, body) = server.exchange(
