@@ -193,6 +193,18 @@ pub struct ServeArgs {
     /// Largest accepted request body, bytes.
     #[arg(long, env = "OTTO_BODY_LIMIT", default_value_t = crate::http::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Requests handled at once; beyond it a request gets 503 `overloaded` at once.
+    #[arg(long, env = "OTTO_MAX_IN_FLIGHT", default_value_t = crate::http::Limits::default().max_in_flight)]
+    pub max_in_flight: usize,
+    /// Connections per worker; beyond it new connections wait in the listen backlog.
+    #[arg(long, env = "OTTO_MAX_CONNECTIONS", default_value_t = crate::http::Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Time a client has to send a request's head, milliseconds (408 after it).
+    #[arg(long, env = "OTTO_CLIENT_TIMEOUT_MS", default_value_t = crate::http::Limits::default().client_timeout_ms)]
+    pub client_timeout_ms: u64,
+    /// Idle keep-alive connections are closed after this many seconds (0: no keep-alive).
+    #[arg(long, env = "OTTO_KEEP_ALIVE_SECS", default_value_t = crate::http::Limits::default().keep_alive_secs)]
+    pub keep_alive_secs: u64,
 }
 
 #[derive(Debug, Args)]

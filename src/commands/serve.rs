@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
-use crate::http::{AppState, Served, start};
+use crate::http::{AppState, Limits, Served, start};
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let started = Instant::now();
@@ -18,6 +18,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let addr = listener.local_addr().map_err(Error::Server)?;
     let version = served.info.version.clone();
     let mut state = AppState::new(served, args.model_dir.clone(), args.body_limit);
+    state.limits = Limits {
+        max_in_flight: args.max_in_flight.max(1),
+        max_connections: args.max_connections.max(1),
+        client_timeout_ms: args.client_timeout_ms,
+        keep_alive_secs: args.keep_alive_secs,
+    };
     state.admin_token = std::env::var("OTTO_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());

@@ -73,6 +73,9 @@ pub enum ApiError {
     /// An admin route without the right bearer token.
     #[error("this route needs Authorization: Bearer <OTTO_ADMIN_TOKEN>")]
     Unauthorized,
+    /// More requests in flight than the limit.
+    #[error("the server is handling {0} requests, its limit; retry shortly")]
+    Overloaded(usize),
     /// The server is shutting down.
     #[error("the server is shutting down")]
     Draining,
@@ -92,6 +95,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Draining => "draining",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::Reload { code, .. } => code,
         }
     }
@@ -106,7 +110,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Draining | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Reload { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }

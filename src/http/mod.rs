@@ -13,13 +13,13 @@ pub mod model;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 
 use self::api::{PredictRequest, PredictResponse, ValidRequest};
 use self::error::{ApiError, from_serde};
@@ -28,6 +28,30 @@ pub use self::model::{ModelInfo, ModelSlot, Served};
 
 /// Default limit of a request body: a 500-event session is ~25 KB of JSON.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+
+/// Connection and request limits of the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests handled at once; more get 503 `overloaded`.
+    pub max_in_flight: usize,
+    /// Connections per worker.
+    pub max_connections: usize,
+    /// Time to receive a request's head.
+    pub client_timeout_ms: u64,
+    /// Idle keep-alive timeout; 0 turns keep-alive off.
+    pub keep_alive_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_in_flight: 1_024,
+            max_connections: 25_000,
+            client_timeout_ms: 5_000,
+            keep_alive_secs: 5,
+        }
+    }
+}
 
 /// State shared by all workers.
 pub struct AppState {
@@ -38,6 +62,8 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Set when shutdown begins: `/readyz` answers 503 from then on.
     pub draining: AtomicBool,
+    pub limits: Limits,
+    in_flight: AtomicUsize,
 }
 
 impl AppState {
@@ -48,6 +74,8 @@ impl AppState {
             body_limit,
             admin_token: None,
             draining: AtomicBool::new(false),
+            limits: Limits::default(),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -206,16 +234,57 @@ async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> 
     Err(ApiError::MethodNotAllowed(req.method().to_string()))
 }
 
-/// Records metrics and logs one line per request.
+/// One request being handled; leaving (or being dropped on a cancelled request) frees
+/// its slot.
+struct InFlight(web::Data<AppState>);
+
+impl InFlight {
+    /// A slot, or `None` when `max_in_flight` requests are being handled.
+    fn enter(state: &web::Data<AppState>) -> Option<InFlight> {
+        let before = state.in_flight.fetch_add(1, Ordering::AcqRel);
+        if before >= state.limits.max_in_flight {
+            state.in_flight.fetch_sub(1, Ordering::AcqRel);
+            None
+        } else {
+            Some(InFlight(state.clone()))
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Records metrics and logs one line per request; refuses a request beyond the in-flight
+/// limit with 503.
 async fn observe(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().clone();
     let path = req.path().to_string();
-    let res = next.call(req).await?;
+    // Probes and metrics answer even when the server is saturated.
+    let counted = !matches!(path.as_str(), "/livez" | "/readyz" | "/health" | "/metrics");
+    let _slot = match (&state, counted) {
+        (Some(state), true) => match InFlight::enter(state) {
+            Some(slot) => Some(slot),
+            None => {
+                let error = ApiError::Overloaded(state.limits.max_in_flight);
+                let response = req.into_response(error.error_response());
+                state
+                    .metrics
+                    .record("overloaded", 503, started.elapsed().as_secs_f64());
+                log::warn!("{method} {path} 503: {error}");
+                return Ok(response.map_into_right_body());
+            }
+        },
+        _ => None,
+    };
+    let res = next.call(req).await?.map_into_left_body();
     let seconds = started.elapsed().as_secs_f64();
     let route = res
         .request()
@@ -312,6 +381,11 @@ pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io:
     let state = web::Data::new(state);
     actix_web::rt::spawn(reload_on_hangup(state.clone().into_inner()));
     let stopping = state.clone();
+    let limits = state.limits;
+    let keep_alive = match limits.keep_alive_secs {
+        0 => actix_web::http::KeepAlive::Disabled,
+        s => actix_web::http::KeepAlive::Timeout(std::time::Duration::from_secs(s)),
+    };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -319,6 +393,9 @@ pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io:
             .configure(configure)
     })
     .workers(workers.max(1))
+    .max_connections(limits.max_connections.max(1))
+    .client_request_timeout(std::time::Duration::from_millis(limits.client_timeout_ms))
+    .keep_alive(keep_alive)
     .shutdown_signal(stop_signal(stopping))
     .shutdown_timeout(10)
     .listen(listener)?

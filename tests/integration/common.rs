@@ -51,6 +51,11 @@ impl Server {
 
     /// Starts the server with extra environment variables.
     pub fn start_with_env(model_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_with(model_dir, env, &[])
+    }
+
+    /// Starts the server with extra environment variables and flags.
+    pub fn start_with(model_dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> Server {
         use std::io::BufRead;
         let mut child = otto_rec()
             .envs(env.iter().copied())
@@ -63,6 +68,7 @@ impl Server {
                 "--workers",
                 "2",
             ])
+            .args(flags)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -454,3 +454,61 @@ fn the_admin_route_is_off_without_a_token() {
     );
     assert_eq!(status, 404, "{body}");
 }
+
+/// Beyond --max-in-flight a request gets 503 `overloaded` at once while the probes keep
+/// answering; a client that sends no request head within the timeout gets 408.
+#[test]
+fn limits_refuse_cleanly_beyond_the_in_flight_cap_and_time_out_silent_clients() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    run_ok(&[
+        "build-index",
+        "--input",
+        "fixtures/world/train.jsonl",
+        "--model-dir",
+        s(&model),
+    ]);
+    let server = Server::start_with(
+        &model,
+        &[],
+        &["--max-in-flight", "1", "--client-timeout-ms", "500"],
+    );
+    let example = readme_example().to_string();
+    // A request whose body is still arriving holds the one slot.
+    let mut slow = std::net::TcpStream::connect(&server.addr).unwrap();
+    let head = format!(
+        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        example.len()
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    slow.write_all(&example.as_bytes()[..10]).unwrap();
+    let mut refused = false;
+    for _ in 0..100 {
+        let (status, body) = server.request("POST", "/predict", example.as_bytes());
+        if status == 503 {
+            assert!(body.contains("\"code\":\"overloaded\""), "{body}");
+            refused = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(refused, "no 503 while the slot was held");
+    assert_eq!(server.request("GET", "/livez", b"").0, 200);
+    assert_eq!(server.request("GET", "/readyz", b"").0, 200);
+    // The held request completes normally, and frees the slot.
+    slow.write_all(&example.as_bytes()[10..]).unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(server.predict(&readme_example()).0, 200);
+
+    // A connection that sends nothing is answered 408 after the timeout.
+    let mut silent = std::net::TcpStream::connect(&server.addr).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = silent.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+}
