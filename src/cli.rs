@@ -28,7 +28,7 @@ pub enum Command {
     Train(TrainArgs),
     /// Score every session of a file and write a Kaggle submission (.csv) or lists with scores (.jsonl).
     Predict(PredictArgs),
-    /// Serve recommendations over HTTP (POST /predict, GET /health, GET /metrics).
+    /// Serve recommendations over HTTP (POST /predict, GET /health, /metrics, /livez, /readyz).
     Serve(ServeArgs),
     /// Describe an event file: sessions, events, length distribution, type mix, items, time span.
     Stats(StatsArgs),

@@ -6,7 +6,8 @@
 //! restarting server) sees the complete old bundle or the complete new one, never a mix.
 //! Files of the old directory that its manifest does not list (a user's notes) are moved
 //! into the new one; the old bundle is then removed. An uncommitted staging directory
-//! removes itself when dropped; one left by a killed process is ignored by readers.
+//! removes itself when dropped; one left by a killed process is ignored by readers and
+//! removed by the next build of the same target.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -19,6 +20,42 @@ use super::manifest::{FileEntry, MANIFEST, Manifest, VectorShape, checksum};
 use crate::data::atomic::write_atomic;
 use crate::error::{BundleProblem, Error, Result};
 use crate::index::{Index, TableKind};
+
+/// Removes staging directories of `name` left by processes that no longer run (a build
+/// killed before it could clean up). Best effort: what cannot be removed stays.
+fn remove_stale(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.staging-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid <= 0 || process_runs(pid) {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => log::info!(
+                "removed {} (left by a build that was killed)",
+                entry.path().display()
+            ),
+            Err(e) => log::warn!("could not remove {}: {e}", entry.path().display()),
+        }
+    }
+}
+
+/// True when a process with id `pid` exists.
+fn process_runs(pid: i32) -> bool {
+    // SAFETY: signal 0 sends nothing; kill only checks that the process exists and that
+    // we may signal it.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
 
 /// A new bundle being written beside `target`.
 pub struct Staging {
@@ -60,6 +97,7 @@ impl Staging {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        remove_stale(&parent, &name.to_string_lossy());
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -243,4 +281,31 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
     std::fs::rename(b, &aside).map_err(|e| Error::io(b, e))?;
     std::fs::rename(a, b).map_err(|e| Error::io(b, e))?;
     std::fs::rename(&aside, a).map_err(|e| Error::io(a, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A staging directory of a process that no longer runs is removed by the next build;
+    /// one of a running process (a build in progress) is left alone.
+    #[test]
+    fn staging_left_by_a_killed_build_is_removed_and_a_live_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // Linux pids stay below 2^22, so this process cannot exist.
+        let stale = dir.path().join(".model.staging-999999999-1");
+        let live = dir
+            .path()
+            .join(format!(".model.staging-{}-2", std::process::id()));
+        let other = dir.path().join(".other.staging-999999999-1");
+        for d in [&stale, &live, &other] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("covisit_clicks.parquet"), b"x").unwrap();
+        }
+        let staging = Staging::new(&dir.path().join("model")).unwrap();
+        assert!(!stale.exists());
+        assert!(live.exists());
+        assert!(other.exists(), "another target's staging is not ours to remove");
+        drop(staging);
+    }
 }
