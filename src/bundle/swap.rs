@@ -305,7 +305,10 @@ mod tests {
         let staging = Staging::new(&dir.path().join("model")).unwrap();
         assert!(!stale.exists());
         assert!(live.exists());
-        assert!(other.exists(), "another target's staging is not ours to remove");
+        assert!(
+            other.exists(),
+            "another target's staging is not ours to remove"
+        );
         drop(staging);
     }
 }
