@@ -469,10 +469,12 @@ fn limits_refuse_cleanly_beyond_the_in_flight_cap_and_time_out_silent_clients() 
         "--model-dir",
         s(&model),
     ]);
+    // A generous client timeout here: the held request must not time out while the
+    // test's other requests run on a loaded machine.
     let server = Server::start_with(
         &model,
         &[],
-        &["--max-in-flight", "1", "--client-timeout-ms", "500"],
+        &["--max-in-flight", "1", "--client-timeout-ms", "30000"],
     );
     let example = readme_example().to_string();
     // A request whose body is still arriving holds the one slot.
@@ -483,6 +485,9 @@ fn limits_refuse_cleanly_beyond_the_in_flight_cap_and_time_out_silent_clients() 
     );
     slow.write_all(head.as_bytes()).unwrap();
     slow.write_all(&example.as_bytes()[..10]).unwrap();
+    // Let the server admit it before anything else arrives (a request in flight at that
+    // moment would take the slot and the held one would be the one refused).
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let mut refused = false;
     for _ in 0..100 {
         let (status, body) = server.request("POST", "/predict", example.as_bytes());
@@ -504,6 +509,7 @@ fn limits_refuse_cleanly_beyond_the_in_flight_cap_and_time_out_silent_clients() 
     assert_eq!(server.predict(&readme_example()).0, 200);
 
     // A connection that sends nothing is answered 408 after the timeout.
+    let server = Server::start_with(&model, &[], &["--client-timeout-ms", "300"]);
     let mut silent = std::net::TcpStream::connect(&server.addr).unwrap();
     silent
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
