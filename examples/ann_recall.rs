@@ -6,8 +6,7 @@
 //! QUERIES items (default 2,000) are drawn evenly over the items with vectors.
 
 use otto_rec::bundle::Bundle;
-use otto_rec::embedding::dot;
-use otto_rec::index::covisit::top_k;
+use otto_rec::embedding::ann::exact_neighbours;
 use rayon::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,9 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("the bundle has no item embeddings".into());
     };
     let e = &embeddings.vectors;
-    let aids: Vec<u32> = (0..e.aid_bound() as u32)
-        .filter(|&a| e.vector(a).is_some())
-        .collect();
+    let aids = e.aids();
     let step = (aids.len() / queries.max(1)).max(1);
     let sample: Vec<u32> = aids.iter().step_by(step).copied().take(queries).collect();
     let k = sample
@@ -36,13 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (found, total) = sample
         .par_iter()
         .map(|&a| {
-            let va = e.vector(a).expect("has a vector");
-            let mut exact: Vec<(u32, f32)> = aids
-                .iter()
-                .filter(|&&b| b != a)
-                .map(|&b| (b, dot(va, e.vector(b).expect("has a vector"))))
-                .collect();
-            top_k(&mut exact, k);
+            let exact = exact_neighbours(e, &aids, a, k);
             let table = embeddings.similar.row(a).0;
             let found = exact.iter().filter(|(b, _)| table.contains(b)).count();
             (found, exact.len())

@@ -33,9 +33,7 @@ impl Distance<f32> for CosineDistance {
 /// For every aid with a vector, its `k` most similar other aids (cosine, best first, ties
 /// by smaller aid), as a table in the co-visitation format.
 pub fn similar_items(e: &Embeddings, k: usize, progress: &dyn Progress) -> CovisitTable {
-    let aids: Vec<u32> = (0..e.aid_bound() as u32)
-        .filter(|&a| e.vector(a).is_some())
-        .collect();
+    let aids = e.aids();
     if aids.len() < 2 {
         return CovisitTable::default();
     }
@@ -88,22 +86,26 @@ pub fn similar_items(e: &Embeddings, k: usize, progress: &dyn Progress) -> Covis
     CovisitTable::from_lists(lists)
 }
 
-/// The exact answer, by comparing every pair: the oracle [`similar_items`] is tested
-/// against.
-pub fn brute_force(e: &Embeddings, k: usize) -> Vec<Vec<(u32, f32)>> {
-    let aids: Vec<u32> = (0..e.aid_bound() as u32)
-        .filter(|&a| e.vector(a).is_some())
+/// The exact `k` most similar of `aids` to `a` (cosine, best first, ties by smaller aid),
+/// by comparing `a` with every one: the oracle the graph is measured against.
+pub fn exact_neighbours(e: &Embeddings, aids: &[u32], a: u32, k: usize) -> Vec<(u32, f32)> {
+    let va = e.vector(a).expect("has a vector");
+    let mut row: Vec<(u32, f32)> = aids
+        .iter()
+        .filter(|&&b| b != a)
+        .map(|&b| (b, dot(va, e.vector(b).expect("has a vector"))))
         .collect();
+    top_k(&mut row, k);
+    row
+}
+
+/// The exact answer for every item, by comparing every pair: the oracle
+/// [`similar_items`] is tested against.
+pub fn brute_force(e: &Embeddings, k: usize) -> Vec<Vec<(u32, f32)>> {
+    let aids = e.aids();
     let mut lists = vec![Vec::new(); e.aid_bound()];
     for &a in &aids {
-        let va = e.vector(a).expect("has a vector");
-        let mut row: Vec<(u32, f32)> = aids
-            .iter()
-            .filter(|&&b| b != a)
-            .map(|&b| (b, dot(va, e.vector(b).expect("has a vector"))))
-            .collect();
-        top_k(&mut row, k);
-        lists[a as usize] = row;
+        lists[a as usize] = exact_neighbours(e, &aids, a, k);
     }
     lists
 }

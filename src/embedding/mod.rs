@@ -153,6 +153,13 @@ impl Embeddings {
         self.present.len()
     }
 
+    /// The aids with a vector, ascending.
+    pub fn aids(&self) -> Vec<u32> {
+        (0..self.aid_bound() as u32)
+            .filter(|&a| self.present[a as usize])
+            .collect()
+    }
+
     /// Aids with a vector.
     pub fn count(&self) -> usize {
         self.present.iter().filter(|&&p| p).count()
