@@ -17,13 +17,7 @@ while getopts "n:s:w:" opt; do
     *) sed -n '2,10p' "$0"; exit 1 ;;
   esac
 done
-if [ -n "${BIN:-}" ]; then
-  bin=$(realpath "$BIN")
-else
-  source scripts/deps.sh
-  cargo build --release --quiet
-  bin=$PWD/target/release/otto-rec
-fi
+source scripts/release-bin.sh
 mkdir -p "$work"
 world=$work/world-$sessions
 [ -f "$world/train.jsonl" ] || "$bin" generate --out "$world" --sessions "$sessions" --seed 9 2>/dev/null

@@ -21,13 +21,7 @@ while getopts "s:n:w:" opt; do
 done
 shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
-if [ -n "${BIN:-}" ]; then
-  bin=$(realpath "$BIN")
-else
-  source scripts/deps.sh
-  cargo build --release --quiet
-  bin=$PWD/target/release/otto-rec
-fi
+source scripts/release-bin.sh
 mkdir -p "$work"
 printf '%-6s %-10s %8s %8s %8s %8s   %s\n' seed strategy clicks carts orders total "train time"
 for seed in $seeds; do
