@@ -32,6 +32,20 @@ pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// Builds the index of the committed fixture world's train.jsonl into `model`, with
+/// `flags` added to build-index.
+pub fn fixture_index(model: &Path, flags: &[&str]) {
+    let mut args = vec![
+        "build-index",
+        "--input",
+        "fixtures/world/train.jsonl",
+        "--model-dir",
+        s(model),
+    ];
+    args.extend_from_slice(flags);
+    run_ok(&args);
+}
+
 /// `path` as &str.
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")

@@ -4,20 +4,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::common::{Server, run, run_ok, s};
+use crate::common::{Server, fixture_index, run, run_ok, s};
 
 /// A model directory (index and rankers) built from the committed fixture world.
 fn fixture_model(dir: &Path) -> PathBuf {
     let model = dir.join("model");
     let input = "fixtures/world/train.jsonl";
-    run_ok(&[
-        "build-index",
-        "--input",
-        input,
-        "--model-dir",
-        s(&model),
-        "--embeddings",
-    ]);
+    fixture_index(&model, &["--embeddings"]);
     run_ok(&[
         "train",
         "--input",
@@ -319,13 +312,7 @@ fn probes_versions_and_hot_reload_keep_serving_through_failures() {
     let dir = tempfile::tempdir().unwrap();
     let model = fixture_model(dir.path());
     let plain = dir.path().join("plain");
-    run_ok(&[
-        "build-index",
-        "--input",
-        "fixtures/world/train.jsonl",
-        "--model-dir",
-        s(&plain),
-    ]);
+    fixture_index(&plain, &[]);
     let server = Server::start_with_env(&model, &[("OTTO_ADMIN_TOKEN", "s3cret")]);
     let example = readme_example().to_string();
     let (status, head, _) = server.exchange("POST", "/predict", &[], example.as_bytes());
@@ -438,13 +425,7 @@ fn probes_versions_and_hot_reload_keep_serving_through_failures() {
 fn the_admin_route_is_off_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
-    run_ok(&[
-        "build-index",
-        "--input",
-        "fixtures/world/train.jsonl",
-        "--model-dir",
-        s(&model),
-    ]);
+    fixture_index(&model, &[]);
     let server = Server::start(&model);
     let (status, _, body) = server.exchange(
         "POST",
@@ -462,13 +443,7 @@ fn limits_refuse_cleanly_beyond_the_in_flight_cap_and_time_out_silent_clients() 
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
-    run_ok(&[
-        "build-index",
-        "--input",
-        "fixtures/world/train.jsonl",
-        "--model-dir",
-        s(&model),
-    ]);
+    fixture_index(&model, &[]);
     // A generous client timeout here: the held request must not time out while the
     // test's other requests run on a loaded machine.
     let server = Server::start_with(

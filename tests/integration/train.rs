@@ -1,6 +1,6 @@
 //! `train` through the binary: rankers written, reported, and checked at load.
 
-use crate::common::{run, run_ok, s};
+use crate::common::{fixture_index, run, run_ok, s};
 
 #[test]
 fn train_writes_three_rankers_with_a_report_and_predict_uses_them() {
@@ -285,14 +285,7 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
     ]);
 
     let model = dir.path().join("model");
-    run_ok(&[
-        "build-index",
-        "--input",
-        input,
-        "--model-dir",
-        s(&model),
-        "--embeddings",
-    ]);
+    fixture_index(&model, &["--embeddings"]);
     run_ok(&[
         "train",
         "--input",
