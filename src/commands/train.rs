@@ -123,7 +123,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Err(e) => return Err(e),
     };
     let trained = train(
-        &log,
+        log,
         &args.input.display().to_string(),
         &params,
         &config,

@@ -29,7 +29,7 @@ use crate::metric::Recall;
 use crate::pipeline::{Recommender, Strategy};
 use crate::progress::{Progress, Unit};
 use crate::ranker::{Rankers, TreeModel};
-use crate::split::{SplitConfig, split};
+use crate::split::{Split, SplitConfig, split};
 
 /// Hyper-parameters of one LightGBM ranker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -283,8 +283,12 @@ pub struct Trained {
 /// Trains the three rankers on `log` (named `input` in the report). The candidates are
 /// drawn from an index of the log's earlier part, built with `params` (the serving
 /// index's parameters), so training sees what serving will.
+///
+/// The log is taken by value so that it, and each part of it, is freed as soon as the run
+/// no longer needs it: at Kaggle scale the log and its split are several GB that would
+/// otherwise stay resident while LightGBM fits.
 pub fn train(
-    log: &SessionLog,
+    log: SessionLog,
     input: &str,
     params: &IndexParams,
     config: &TrainConfig,
@@ -305,12 +309,14 @@ pub fn train(
 
     // Fold 0: the last test period; its sessions train, validate and are held out.
     let split0 = split(
-        log,
+        &log,
         SplitConfig {
             days: config.days,
             seed: config.seed,
         },
     );
+    // Only earlier folds read the whole log again.
+    let log = (config.folds > 1).then_some(log);
     if split0.test.len() < 50 {
         return Err(Error::input(
             input,
@@ -332,19 +338,14 @@ pub fn train(
         config.max_validation_sessions,
     );
     let index0 = index::build(&split0.train, params, progress);
-    progress.stage(
-        "candidates and features",
-        split0.test.len() as u64,
-        Unit::Items,
-    );
-    let mut rows = rows::build(
-        &index0,
-        &split0.test,
-        &split0.labels,
-        &roles,
-        &options,
-        progress,
-    );
+    let Split {
+        train: indexed,
+        test: test0,
+        labels: labels0,
+    } = split0;
+    drop(indexed);
+    progress.stage("candidates and features", test0.len() as u64, Unit::Items);
+    let mut rows = rows::build(&index0, &test0, &labels0, &roles, &options, progress);
     progress.finish();
     let candidate_recall = rows.candidate_recall.recall();
     let candidates_per_session = rows.candidates as f64 / rows.sessions.max(1) as f64;
@@ -353,7 +354,7 @@ pub fn train(
     );
 
     // Earlier folds: the log as it was k periods ago, split the same way; train only.
-    if let Some(last) = log.last_timestamp() {
+    if let Some((log, last)) = log.as_ref().and_then(|l| Some((l, l.last_timestamp()?))) {
         for fold in 1..config.folds {
             let shift = fold as u64 * config.days as u64 * DAY as u64 * 1000;
             let millis = last.as_millis().saturating_sub(shift) + 1;
@@ -393,6 +394,7 @@ pub fn train(
             rows.merge_train(more);
         }
     }
+    drop(log);
 
     let mut texts = Vec::with_capacity(3);
     let mut models = Vec::with_capacity(3);
@@ -407,7 +409,7 @@ pub fn train(
                 },
             ));
         }
-        let (text, model, report) = fit_target(&data, objective, config, progress)?;
+        let (text, model, report) = fit_target(data, objective, config, progress)?;
         texts.push(text);
         models.push(model);
         targets.push(report);
@@ -423,18 +425,12 @@ pub fn train(
     let holdout_recall = HoldoutRecall {
         heuristic: holdout_recall(
             &recommender,
-            &split0.test,
-            &split0.labels,
+            &test0,
+            &labels0,
             &holdout,
             Strategy::Heuristic,
         )?,
-        ranker: holdout_recall(
-            &recommender,
-            &split0.test,
-            &split0.labels,
-            &holdout,
-            Strategy::Ranker,
-        )?,
+        ranker: holdout_recall(&recommender, &test0, &labels0, &holdout, Strategy::Ranker)?,
     };
     let count = |r: Role| roles.iter().filter(|&&x| x == r).count();
     let targets: [TargetReport; 3] = targets.try_into().expect("three targets");
@@ -479,9 +475,11 @@ pub fn train(
 }
 
 /// Fits the ranker of one target with each objective the configuration asks for and keeps
-/// the one with the higher validation Recall@20.
+/// the one with the higher validation Recall@20. The rows are binned once for every
+/// objective, and the f32 training rows are freed as soon as LightGBM holds its binned
+/// copy (a quarter of their size).
 fn fit_target(
-    data: &ObjectiveRows,
+    mut data: ObjectiveRows,
     target: EventType,
     config: &TrainConfig,
     progress: &dyn Progress,
@@ -503,18 +501,14 @@ fn fit_target(
         data.train.positives(),
         data.valid.len()
     );
+    let sets = Binned::new(&data.train, &data.valid).map_err(|e| Error::Lightgbm(e.0))?;
+    data.train = Selection::default();
     let mut best: Option<(f64, String, TreeModel)> = None;
     let mut scores = Vec::new();
     for &objective in objectives {
-        let text = fit(
-            &data.train,
-            &data.valid,
-            &config.booster,
-            objective,
-            target,
-            progress,
-        )
-        .map_err(|e| Error::Lightgbm(e.0))?;
+        let text = sets
+            .fit(&config.booster, objective, target, progress)
+            .map_err(|e| Error::Lightgbm(e.0))?;
         let model = TreeModel::parse(&text)
             .map_err(|e| Error::Lightgbm(format!("reading back the trained model: {e}")))?;
         model.score_rows(&data.valid.rows, &mut scores);
@@ -549,84 +543,111 @@ pub fn fit(
     target: EventType,
     progress: &dyn Progress,
 ) -> std::result::Result<String, LightgbmError> {
-    let (metric, higher_is_better) = match objective {
-        Objective::Binary => ("binary_logloss", false),
-        Objective::Lambdarank => ("ndcg", true),
-    };
-    let booster_params = params_string(&[
-        ("objective", objective.name().into()),
-        ("metric", metric.into()),
-        ("eval_at", "20".into()),
-        ("lambdarank_truncation_level", "20".into()),
-        ("learning_rate", params.learning_rate.to_string()),
-        ("num_leaves", params.num_leaves.to_string()),
-        ("max_depth", params.max_depth.to_string()),
-        ("min_data_in_leaf", params.min_data_in_leaf.to_string()),
-        ("feature_fraction", params.feature_fraction.to_string()),
-        ("bagging_fraction", params.bagging_fraction.to_string()),
-        ("bagging_freq", "1".into()),
-        ("lambda_l2", params.lambda_l2.to_string()),
-        ("num_iterations", params.max_trees.to_string()),
-        ("seed", params.seed.to_string()),
-        ("deterministic", "true".into()),
-        ("force_row_wise", "true".into()),
-        ("num_threads", params.threads.to_string()),
-        ("verbose", "-1".into()),
-    ]);
-    let mut train_set = Dataset::from_rows(&train.rows, NUM_FEATURES, "", None)?;
-    train_set.set_labels(&train.labels)?;
-    train_set.set_feature_names(&FEATURE_NAMES)?;
-    let mut valid_set = Dataset::from_rows(&valid.rows, NUM_FEATURES, "", Some(&train_set))?;
-    valid_set.set_labels(&valid.labels)?;
-    if objective == Objective::Lambdarank {
-        train_set.set_groups(&train.groups)?;
-        valid_set.set_groups(&valid.groups)?;
-    }
-    let mut booster = Booster::new(&train_set, &valid_set, &booster_params)?;
+    Binned::new(train, valid)?.fit(params, objective, target, progress)
+}
 
-    progress.stage(
-        &format!(
-            "training the {} ranker ({})",
-            target.name(),
-            objective.name()
-        ),
-        params.max_trees as u64,
-        Unit::Items,
-    );
-    // Early stopping: stop after `early_stopping_rounds` trees without a better validation
-    // metric, and remove those trees again.
-    let mut best: Option<f64> = None;
-    let mut since_best = 0u32;
-    for _ in 0..params.max_trees {
-        if !booster.update()? {
-            break;
-        }
-        let value = booster.validation_metrics()?.first().copied();
-        progress.advance(1);
-        let Some(value) = value else { continue };
-        progress.status(&format!("validation {metric} {value:.5}"));
-        let better = best.is_none_or(|b| {
-            if higher_is_better {
-                value > b
-            } else {
-                value < b
-            }
-        });
-        if better {
-            best = Some(value);
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if since_best >= params.early_stopping_rounds {
-                for _ in 0..since_best {
-                    booster.rollback()?;
-                }
+/// A target's training and validation rows as LightGBM datasets (the validation set on
+/// the training set's bins), with labels and query groups: one pair serves every
+/// objective, since the binary objective ignores the groups.
+struct Binned {
+    train: Dataset,
+    valid: Dataset,
+}
+
+impl Binned {
+    fn new(train: &Selection, valid: &Selection) -> std::result::Result<Self, LightgbmError> {
+        let mut train_set = Dataset::from_rows(&train.rows, NUM_FEATURES, "", None)?;
+        train_set.set_labels(&train.labels)?;
+        train_set.set_feature_names(&FEATURE_NAMES)?;
+        train_set.set_groups(&train.groups)?;
+        let mut valid_set = Dataset::from_rows(&valid.rows, NUM_FEATURES, "", Some(&train_set))?;
+        valid_set.set_labels(&valid.labels)?;
+        valid_set.set_groups(&valid.groups)?;
+        Ok(Binned {
+            train: train_set,
+            valid: valid_set,
+        })
+    }
+
+    /// Fits one model with early stopping on the validation set; returns it as LightGBM
+    /// text, cut back to its best iteration.
+    fn fit(
+        &self,
+        params: &BoosterParams,
+        objective: Objective,
+        target: EventType,
+        progress: &dyn Progress,
+    ) -> std::result::Result<String, LightgbmError> {
+        let (metric, higher_is_better) = match objective {
+            Objective::Binary => ("binary_logloss", false),
+            Objective::Lambdarank => ("ndcg", true),
+        };
+        let booster_params = params_string(&[
+            ("objective", objective.name().into()),
+            ("metric", metric.into()),
+            ("eval_at", "20".into()),
+            ("lambdarank_truncation_level", "20".into()),
+            ("learning_rate", params.learning_rate.to_string()),
+            ("num_leaves", params.num_leaves.to_string()),
+            ("max_depth", params.max_depth.to_string()),
+            ("min_data_in_leaf", params.min_data_in_leaf.to_string()),
+            ("feature_fraction", params.feature_fraction.to_string()),
+            ("bagging_fraction", params.bagging_fraction.to_string()),
+            ("bagging_freq", "1".into()),
+            ("lambda_l2", params.lambda_l2.to_string()),
+            ("num_iterations", params.max_trees.to_string()),
+            ("seed", params.seed.to_string()),
+            ("deterministic", "true".into()),
+            ("force_row_wise", "true".into()),
+            ("num_threads", params.threads.to_string()),
+            ("verbose", "-1".into()),
+        ]);
+        let mut booster = Booster::new(&self.train, &self.valid, &booster_params)?;
+
+        progress.stage(
+            &format!(
+                "training the {} ranker ({})",
+                target.name(),
+                objective.name()
+            ),
+            params.max_trees as u64,
+            Unit::Items,
+        );
+        // Early stopping: stop after `early_stopping_rounds` trees without a better validation
+        // metric, and remove those trees again.
+        let mut best: Option<f64> = None;
+        let mut since_best = 0u32;
+        for _ in 0..params.max_trees {
+            if !booster.update()? {
                 break;
             }
+            let value = booster.validation_metrics()?.first().copied();
+            progress.advance(1);
+            let Some(value) = value else { continue };
+            progress.status(&format!("validation {metric} {value:.5}"));
+            let better = best.is_none_or(|b| {
+                if higher_is_better {
+                    value > b
+                } else {
+                    value < b
+                }
+            });
+            if better {
+                best = Some(value);
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if since_best >= params.early_stopping_rounds {
+                    for _ in 0..since_best {
+                        booster.rollback()?;
+                    }
+                    break;
+                }
+            }
         }
+        progress.finish();
+        booster.model_text()
     }
-    progress.finish();
-    booster.model_text()
 }
 
 #[cfg(test)]
