@@ -12,14 +12,23 @@ pub const MAX_EVENTS: usize = 500;
 /// Items returned when the request does not say.
 pub const DEFAULT_K: usize = 20;
 
-/// The request body as sent.
-#[derive(Debug, Deserialize)]
+/// A session's events, oldest first (out-of-order events are sorted), and what to return.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"aids": [429240, 588903, 170046, 429240, 170046],
+    "timestamps": [1674210000, 1674220000, 1674830000, 1674832100, 1674832437],
+    "event_types": [0, 1, 1, 1, 2], "type": "orders", "k": 20}))]
 pub struct PredictRequest {
+    /// Item ids (0..=4294967295).
     pub aids: Vec<i64>,
+    /// Unix time of each event, seconds.
     pub timestamps: Vec<i64>,
+    /// 0 click, 1 cart, 2 order.
     pub event_types: Vec<i64>,
+    /// The objective: "clicks", "carts" or "orders" (default "orders").
     #[serde(rename = "type")]
+    #[schema(rename = "type")]
     pub objective: Option<String>,
+    /// Items to return, 1..=100 (default 20).
     pub k: Option<i64>,
 }
 
@@ -91,15 +100,21 @@ impl TryFrom<&PredictRequest> for ValidRequest {
     }
 }
 
-/// The success body.
-#[derive(Debug, Serialize)]
+/// The success body: items best first, one score each.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PredictResponse<'a> {
+    /// "success".
     pub status: &'static str,
+    /// The objective answered.
     #[serde(rename = "type")]
+    #[schema(rename = "type")]
     pub objective: &'static str,
     pub recommendation: &'a [u32],
+    /// Ranker probabilities, or the heuristic's scores; sorted descending.
     pub scores: &'a [f32],
+    /// The request's aids, echoed.
     pub aids: &'a [i64],
+    /// The request's event types, echoed.
     pub event_types: &'a [i64],
 }
 

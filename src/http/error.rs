@@ -52,6 +52,19 @@ impl InvalidSession {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"status": "error", "code": "empty_session",
+    "message": "the session is empty: send at least one event"}))]
+pub struct ErrorBody {
+    /// "error".
+    pub status: &'static str,
+    /// Stable, machine-readable: the README lists every code.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+}
+
 /// Everything a request can be refused for.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -116,11 +129,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(serde_json::json!({
-            "status": "error",
-            "code": self.code(),
-            "message": self.to_string(),
-        }))
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            status: "error",
+            code: self.code(),
+            message: self.to_string(),
+        })
     }
 }
 

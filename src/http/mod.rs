@@ -9,6 +9,7 @@ pub mod api;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod openapi;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use actix_web::middleware::Next;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 
 use self::api::{PredictRequest, PredictResponse, ValidRequest};
-use self::error::{ApiError, from_serde};
+use self::error::{ApiError, ErrorBody, from_serde};
 use self::metrics::Metrics;
 pub use self::model::{ModelInfo, ModelSlot, Served};
 
@@ -113,6 +114,17 @@ impl AppState {
 /// The response header naming the model version that answered.
 pub const MODEL_VERSION_HEADER: &str = "X-Model-Version";
 
+/// Recommendations for one session.
+#[utoipa::path(post, path = "/predict", request_body = PredictRequest,
+    responses(
+        (status = 200, description = "Items best first, with scores", body = PredictResponse,
+            headers(("X-Model-Version" = String, description = "The model version that answered"))),
+        (status = 400, description = "`malformed_json`", body = ErrorBody),
+        (status = 405, description = "`method_not_allowed`: /predict takes POST only", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 422, description = "`length_mismatch`, `empty_session`, `too_many_events`, `invalid_aid`, `invalid_timestamp`, `invalid_event_type`, `invalid_type`, `invalid_k`, `invalid_field`", body = ErrorBody),
+        (status = 503, description = "`overloaded`", body = ErrorBody),
+    ))]
 async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let served = state.model.current();
     let bytes = match body.to_bytes_limited(state.body_limit).await {
@@ -150,23 +162,56 @@ async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpR
         }))
 }
 
+/// The body of `/health`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct HealthBody<'a> {
+    /// "ok".
+    status: &'static str,
+    /// otto-rec's version.
+    version: &'static str,
+    model: &'a ModelInfo,
+}
+
+/// The server and the model it serves.
+#[utoipa::path(get, path = "/health",
+    responses((status = 200, body = HealthBody,
+        headers(("X-Model-Version" = String, description = "The model version")))))]
 async fn health(state: web::Data<AppState>) -> HttpResponse {
     let served = state.model.current();
     HttpResponse::Ok()
         .insert_header((MODEL_VERSION_HEADER, served.info.version.as_str()))
-        .json(serde_json::json!({
-            "status": "ok",
-            "version": env!("CARGO_PKG_VERSION"),
-            "model": served.info,
-        }))
+        .json(HealthBody {
+            status: "ok",
+            version: env!("CARGO_PKG_VERSION"),
+            model: &served.info,
+        })
+}
+
+/// The body of `/livez`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct LiveBody {
+    /// "ok".
+    status: &'static str,
 }
 
 /// Liveness: the process is up and its workers answer.
+#[utoipa::path(get, path = "/livez", responses((status = 200, body = LiveBody)))]
 async fn livez() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(LiveBody { status: "ok" })
+}
+
+/// The body of `/readyz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct ReadyBody<'a> {
+    /// "ready".
+    status: &'static str,
+    model_version: &'a str,
 }
 
 /// Readiness: a model is loaded (always, once listening) and the server is not draining.
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = 200, body = ReadyBody, headers(("X-Model-Version" = String, description = "The model version"))),
+    (status = 503, description = "`draining`: the server is shutting down", body = ErrorBody)))]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.draining.load(Ordering::Relaxed) {
         return Err(ApiError::Draining);
@@ -174,14 +219,27 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let served = state.model.current();
     Ok(HttpResponse::Ok()
         .insert_header((MODEL_VERSION_HEADER, served.info.version.as_str()))
-        .json(serde_json::json!({"status": "ready", "model_version": served.info.version})))
+        .json(ReadyBody {
+            status: "ready",
+            model_version: &served.info.version,
+        }))
 }
 
 /// The body of `POST /admin/reload` (optional).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReloadRequest {
+    /// The bundle to load; the current directory when missing.
+    #[schema(value_type = Option<String>)]
     model_dir: Option<PathBuf>,
+}
+
+/// The body of a successful reload.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct ReloadBody<'a> {
+    /// "ok".
+    status: &'static str,
+    model: &'a ModelInfo,
 }
 
 /// Compares two byte strings in time independent of where they differ.
@@ -192,6 +250,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Loads a bundle and swaps it in; the old model serves until then, and on any failure.
+/// Exists only when `OTTO_ADMIN_TOKEN` is set.
+#[utoipa::path(post, path = "/admin/reload", request_body(content = Option<ReloadRequest>),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new model", body = ReloadBody,
+            headers(("X-Model-Version" = String, description = "The new model version"))),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no OTTO_ADMIN_TOKEN", body = ErrorBody),
+        (status = 422, description = "The bundle's error code (e.g. `manifest_missing`, `checksum_mismatch`, `smoke_test_failed`); the old model keeps serving", body = ErrorBody),
+    ))]
 async fn admin_reload(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -217,9 +286,14 @@ async fn admin_reload(
     let info = state.into_inner().reload(request.model_dir).await?;
     Ok(HttpResponse::Ok()
         .insert_header((MODEL_VERSION_HEADER, info.version.as_str()))
-        .json(serde_json::json!({"status": "ok", "model": info})))
+        .json(ReloadBody {
+            status: "ok",
+            model: &info,
+        }))
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -330,6 +404,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(admin_reload))
             .default_service(web::to(method_not_allowed)),
     )
+    .service(
+        web::resource("/openapi.json")
+            .route(web::get().to(openapi::document))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(openapi::docs())
     .default_service(web::to(not_found));
 }
 

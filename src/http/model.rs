@@ -17,12 +17,15 @@ use crate::index::TableKind;
 use crate::pipeline::Recommender;
 
 /// What `/health` reports about a model.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ModelInfo {
     pub model_dir: String,
     /// The bundle's version id (the checksum of its manifest).
     pub version: String,
+    /// One past the largest aid.
     pub items: usize,
+    /// Pairs per co-visitation table, by table name.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     pub pairs: serde_json::Value,
     pub rankers: bool,
     pub embeddings: bool,
