@@ -2,6 +2,8 @@
 
 mod common;
 mod data_commands;
+mod fuzz;
+mod openapi;
 mod predict;
 mod serve;
 mod train;
