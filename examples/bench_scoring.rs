@@ -1,5 +1,6 @@
-//! Cost of the ranker on the request path: µs per candidate row for the Rust evaluator and
-//! for LightGBM's C API, by number of trees, and the time of each stage of a request.
+//! Cost of the ranker on the request path: ns per tree and candidate row for QuickScorer,
+//! the node walk and LightGBM's C API (batch), µs per row for LightGBM one row at a time,
+//! and the time of each stage of a request. Medians of 5 passes, measured side by side.
 //!
 //!     cargo run --release --example bench_scoring -- MODEL_DIR SESSIONS.jsonl
 //!
@@ -49,28 +50,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         log.len().min(2_000)
     );
     println!(
-        "{:<8} {:>6} {:>14} {:>16} {:>16} {:>12}",
-        "model", "trees", "rust µs/row", "lgbm batch µs/row", "lgbm 1-row µs/row", "max |Δ|"
+        "{:<8} {:>6} {:>12} {:>12} {:>12} {:>14} {:>10} {:>10}",
+        "model",
+        "trees",
+        "quick ns",
+        "walk ns",
+        "lgbm ns",
+        "lgbm 1-row µs",
+        "max |Δ|",
+        "quick=walk"
     );
     for kind in EventType::ALL {
         let text = std::fs::read_to_string(dir.join(ranker_file(kind)))?;
         let model = TreeModel::parse(&text)?;
-        let mut rust_times = Vec::new();
-        let mut scores = Vec::with_capacity(n_rows);
-        for _ in 0..5 {
-            scores.clear();
+        let per_tree_row = 1e9 / (n_rows * model.num_trees()) as f64;
+        let time = |f: &mut dyn FnMut()| {
             let t = Instant::now();
-            model.score_rows(&rows, &mut scores);
-            rust_times.push(t.elapsed().as_secs_f64() * 1e6 / n_rows as f64);
+            f();
+            t.elapsed().as_secs_f64() * per_tree_row
+        };
+        let (mut quick, mut walked) = (Vec::with_capacity(n_rows), Vec::with_capacity(n_rows));
+        let (mut quick_times, mut walk_times) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            quick_times.push(time(&mut || model.score_rows(&rows, &mut quick)));
+            walk_times.push(time(&mut || model.score_rows_walk(&rows, &mut walked)));
         }
         let booster = lightgbm3::Booster::from_string(&text)?;
         let mut batch_times = Vec::new();
         let mut expected = Vec::new();
         for _ in 0..5 {
-            let t = Instant::now();
-            expected =
-                booster.predict_with_params(&rows, NUM_FEATURES as i32, true, "num_threads=1")?;
-            batch_times.push(t.elapsed().as_secs_f64() * 1e6 / n_rows as f64);
+            batch_times.push(time(&mut || {
+                expected = booster
+                    .predict_with_params(&rows, NUM_FEATURES as i32, true, "num_threads=1")
+                    .expect("LightGBM predicts");
+            }));
         }
         let single_rows = n_rows.min(20_000);
         let t = Instant::now();
@@ -78,19 +91,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             booster.predict_with_params(row, NUM_FEATURES as i32, true, "num_threads=1")?;
         }
         let single = t.elapsed().as_secs_f64() * 1e6 / single_rows as f64;
-        let max_diff = scores
+        let max_diff = quick
             .iter()
             .zip(&expected)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
+        let same = quick
+            .iter()
+            .zip(&walked)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
         println!(
-            "{:<8} {:>6} {:>14.2} {:>16.2} {:>16.2} {:>12.1e}",
+            "{:<8} {:>6} {:>12.2} {:>12.2} {:>12.2} {:>14.2} {:>10.1e} {:>10}",
             kind.name(),
             model.num_trees(),
-            median(rust_times),
+            median(quick_times),
+            median(walk_times),
             median(batch_times),
             single,
-            max_diff
+            max_diff,
+            if model.uses_quickscorer() {
+                if same { "bits" } else { "DIFFER" }
+            } else {
+                "(walk)"
+            }
         );
     }
 

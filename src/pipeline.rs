@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::candidates::{CandidateConfig, SessionContext, candidates};
+use crate::candidates::{Candidate, CandidateConfig, SessionContext, candidates};
 use crate::domain::{EventType, Recommendation, Session};
 use crate::error::{Error, Result};
 use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
@@ -153,51 +153,113 @@ impl Recommender {
         timings: &mut StageTimings,
     ) -> Vec<Recommendation> {
         let started = Instant::now();
-        let ctx = SessionContext::new(&self.index, session, &self.candidates);
-        let cands = candidates(&ctx, &self.index, &self.candidates);
-        let features_started = Instant::now();
-        timings.candidates = features_started - started;
-        let session_features = SessionFeatures::new(&ctx);
-        let mut rows = Vec::with_capacity(cands.len() * NUM_FEATURES);
-        for c in &cands {
-            write_row(&self.index, &ctx, &session_features, c, &mut rows);
-        }
+        let mut rows = Vec::new();
+        let cands = self.candidate_rows(session, &mut rows, timings);
         let scoring_started = Instant::now();
-        timings.features = scoring_started - features_started;
+        timings.features = scoring_started - started - timings.candidates;
         let mut scores = Vec::with_capacity(cands.len());
         let lists = objectives
             .iter()
             .map(|&objective| {
                 let model = rankers.model(objective);
                 model.score_rows(&rows, &mut scores);
-                let mut scored: Vec<(u32, f32)> = cands
-                    .iter()
-                    .zip(&scores)
-                    .map(|(c, &s)| (c.aid, s as f32))
-                    .collect();
-                // Stable: equal scores keep candidate order.
-                scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-                scored.truncate(k);
-                let mut rec = Recommendation {
-                    aids: scored.iter().map(|s| s.0).collect(),
-                    scores: scored.iter().map(|s| s.1).collect(),
-                };
-                // Too few candidates (e.g. only unknown aids): fill with popular items, scored
-                // below anything the model can give.
-                let floor = model.score_floor();
-                for &aid in self.index.popular.fallback(objective) {
-                    if rec.aids.len() >= k {
-                        break;
-                    }
-                    if !rec.aids.contains(&aid) {
-                        rec.push(aid, floor);
-                    }
-                }
-                rec
+                self.ranked(&cands, &scores, objective, k, model.score_floor())
             })
             .collect();
         timings.scoring = scoring_started.elapsed();
         lists
+    }
+
+    /// The candidates of `session`, with their feature rows appended to `rows`.
+    fn candidate_rows(
+        &self,
+        session: Session<'_>,
+        rows: &mut Vec<f32>,
+        timings: &mut StageTimings,
+    ) -> Vec<Candidate> {
+        let started = Instant::now();
+        let ctx = SessionContext::new(&self.index, session, &self.candidates);
+        let cands = candidates(&ctx, &self.index, &self.candidates);
+        timings.candidates = started.elapsed();
+        let session_features = SessionFeatures::new(&ctx);
+        rows.reserve(cands.len() * NUM_FEATURES);
+        for c in &cands {
+            write_row(&self.index, &ctx, &session_features, c, rows);
+        }
+        cands
+    }
+
+    /// The top `k` of scored candidates, filled up with popular items scored `floor`.
+    fn ranked(
+        &self,
+        cands: &[Candidate],
+        scores: &[f64],
+        objective: EventType,
+        k: usize,
+        floor: f32,
+    ) -> Recommendation {
+        let mut scored: Vec<(u32, f32)> = cands
+            .iter()
+            .zip(scores)
+            .map(|(c, &s)| (c.aid, s as f32))
+            .collect();
+        // Stable: equal scores keep candidate order.
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scored.truncate(k);
+        let mut rec = Recommendation {
+            aids: scored.iter().map(|s| s.0).collect(),
+            scores: scored.iter().map(|s| s.1).collect(),
+        };
+        // Too few candidates (e.g. only unknown aids): fill with popular items, scored
+        // below anything the model can give.
+        for &aid in self.index.popular.fallback(objective) {
+            if rec.aids.len() >= k {
+                break;
+            }
+            if !rec.aids.contains(&aid) {
+                rec.push(aid, floor);
+            }
+        }
+        rec
+    }
+
+    /// [`recommend_all`](Self::recommend_all) for many sessions at once: with rankers, the
+    /// candidate rows of all of them are scored together, so the evaluator works on full
+    /// blocks. The lists equal `recommend_all`'s, session by session.
+    pub fn recommend_all_batch<'s>(
+        &self,
+        sessions: &[Session<'s>],
+        k: usize,
+        strategy: Strategy,
+    ) -> Result<Vec<[Recommendation; 3]>> {
+        let k = k.min(MAX_K);
+        let Some(rankers) = self.rankers_for(strategy)? else {
+            return sessions
+                .iter()
+                .map(|&s| self.recommend_all(s, k, strategy))
+                .collect();
+        };
+        let mut rows = Vec::new();
+        let mut timings = StageTimings::default();
+        let cands: Vec<Vec<Candidate>> = sessions
+            .iter()
+            .map(|&s| self.candidate_rows(s, &mut rows, &mut timings))
+            .collect();
+        let mut scores = Vec::new();
+        let mut lists: Vec<[Recommendation; 3]> = Vec::with_capacity(sessions.len());
+        lists.resize_with(sessions.len(), Default::default);
+        for objective in EventType::ALL {
+            let model = rankers.model(objective);
+            model.score_rows(&rows, &mut scores);
+            let floor = model.score_floor();
+            let mut at = 0;
+            for (c, list) in cands.iter().zip(&mut lists) {
+                list[objective.index()] =
+                    self.ranked(c, &scores[at..at + c.len()], objective, k, floor);
+                at += c.len();
+            }
+        }
+        Ok(lists)
     }
 
     /// The lists for all three objectives (indexed by [`EventType::index`]).

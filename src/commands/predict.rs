@@ -17,6 +17,8 @@ use crate::progress::{Progress, Unit};
 
 /// Sessions scored per parallel block before writing, to bound memory.
 const BLOCK: usize = 65_536;
+/// Sessions whose candidate rows are scored together (full evaluator blocks).
+const BATCH: usize = 16;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Output {
@@ -63,10 +65,18 @@ pub fn run(args: PredictArgs) -> Result<()> {
         let mut line = Vec::new();
         for start in (0..log.len()).step_by(BLOCK) {
             let end = (start + BLOCK).min(log.len());
-            let lists: Vec<[Recommendation; 3]> = (start..end)
+            let batches: Vec<Vec<[Recommendation; 3]>> = (start..end)
+                .step_by(BATCH)
+                .collect::<Vec<_>>()
                 .into_par_iter()
-                .map(|i| recommender.recommend_all(log.session(i), args.k, strategy))
+                .map(|first| {
+                    let sessions: Vec<_> = (first..(first + BATCH).min(end))
+                        .map(|i| log.session(i))
+                        .collect();
+                    recommender.recommend_all_batch(&sessions, args.k, strategy)
+                })
                 .collect::<Result<_>>()?;
+            let lists: Vec<[Recommendation; 3]> = batches.into_iter().flatten().collect();
             for (i, per_type) in (start..end).zip(&lists) {
                 let id = log.session_ids[i];
                 match output {

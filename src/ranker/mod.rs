@@ -5,8 +5,13 @@
 //! `Send + Sync` (LightGBM's `Booster` is neither, so one copy serves every worker and both
 //! cores of `predict`), allocation-free per row, and its scores equal LightGBM's on every
 //! row (tests compare both [`TreeModel::score`] and [`TreeModel::score_rows`] with
-//! LightGBM's own predictions on real trained models).
+//! LightGBM's own predictions on real trained models). Many rows at once are scored with
+//! QuickScorer (`quickscorer`) when every tree fits it, otherwise by a batched node walk;
+//! both give the same bits.
 
+mod quickscorer;
+
+use self::quickscorer::QuickScorer;
 use crate::domain::EventType;
 use crate::features::{FEATURE_NAMES, NUM_FEATURES};
 
@@ -206,6 +211,8 @@ pub struct TreeModel {
     sigmoid: Option<f64>,
     objective: String,
     trees: Vec<Tree>,
+    /// The QuickScorer layout, when every tree fits it.
+    quick: Option<QuickScorer>,
 }
 
 fn parse_list<T: std::str::FromStr>(key: &str, value: &str) -> Result<Vec<T>, ModelError> {
@@ -294,11 +301,13 @@ impl TreeModel {
         if trees.is_empty() {
             return Err(ModelError::NoTrees);
         }
+        let quick = QuickScorer::new(&trees, feature_names.len());
         Ok(TreeModel {
             feature_names,
             sigmoid,
             objective,
             trees,
+            quick,
         })
     }
 
@@ -443,10 +452,30 @@ impl TreeModel {
         }
     }
 
-    /// Scores many rows (row-major, [`NUM_FEATURES`] each) into `out`, walking groups of
-    /// rows through each tree together. Equal to [`score`](Self::score) on each row: every
-    /// row still sums its trees in order.
+    /// Scores many rows (row-major, [`NUM_FEATURES`] each) into `out`: with QuickScorer
+    /// when the model fits it, otherwise by [`score_rows_walk`](Self::score_rows_walk).
+    /// Equal to [`score`](Self::score) on each row, bit for bit.
     pub fn score_rows(&self, rows: &[f32], out: &mut Vec<f64>) {
+        let Some(quick) = &self.quick else {
+            return self.score_rows_walk(rows, out);
+        };
+        out.clear();
+        out.resize(rows.len() / self.feature_names.len(), 0.0);
+        quick.raw_scores(rows, out);
+        for v in out.iter_mut() {
+            *v = self.transform(*v);
+        }
+    }
+
+    /// True when [`score_rows`](Self::score_rows) uses QuickScorer.
+    pub fn uses_quickscorer(&self) -> bool {
+        self.quick.is_some()
+    }
+
+    /// Scores many rows by walking groups of rows through each tree together (the
+    /// evaluator for models QuickScorer does not fit, and its reference). Equal to
+    /// [`score`](Self::score) on each row: every row still sums its trees in order.
+    pub fn score_rows_walk(&self, rows: &[f32], out: &mut Vec<f64>) {
         let width = self.feature_names.len();
         out.clear();
         out.resize(rows.len() / width, 0.0);
@@ -618,6 +647,96 @@ mod tests {
                     assert_equal(got, want, &format!("{objective:?}, {n} rows, row {i}"));
                 }
             }
+        }
+    }
+
+    /// QuickScorer, the walk and the one-row walk give the same bits on every row, at row
+    /// counts that do and do not fill its blocks; the rows hold NaNs and zeros.
+    #[test]
+    fn quickscorer_equals_the_walk_bit_for_bit() {
+        use super::quickscorer::LANES as QS_LANES;
+        for objective in [Objective::Binary, Objective::Lambdarank] {
+            let (text, valid) = trained(objective);
+            let model = TreeModel::parse(&text).unwrap();
+            assert!(model.uses_quickscorer());
+            let (mut quick, mut walked) = (Vec::new(), Vec::new());
+            for n in [
+                1,
+                QS_LANES - 1,
+                QS_LANES,
+                QS_LANES + 1,
+                5 * QS_LANES + 3,
+                1000,
+            ] {
+                let rows = &valid.rows[..n * NUM_FEATURES];
+                model.score_rows(rows, &mut quick);
+                model.score_rows_walk(rows, &mut walked);
+                assert_eq!(quick.len(), n);
+                for (i, row) in rows.chunks_exact(NUM_FEATURES).enumerate() {
+                    assert_eq!(quick[i].to_bits(), walked[i].to_bits(), "row {i} of {n}");
+                    assert_eq!(quick[i].to_bits(), model.score(row).to_bits(), "row {i}");
+                }
+            }
+        }
+    }
+
+    /// Each compiled variant of the kernel (the one the CPU picks, AVX2, portable) gives
+    /// the same bits.
+    #[test]
+    fn every_quickscorer_variant_gives_the_same_bits() {
+        let (text, valid) = trained(Objective::Lambdarank);
+        let model = TreeModel::parse(&text).unwrap();
+        let quick = model.quick.as_ref().unwrap();
+        let n = valid.rows.len() / NUM_FEATURES;
+        let mut picked = vec![0.0; n];
+        quick.raw_scores(&valid.rows, &mut picked);
+        let mut portable = vec![0.0; n];
+        quick.raw_scores_portable(&valid.rows, &mut portable);
+        assert!(
+            picked
+                .iter()
+                .zip(&portable)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let mut avx2 = vec![0.0; n];
+            // SAFETY: the CPU has AVX2 (checked above).
+            unsafe { quick.raw_scores_avx2(&valid.rows, &mut avx2) };
+            assert!(
+                picked
+                    .iter()
+                    .zip(&avx2)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+            );
+        }
+    }
+
+    /// A model QuickScorer does not fit (a split with the "zero" missing type) keeps the
+    /// walk, and still equals LightGBM.
+    #[test]
+    fn a_model_with_zero_as_missing_keeps_the_walk() {
+        let (text, valid) = trained(Objective::Binary);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("decision_type="))
+            .unwrap();
+        let mut values: Vec<&str> = line["decision_type=".len()..].split(' ').collect();
+        values[0] = "6"; // default left, missing type "zero"
+        // Without `tree_sizes` LightGBM reads the trees in sequence, whatever their length.
+        let changed: String = text
+            .replacen(line, &format!("decision_type={}", values.join(" ")), 1)
+            .lines()
+            .filter(|l| !l.starts_with("tree_sizes="))
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let model = TreeModel::parse(&changed).unwrap();
+        assert!(!model.uses_quickscorer());
+        let expected = lightgbm_predict(&changed, &valid.rows);
+        let mut scores = Vec::new();
+        model.score_rows(&valid.rows, &mut scores);
+        for (i, (&got, &want)) in scores.iter().zip(&expected).enumerate() {
+            assert_equal(got, want, &format!("row {i}"));
         }
     }
 

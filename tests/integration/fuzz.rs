@@ -146,3 +146,25 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Batch prediction scores many sessions' candidates together; each session's lists
+    /// equal those it gets alone (the request path).
+    #[test]
+    fn a_batch_equals_its_sessions_one_by_one(
+        sessions in prop::collection::vec(session(), 1..12),
+        k in 1usize..=100,
+    ) {
+        let model = recommender();
+        let views: Vec<_> = sessions.iter().map(|s| s.view()).collect();
+        for strategy in [Ranking::Heuristic, Ranking::Ranker] {
+            let batch = model.recommend_all_batch(&views, k, strategy).unwrap();
+            prop_assert_eq!(batch.len(), views.len());
+            for (&view, lists) in views.iter().zip(&batch) {
+                prop_assert_eq!(&model.recommend_all(view, k, strategy).unwrap(), lists);
+            }
+        }
+    }
+}
