@@ -27,12 +27,16 @@ pub const LANES: usize = 16;
 #[derive(Clone, Debug)]
 pub struct QuickScorer {
     width: usize,
-    /// Per feature, the range of its splits in the three arrays below (sorted by threshold).
+    /// Per feature, the range of its distinct thresholds in `thresholds` (ascending).
     starts: Vec<u32>,
     thresholds: Vec<f32>,
+    /// Per distinct threshold, the range of its splits in `trees` and `masks`: splits of
+    /// several trees that share a threshold (LightGBM's bin bounds) share one compare.
+    groups: Vec<u32>,
     trees: Vec<u32>,
     masks: Vec<u64>,
-    /// Per feature, the splits that send NaN right.
+    /// Per feature, the range in `nan_trees`/`nan_masks` of the trees with a split on it
+    /// that sends NaN right, with the AND of those splits' masks.
     nan_starts: Vec<u32>,
     nan_trees: Vec<u32>,
     nan_masks: Vec<u64>,
@@ -79,11 +83,17 @@ impl QuickScorer {
             a.feature
                 .cmp(&b.feature)
                 .then(a.threshold.total_cmp(&b.threshold))
+                .then(a.tree.cmp(&b.tree))
         });
+        // Every split's feature is below the width (checked at parse).
+        if splits.iter().any(|s| s.feature as usize >= width) {
+            return None;
+        }
         let mut q = QuickScorer {
             width,
             starts: Vec::with_capacity(width + 1),
-            thresholds: Vec::with_capacity(splits.len()),
+            thresholds: Vec::new(),
+            groups: Vec::new(),
             trees: Vec::with_capacity(splits.len()),
             masks: Vec::with_capacity(splits.len()),
             nan_starts: Vec::with_capacity(width + 1),
@@ -93,86 +103,180 @@ impl QuickScorer {
             leaf_values,
         };
         let mut at = 0;
+        let mut nan: Vec<(u32, u64)> = Vec::new();
         for f in 0..width {
             q.starts.push(q.thresholds.len() as u32);
             q.nan_starts.push(q.nan_trees.len() as u32);
+            nan.clear();
             while at < splits.len() && splits[at].feature as usize == f {
                 let s = &splits[at];
-                q.thresholds.push(s.threshold);
+                let same = at > 0
+                    && splits[at - 1].feature == s.feature
+                    && splits[at - 1].threshold.to_bits() == s.threshold.to_bits();
+                if !same {
+                    q.thresholds.push(s.threshold);
+                    q.groups.push(q.trees.len() as u32);
+                }
                 q.trees.push(s.tree);
                 q.masks.push(s.mask);
                 if s.nan_right {
-                    q.nan_trees.push(s.tree);
-                    q.nan_masks.push(s.mask);
+                    nan.push((s.tree, s.mask));
                 }
                 at += 1;
             }
+            // A NaN fails every NaN-right split on the feature at once: one AND per tree.
+            nan.sort_unstable_by_key(|&(tree, _)| tree);
+            let first = q.nan_trees.len();
+            for &(tree, mask) in &nan {
+                if q.nan_trees.len() > first && q.nan_trees.last() == Some(&tree) {
+                    *q.nan_masks.last_mut().expect("pushed") &= mask;
+                } else {
+                    q.nan_trees.push(tree);
+                    q.nan_masks.push(mask);
+                }
+            }
         }
         q.starts.push(q.thresholds.len() as u32);
+        q.groups.push(q.trees.len() as u32);
         q.nan_starts.push(q.nan_trees.len() as u32);
-        // Every split's feature is below the width (checked at parse).
-        (at == splits.len()).then_some(q)
+        Some(q)
     }
 
-    /// Raw scores (sums of leaves) of row-major `rows` of `width` features into `out`.
-    pub(super) fn raw_scores(&self, rows: &[f32], out: &mut [f64]) {
+    /// True when this CPU runs the vectorised kernel (AVX-512); elsewhere the node walk is
+    /// faster than QuickScorer's scalar form, which stays as the kernel's specification.
+    pub(super) fn available() -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-                && std::arch::is_x86_feature_detected!("avx512dq")
+            std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512cd")
-            {
-                // SAFETY: the CPU has the features the function is compiled for.
-                return unsafe { self.raw_scores_avx512(rows, out) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above.
-                return unsafe { self.raw_scores_avx2(rows, out) };
-            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Raw scores (sums of leaves) of row-major `rows` of `width` features into `out`, with
+    /// the vectorised kernel when [`available`](Self::available), else the scalar one.
+    pub(super) fn raw_scores(&self, rows: &[f32], out: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if Self::available() {
+            // SAFETY: the CPU has the features the kernel is compiled for.
+            return unsafe { self.raw_scores_avx512(rows, out) };
         }
         self.raw_scores_portable(rows, out)
     }
 
+    /// The kernel with AVX-512 intrinsics: one 512-bit register holds a feature's 16 lane
+    /// values, one compare gives the lanes whose test fails (`x > t`, false for NaN) as a
+    /// mask, and two masked ANDs update the tree's 16 leaf masks. The scan of a feature
+    /// stops at the first split no lane fails. Leaves: the lowest set bit of each lane's
+    /// mask (isolated, then counted with `lzcnt`) indexes a gather of the tree's leaf
+    /// values, added lane by lane in tree order, as the scalar kernel adds them.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512cd,avx2,bmi1,lzcnt,popcnt")]
-    unsafe fn raw_scores_avx512(&self, rows: &[f32], out: &mut [f64]) {
-        self.raw_scores_portable(rows, out)
+    #[target_feature(enable = "avx512f,avx512cd")]
+    fn raw_scores_avx512(&self, rows: &[f32], out: &mut [f64]) {
+        use std::arch::x86_64::*;
+        let width = self.width;
+        let trees = self.leaf_starts.len();
+        debug_assert_eq!(rows.len(), out.len() * width);
+        let mut xs = vec![0f32; width * LANES];
+        let mut bits = vec![u64::MAX; trees * LANES];
+        let all_ones = _mm512_set1_epi64(-1);
+        let zero = _mm512_setzero_si512();
+        let sixty_three = _mm512_set1_epi64(63);
+        for (block, sums) in out.chunks_mut(LANES).enumerate() {
+            self.transpose(rows, block * LANES, sums.len(), &mut xs);
+            let bp = bits.as_mut_ptr() as *mut __m512i;
+            // SAFETY (all pointer reads and writes below): `xs` holds `width` blocks of 16
+            // f32; `bits` holds 16 u64 (two __m512i) per tree, and every split's tree is
+            // below the tree count; `d` and `j` stay within their ranges of the split
+            // arrays; a leaf index is the tree's start plus a lowest set bit, which is
+            // below the tree's leaf count (the walk's leaf is never ruled out).
+            unsafe {
+                for t in 0..trees * 2 {
+                    _mm512_storeu_si512(bp.add(t), all_ones);
+                }
+                for f in 0..width {
+                    let x = _mm512_loadu_ps(xs.as_ptr().add(f * LANES));
+                    let (start, end) = (self.starts[f] as usize, self.starts[f + 1] as usize);
+                    for d in start..end {
+                        let t = _mm512_set1_ps(*self.thresholds.get_unchecked(d));
+                        let fails = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, t);
+                        if fails == 0 {
+                            break;
+                        }
+                        let (first, last) = (
+                            *self.groups.get_unchecked(d) as usize,
+                            *self.groups.get_unchecked(d + 1) as usize,
+                        );
+                        for j in first..last {
+                            let mask = _mm512_set1_epi64(*self.masks.get_unchecked(j) as i64);
+                            let p = bp.add(*self.trees.get_unchecked(j) as usize * 2);
+                            and_lanes(p, fails, mask);
+                        }
+                    }
+                    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+                    if nan != 0 {
+                        let (start, end) =
+                            (self.nan_starts[f] as usize, self.nan_starts[f + 1] as usize);
+                        for j in start..end {
+                            let mask = _mm512_set1_epi64(*self.nan_masks.get_unchecked(j) as i64);
+                            let p = bp.add(*self.nan_trees.get_unchecked(j) as usize * 2);
+                            and_lanes(p, nan, mask);
+                        }
+                    }
+                }
+                let mut lo = _mm512_setzero_pd();
+                let mut hi = _mm512_setzero_pd();
+                for (h, &start) in self.leaf_starts.iter().enumerate() {
+                    let base = self.leaf_values.as_ptr().add(start as usize);
+                    for (half, sum) in [(0, &mut lo), (1, &mut hi)] {
+                        let v = _mm512_loadu_si512(bp.add(h * 2 + half));
+                        let lowest = _mm512_and_si512(v, _mm512_sub_epi64(zero, v));
+                        let leaf = _mm512_sub_epi64(sixty_three, _mm512_lzcnt_epi64(lowest));
+                        let values = _mm512_i64gather_pd::<8>(leaf, base);
+                        *sum = _mm512_add_pd(*sum, values);
+                    }
+                }
+                let mut block_sums = [0f64; LANES];
+                _mm512_storeu_pd(block_sums.as_mut_ptr(), lo);
+                _mm512_storeu_pd(block_sums.as_mut_ptr().add(8), hi);
+                sums.copy_from_slice(&block_sums[..sums.len()]);
+            }
+        }
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,bmi1,lzcnt,popcnt")]
-    pub(super) unsafe fn raw_scores_avx2(&self, rows: &[f32], out: &mut [f64]) {
-        self.raw_scores_portable(rows, out)
-    }
-
-    /// The kernel, in plain Rust that the compiler vectorises for the features of its
-    /// caller.
+    /// Writes rows `first..first + count` feature-major into `xs` (the values of feature f
+    /// at `xs[f * LANES..][..LANES]`); a short block repeats its first row in the unused
+    /// lanes.
     #[inline(always)]
+    fn transpose(&self, rows: &[f32], first: usize, count: usize, xs: &mut [f32]) {
+        let width = self.width;
+        for lane in 0..LANES {
+            let r = first + if lane < count { lane } else { 0 };
+            let row = &rows[r * width..][..width];
+            for (f, &value) in row.iter().enumerate() {
+                xs[f * LANES + lane] = value;
+            }
+        }
+    }
+
+    /// The scalar kernel: the algorithm as written in the papers, one lane at a time; the
+    /// specification the vectorised kernel is tested against.
     pub(super) fn raw_scores_portable(&self, rows: &[f32], out: &mut [f64]) {
         let width = self.width;
-        let n = out.len();
-        debug_assert_eq!(rows.len(), n * width);
+        debug_assert_eq!(rows.len(), out.len() * width);
         let mut xs = vec![0f32; width * LANES];
         let mut bits = vec![0u64; self.leaf_starts.len() * LANES];
         for (block, sums) in out.chunks_mut(LANES).enumerate() {
-            let first = block * LANES;
-            // Feature-major: the values of feature f are xs[f * LANES..][..LANES]. A short
-            // last block repeats its first row in the unused lanes.
-            for lane in 0..LANES {
-                let r = first + if lane < sums.len() { lane } else { 0 };
-                let row = &rows[r * width..][..width];
-                for (f, &value) in row.iter().enumerate() {
-                    xs[f * LANES + lane] = value;
-                }
-            }
+            self.transpose(rows, block * LANES, sums.len(), &mut xs);
             let mut block_sums = [0f64; LANES];
             self.score_block(&xs, &mut bits, &mut block_sums);
             sums.copy_from_slice(&block_sums[..sums.len()]);
         }
     }
 
-    #[inline(always)]
     fn score_block(&self, xs: &[f32], bits: &mut [u64], sums: &mut [f64; LANES]) {
         bits.fill(u64::MAX);
         for f in 0..self.width {
@@ -184,25 +288,18 @@ impl QuickScorer {
                 nan |= value.is_nan();
             }
             let (start, end) = (self.starts[f] as usize, self.starts[f + 1] as usize);
-            for j in start..end {
-                // SAFETY: `j` < `starts[width]` = the length of the three split arrays, and
-                // every split's tree is below the tree count, so `tree * LANES + LANES` is
-                // within `bits` (which has LANES per tree).
-                let (t, tree, mask) = unsafe {
-                    (
-                        *self.thresholds.get_unchecked(j),
-                        *self.trees.get_unchecked(j) as usize,
-                        *self.masks.get_unchecked(j),
-                    )
-                };
+            for d in start..end {
+                let t = self.thresholds[d];
                 // Sorted: from here on no lane's value is above the threshold.
                 if t >= max {
                     break;
                 }
-                let v: &mut [u64; LANES] =
-                    unsafe { &mut *(bits.as_mut_ptr().add(tree * LANES) as *mut [u64; LANES]) };
-                for lane in 0..LANES {
-                    v[lane] &= if x[lane] > t { mask } else { u64::MAX };
+                for j in self.groups[d] as usize..self.groups[d + 1] as usize {
+                    let (tree, mask) = (self.trees[j] as usize, self.masks[j]);
+                    let v = &mut bits[tree * LANES..][..LANES];
+                    for lane in 0..LANES {
+                        v[lane] &= if x[lane] > t { mask } else { u64::MAX };
+                    }
                 }
             }
             if nan {
@@ -260,5 +357,30 @@ impl Walk<'_> {
             nan_right: !node.nan_left,
         });
         (lo, hi)
+    }
+}
+
+/// ANDs `mask` into the lanes of `fails` among the 16 u64 at `p` (two registers).
+///
+/// # Safety
+/// `p` must point to two readable and writable `__m512i`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn and_lanes(
+    p: *mut std::arch::x86_64::__m512i,
+    fails: std::arch::x86_64::__mmask16,
+    mask: std::arch::x86_64::__m512i,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's contract.
+    unsafe {
+        let lo = _mm512_loadu_si512(p);
+        let hi = _mm512_loadu_si512(p.add(1));
+        _mm512_storeu_si512(p, _mm512_mask_and_epi64(lo, fails as u8, lo, mask));
+        _mm512_storeu_si512(
+            p.add(1),
+            _mm512_mask_and_epi64(hi, (fails >> 8) as u8, hi, mask),
+        );
     }
 }
