@@ -40,6 +40,8 @@ pub struct QuickScorer {
     nan_starts: Vec<u32>,
     nan_trees: Vec<u32>,
     nan_masks: Vec<u64>,
+    /// The features some split reads (the kernel loads no others).
+    used: Vec<u32>,
     /// Per tree, where its leaves (left to right) start in `leaf_values`.
     leaf_starts: Vec<u32>,
     leaf_values: Vec<f64>,
@@ -99,6 +101,7 @@ impl QuickScorer {
             nan_starts: Vec::with_capacity(width + 1),
             nan_trees: Vec::new(),
             nan_masks: Vec::new(),
+            used: Vec::new(),
             leaf_starts,
             leaf_values,
         };
@@ -139,6 +142,12 @@ impl QuickScorer {
         q.starts.push(q.thresholds.len() as u32);
         q.groups.push(q.trees.len() as u32);
         q.nan_starts.push(q.nan_trees.len() as u32);
+        q.used = (0..width as u32)
+            .filter(|&f| {
+                let f = f as usize;
+                q.starts[f] < q.starts[f + 1] || q.nan_starts[f] < q.nan_starts[f + 1]
+            })
+            .collect();
         Some(q)
     }
 
@@ -180,16 +189,27 @@ impl QuickScorer {
         let width = self.width;
         let trees = self.leaf_starts.len();
         debug_assert_eq!(rows.len(), out.len() * width);
-        let mut xs = vec![0f32; width * LANES];
         let mut bits = vec![u64::MAX; trees * LANES];
         let all_ones = _mm512_set1_epi64(-1);
         let zero = _mm512_setzero_si512();
         let sixty_three = _mm512_set1_epi64(63);
+        // Lane i reads row i of the block: a feature's 16 values are one gather.
+        let stride = _mm512_set1_epi32(width as i32);
+        let rows_of_lanes = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            stride,
+        );
         for (block, sums) in out.chunks_mut(LANES).enumerate() {
-            self.transpose(rows, block * LANES, sums.len(), &mut xs);
+            // A short last block reads its first row in the unused lanes.
+            let offsets = _mm512_maskz_mov_epi32(
+                (((1u32 << sums.len()) - 1) & 0xffff) as u16,
+                rows_of_lanes,
+            );
             let bp = bits.as_mut_ptr() as *mut __m512i;
-            // SAFETY (all pointer reads and writes below): `xs` holds `width` blocks of 16
-            // f32; `bits` holds 16 u64 (two __m512i) per tree, and every split's tree is
+            // SAFETY (all pointer reads and writes below): the block's rows start at
+            // `block * LANES * width` and every lane's offset is a row of the block (at most
+            // `sums.len()` rows) times `width`, plus a feature below `width`; `bits` holds
+            // 16 u64 (two __m512i) per tree, and every split's tree is
             // below the tree count; `d` and `j` stay within their ranges of the split
             // arrays; a leaf index is the tree's start plus a lowest set bit, which is
             // below the tree's leaf count (the walk's leaf is never ruled out).
@@ -197,8 +217,10 @@ impl QuickScorer {
                 for t in 0..trees * 2 {
                     _mm512_storeu_si512(bp.add(t), all_ones);
                 }
-                for f in 0..width {
-                    let x = _mm512_loadu_ps(xs.as_ptr().add(f * LANES));
+                let base = rows.as_ptr().add(block * LANES * width);
+                for &f in &self.used {
+                    let f = f as usize;
+                    let x = _mm512_i32gather_ps::<4>(offsets, base.add(f));
                     let (start, end) = (self.starts[f] as usize, self.starts[f + 1] as usize);
                     for d in start..end {
                         let t = _mm512_set1_ps(*self.thresholds.get_unchecked(d));
