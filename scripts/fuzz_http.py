@@ -171,8 +171,10 @@ def check_answer(status, headers, body, request_body):
     else:
         return None if status == 200 else f"{status} without a JSON body"
     if status == 200 and "recommendation" in doc:
+        # The server reads JSON strings it ignores without checking their UTF-8 (serde_json),
+        # so read the request the same way to learn its k.
         try:
-            k = json.loads(request_body).get("k") or 20
+            k = json.loads(request_body.decode("utf-8", "replace")).get("k") or 20
         except (ValueError, AttributeError):
             k = 20
         items, scores = doc["recommendation"], doc["scores"]
