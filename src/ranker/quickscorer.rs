@@ -201,10 +201,8 @@ impl QuickScorer {
         );
         for (block, sums) in out.chunks_mut(LANES).enumerate() {
             // A short last block reads its first row in the unused lanes.
-            let offsets = _mm512_maskz_mov_epi32(
-                (((1u32 << sums.len()) - 1) & 0xffff) as u16,
-                rows_of_lanes,
-            );
+            let offsets =
+                _mm512_maskz_mov_epi32((((1u32 << sums.len()) - 1) & 0xffff) as u16, rows_of_lanes);
             let bp = bits.as_mut_ptr() as *mut __m512i;
             // SAFETY (all pointer reads and writes below): the block's rows start at
             // `block * LANES * width` and every lane's offset is a row of the block (at most
