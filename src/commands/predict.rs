@@ -66,9 +66,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
         for start in (0..log.len()).step_by(BLOCK) {
             let end = (start + BLOCK).min(log.len());
             let batches: Vec<Vec<[Recommendation; 3]>> = (start..end)
-                .step_by(BATCH)
-                .collect::<Vec<_>>()
                 .into_par_iter()
+                .step_by(BATCH)
                 .map(|first| {
                     let sessions: Vec<_> = (first..(first + BATCH).min(end))
                         .map(|i| log.session(i))

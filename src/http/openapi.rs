@@ -28,12 +28,15 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The document as pretty JSON, the same bytes on every call (for the golden test).
-pub fn json() -> String {
-    let mut doc = ApiDoc::openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    doc.to_pretty_json()
-        .expect("the OpenAPI document serialises")
+/// The document as pretty JSON, built on first use (the same bytes on every call).
+pub fn json() -> &'static str {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+        doc.to_pretty_json()
+            .expect("the OpenAPI document serialises")
+    })
 }
 
 /// `GET /openapi.json`.

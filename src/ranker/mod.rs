@@ -456,15 +456,8 @@ impl TreeModel {
     /// when the model fits it, otherwise by [`score_rows_walk`](Self::score_rows_walk).
     /// Equal to [`score`](Self::score) on each row, bit for bit.
     pub fn score_rows(&self, rows: &[f32], out: &mut Vec<f64>) {
-        let Some(quick) = self.quick.as_ref().filter(|_| QuickScorer::available()) else {
-            return self.score_rows_walk(rows, out);
-        };
-        out.clear();
-        out.resize(rows.len() / self.feature_names.len(), 0.0);
-        quick.raw_scores(rows, out);
-        for v in out.iter_mut() {
-            *v = self.transform(*v);
-        }
+        let quick = self.quick.as_ref().filter(|_| QuickScorer::available());
+        self.score_rows_with(quick, rows, out);
     }
 
     /// True when [`score_rows`](Self::score_rows) uses QuickScorer: the model fits it and
@@ -477,18 +470,28 @@ impl TreeModel {
     /// evaluator for models QuickScorer does not fit, and its reference). Equal to
     /// [`score`](Self::score) on each row: every row still sums its trees in order.
     pub fn score_rows_walk(&self, rows: &[f32], out: &mut Vec<f64>) {
+        self.score_rows_with(None, rows, out);
+    }
+
+    /// Raw sums by `quick`, or by the walk without it, then the model's transform.
+    fn score_rows_with(&self, quick: Option<&QuickScorer>, rows: &[f32], out: &mut Vec<f64>) {
         let width = self.feature_names.len();
         out.clear();
         out.resize(rows.len() / width, 0.0);
-        let all: Vec<&[f32]> = rows.chunks_exact(width).collect();
-        for (group, sums) in all.chunks(LANES).zip(out.chunks_mut(LANES)) {
-            for tree in &self.trees {
-                if tree.has_zero_missing {
-                    for (sum, row) in sums.iter_mut().zip(group) {
-                        *sum += tree.leaf(row);
+        match quick {
+            Some(quick) => quick.raw_scores(rows, out),
+            None => {
+                let all: Vec<&[f32]> = rows.chunks_exact(width).collect();
+                for (group, sums) in all.chunks(LANES).zip(out.chunks_mut(LANES)) {
+                    for tree in &self.trees {
+                        if tree.has_zero_missing {
+                            for (sum, row) in sums.iter_mut().zip(group) {
+                                *sum += tree.leaf(row);
+                            }
+                        } else {
+                            tree.add_leaves(group, sums);
+                        }
                     }
-                } else {
-                    tree.add_leaves(group, sums);
                 }
             }
         }
