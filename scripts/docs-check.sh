@@ -10,23 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/release-bin.sh
+source scripts/local-server.sh
 set +e
-if ! command -v chromium >/dev/null; then
-  echo "docs-check: installing chromium" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
-work=$(mktemp -d)
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-"$bin" serve --model-dir models/default --port 0 >"$work/out" 2>/dev/null &
-server=$!
-for _ in $(seq 100); do grep -q http:// "$work/out" && break; sleep 0.1; done
-url=$(grep -o 'http://[^ ]*' "$work/out" | head -1)
-[ -n "$url" ] || { echo "docs-check: the server did not start" >&2; exit 1; }
+need chromium
+start_server --model-dir models/default
 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$work/profile" \
   --host-resolver-rules="MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" \
   --virtual-time-budget=15000 --dump-dom "$url/docs/" >"$work/dom.html" 2>"$work/chromium.log"

@@ -23,15 +23,10 @@ while getopts "p:n:m:k" opt; do
   esac
 done
 source scripts/release-bin.sh
+source scripts/local-server.sh
 set +e
-for tool in nginx wrk; do
-  if ! command -v $tool >/dev/null; then
-    echo "replicas: installing $tool" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null
-  fi
-done
+need nginx wrk
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-work=$(mktemp -d)
 pids=()
 stop_all() {
   [ -f "$work/nginx.pid" ] && "$nginx_bin" -p "$work" -c "$work/nginx.conf" -s quit 2>/dev/null

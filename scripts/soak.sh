@@ -21,27 +21,14 @@ while getopts "d:c:r:m:" opt; do
   esac
 done
 source scripts/release-bin.sh
+source scripts/local-server.sh
 set +e
-if ! command -v wrk >/dev/null; then
-  echo "soak: installing wrk" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
+need wrk
 world=target/default-world
 [ -f "$world/test.jsonl" ] || "$bin" generate --out "$world" --sessions 60000 --seed 42 2>/dev/null
-work=$(mktemp -d)
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
 python3 scripts/make_requests.py "$world/test.jsonl" "$work/bodies" mixed 20000 2>/dev/null
 token=soak-$RANDOM$RANDOM
-OTTO_ADMIN_TOKEN=$token "$bin" serve --model-dir "$model" --port 0 >"$work/out" 2>"$work/err" &
-server=$!
-for _ in $(seq 100); do grep -q http:// "$work/out" && break; sleep 0.1; done
-url=$(grep -o 'http://[^ ]*' "$work/out" | head -1)
-[ -n "$url" ] || { echo "soak: the server did not start" >&2; cat "$work/err" >&2; exit 1; }
+OTTO_ADMIN_TOKEN=$token start_server --model-dir "$model"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 echo "soak: $url, $duration s, $conns connections, reload every ${every}s" >&2
 BODIES_FILE=$work/bodies wrk -t1 -c"$conns" -d"${duration}s" --timeout 5s --latency \
