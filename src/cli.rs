@@ -93,12 +93,18 @@ pub struct ConvertArgs {
 
 #[derive(Debug, Args)]
 pub struct BuildIndexArgs {
-    /// Event files (.jsonl or .parquet); sessions of all are used.
-    #[arg(long, required = true)]
+    /// Event files (.jsonl or .parquet; a directory stands for its Parquet part files);
+    /// sessions of all are used.
+    #[arg(long, required_unless_present = "from_tables")]
     pub input: Vec<PathBuf>,
     /// Model directory to write (created if missing).
     #[arg(long, env = "OTTO_MODEL_DIR")]
     pub model_dir: PathBuf,
+    /// Import an index built elsewhere instead (the output directory of
+    /// scripts/spark/covisit.py): checks its tables and writes them as the bundle, with the
+    /// job's parameters (from its index.json).
+    #[arg(long, conflicts_with = "input", value_name = "DIR")]
+    pub from_tables: Option<PathBuf>,
     /// Most recent events per session that form pairs (1 to 1000).
     #[arg(long, default_value_t = 30)]
     pub tail: usize,

@@ -29,6 +29,12 @@ pub enum Error {
     /// A command-line value outside its valid range.
     #[error("invalid argument {flag}: {problem}")]
     Argument { flag: &'static str, problem: String },
+    /// Tables built elsewhere (`build-index --from-tables`) that cannot be imported.
+    #[error("tables directory {dir}: {problem}")]
+    Tables {
+        dir: PathBuf,
+        problem: BundleProblem,
+    },
     /// A model directory (bundle) that cannot be used or written as asked.
     #[error("model directory {dir}: {problem}")]
     Bundle {
@@ -75,6 +81,8 @@ pub enum InputProblem {
     BadColumn { column: String, detail: String },
     #[error("no events")]
     NoEvents,
+    #[error("a directory without Parquet files (*.parquet)")]
+    NoParquetParts,
     #[error("the last {days} days hold only {sessions} usable sessions: too few to train on")]
     TooFewSessions { days: u32, sessions: usize },
     #[error("no {objective} among the candidates of the training sessions: too little data")]
@@ -132,6 +140,18 @@ pub enum BundleProblem {
         "its rankers were trained with item embeddings and it has none: rebuild the index with embeddings, or retrain"
     )]
     RankersNeedEmbeddings,
+    #[error(
+        "{name}: aid {aid} has no item statistics (item_stats.parquet covers aids below {bound})"
+    )]
+    UnknownAid {
+        name: String,
+        aid: u32,
+        bound: usize,
+    },
+    #[error("popular.parquet disagrees with item_stats.parquet: {0}")]
+    PopularMismatch(String),
+    #[error("index.json: {0}")]
+    BadIndexJson(String),
     /// The bundle loaded but answered a smoke request wrongly.
     #[error("it loads but fails a smoke request: {0}")]
     SmokeTest(String),
@@ -145,6 +165,7 @@ impl InputProblem {
             InputProblem::MissingColumn(_) => "missing_column",
             InputProblem::BadRow { .. } | InputProblem::BadColumn { .. } => "invalid_value",
             InputProblem::NoEvents => "no_events",
+            InputProblem::NoParquetParts => "no_parquet_files",
             InputProblem::TooFewSessions { .. } | InputProblem::NoPositives { .. } => {
                 "too_little_data"
             }
@@ -169,6 +190,9 @@ impl BundleProblem {
             BundleProblem::RankersIncompatible(_) => "rankers_incompatible",
             BundleProblem::RankersNeedEmbeddings => "rankers_need_embeddings",
             BundleProblem::SmokeTest(_) => "smoke_test_failed",
+            BundleProblem::UnknownAid { .. } => "unknown_aid",
+            BundleProblem::PopularMismatch(_) => "popular_mismatch",
+            BundleProblem::BadIndexJson(_) => "bad_index_json",
         }
     }
 }
@@ -180,7 +204,7 @@ impl Error {
             Error::Parse { .. } => "malformed_line",
             Error::Input { problem, .. } => problem.code(),
             Error::Argument { .. } => "invalid_argument",
-            Error::Bundle { problem, .. } => problem.code(),
+            Error::Bundle { problem, .. } | Error::Tables { problem, .. } => problem.code(),
             Error::NoRankers => "no_rankers",
             Error::Io { .. } => "io_error",
             Error::Polars { .. } => "polars_error",
@@ -196,6 +220,7 @@ impl Error {
             | Error::Input { .. }
             | Error::Argument { .. }
             | Error::Bundle { .. }
+            | Error::Tables { .. }
             | Error::NoRankers => 1,
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => 1,

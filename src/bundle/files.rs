@@ -130,8 +130,13 @@ pub fn popular_frame(popular: &Popular) -> PolarsResult<DataFrame> {
     df!["type" => kind, "rank" => rank, "aid" => aid]
 }
 
+/// Reads file `name` of `dir`: one Parquet file, or a directory of Parquet part files
+/// (what Spark and other cluster jobs write), read in name order as one frame.
 fn read_frame(dir: &Path, name: &str) -> Result<DataFrame> {
     let path = dir.join(name);
+    if path.is_dir() {
+        return read_parts(dir, name);
+    }
     let file = match File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -145,6 +150,32 @@ fn read_frame(dir: &Path, name: &str) -> Result<DataFrame> {
     ParquetReader::new(file)
         .finish()
         .map_err(|e| unreadable(dir, name, format!("not readable Parquet: {e}")))
+}
+
+fn read_parts(dir: &Path, name: &str) -> Result<DataFrame> {
+    let path = dir.join(name);
+    let parts = crate::data::parquet_parts(&path)?;
+    let mut frame: Option<DataFrame> = None;
+    for part in &parts {
+        let file = File::open(part).map_err(|e| Error::io(part, e))?;
+        let part_name = part.file_name().unwrap_or_default().to_string_lossy();
+        let df = ParquetReader::new(file).finish().map_err(|e| {
+            unreadable(
+                dir,
+                name,
+                format!("{part_name} is not readable Parquet: {e}"),
+            )
+        })?;
+        match &mut frame {
+            None => frame = Some(df),
+            Some(f) => {
+                f.vstack_mut(&df).map_err(|e| {
+                    unreadable(dir, name, format!("{part_name} has another schema: {e}"))
+                })?;
+            }
+        }
+    }
+    frame.ok_or_else(|| unreadable(dir, name, "a directory without Parquet files"))
 }
 
 fn column<T: PolarsNumericType>(

@@ -12,12 +12,14 @@
 //! a bundle whose manifest is unreadable, or rankers that could not be kept are errors.
 
 mod files;
+mod import;
 mod manifest;
 mod swap;
 
 use std::path::{Path, PathBuf};
 
 pub use self::files::{ITEM_STATS, POPULAR, SIMILAR, VECTORS, table_file};
+pub use self::import::{INDEX_JSON, import};
 pub use self::manifest::{
     FORMAT_VERSION, FileEntry, InputSummary, MANIFEST, Manifest, VectorShape, checksum,
 };
@@ -210,33 +212,9 @@ pub fn build(
         let path = inputs.first().cloned().unwrap_or_default();
         return Err(Error::input(path, InputProblem::NoEvents));
     };
-    let staging = Staging::new(dir)?;
-    let old = staging.old_manifest().cloned();
-    let keep = match (&old, rankers) {
-        (Some(m), OldRankers::Keep) if m.training.is_some() => {
-            if m.training.as_ref().is_some_and(|t| t.embeddings) && params.embedding.is_none() {
-                return Err(Error::bundle(
-                    dir,
-                    BundleProblem::RankersIncompatible(
-                        "they read item embeddings, which this build leaves out; build with embeddings, or --drop-rankers".into(),
-                    ),
-                ));
-            }
-            // Opening checks every file and the rankers' features against this otto-rec.
-            Bundle::open(dir).map_err(|e| {
-                Error::bundle(
-                    dir,
-                    BundleProblem::RankersIncompatible(format!(
-                        "{e}; rebuild with --drop-rankers to replace them, or retrain"
-                    )),
-                )
-            })?;
-            true
-        }
-        _ => false,
-    };
+    let target = Target::prepare(dir, params, rankers)?;
     let index = index::build(log, params, progress);
-    let mut manifest = Manifest::new(
+    let manifest = Manifest::new(
         params.clone(),
         InputSummary {
             files: inputs.iter().map(|p| p.display().to_string()).collect(),
@@ -246,21 +224,66 @@ pub fn build(
             ts_max,
         },
     );
-    staging.write_index(&index, &mut manifest)?;
-    if let (true, Some(old)) = (keep, &old) {
-        for objective in EventType::ALL {
-            let name = ranker_file(objective);
-            let entry = staging.keep(&name, old)?;
-            manifest.files.insert(name, entry);
-        }
-        manifest.training = old.training.clone();
+    target.install(index, manifest)
+}
+
+/// A bundle directory about to receive a new index: the staging directory and the old
+/// bundle's rankers, when they are kept.
+struct Target {
+    staging: Staging,
+    /// The old manifest, when its rankers are kept.
+    keep: Option<Manifest>,
+}
+
+impl Target {
+    /// Checks, before any work, that an index built with `params` can replace the bundle
+    /// in `dir` as `rankers` asks.
+    fn prepare(dir: &Path, params: &IndexParams, rankers: OldRankers) -> Result<Target> {
+        let staging = Staging::new(dir)?;
+        let keep = match (staging.old_manifest(), rankers) {
+            (Some(m), OldRankers::Keep) if m.training.is_some() => {
+                if m.training.as_ref().is_some_and(|t| t.embeddings) && params.embedding.is_none() {
+                    return Err(Error::bundle(
+                        dir,
+                        BundleProblem::RankersIncompatible(
+                            "they read item embeddings, which this build leaves out; build with embeddings, or --drop-rankers".into(),
+                        ),
+                    ));
+                }
+                // Opening checks every file and the rankers' features against this otto-rec.
+                Bundle::open(dir).map_err(|e| {
+                    Error::bundle(
+                        dir,
+                        BundleProblem::RankersIncompatible(format!(
+                            "{e}; rebuild with --drop-rankers to replace them, or retrain"
+                        )),
+                    )
+                })?;
+                Some(m.clone())
+            }
+            _ => None,
+        };
+        Ok(Target { staging, keep })
     }
-    staging.commit(&manifest)?;
-    Ok(Built {
-        index,
-        manifest,
-        kept_rankers: keep,
-    })
+
+    /// Writes `index` (and the kept rankers) as the new bundle and swaps it in.
+    fn install(self, index: Index, mut manifest: Manifest) -> Result<Built> {
+        self.staging.write_index(&index, &mut manifest)?;
+        if let Some(old) = &self.keep {
+            for objective in EventType::ALL {
+                let name = ranker_file(objective);
+                let entry = self.staging.keep(&name, old)?;
+                manifest.files.insert(name, entry);
+            }
+            manifest.training = old.training.clone();
+        }
+        self.staging.commit(&manifest)?;
+        Ok(Built {
+            index,
+            manifest,
+            kept_rankers: self.keep.is_some(),
+        })
+    }
 }
 
 /// Adds trained rankers to the bundle in `dir` (replacing any it has), in one atomic swap.

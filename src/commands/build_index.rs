@@ -7,7 +7,7 @@ use crate::commands::progress::Bars;
 use crate::data::read_all_events;
 use crate::embedding::EmbeddingParams;
 use crate::error::{Error, Result};
-use crate::index::{IndexParams, TableKind};
+use crate::index::{Index, IndexParams, TableKind};
 
 impl BuildIndexArgs {
     /// The index parameters these flags ask for, checked.
@@ -73,24 +73,45 @@ impl BuildIndexArgs {
 
 pub fn run(args: BuildIndexArgs) -> Result<()> {
     let params = args.params()?;
-    let bars = Bars::default();
-    let log = read_all_events(&args.input, &bars)?;
-    let started = std::time::Instant::now();
     let rankers = if args.drop_rankers {
         OldRankers::Drop
     } else {
         OldRankers::Keep
     };
+    if let Some(tables) = &args.from_tables {
+        if params != IndexParams::default() {
+            return Err(Error::argument(
+                "--from-tables",
+                "takes the parameters the tables were built with (their index.json); give index flags to the job instead",
+            ));
+        }
+        let started = std::time::Instant::now();
+        let built = bundle::import(&args.model_dir, tables, rankers)?;
+        eprintln!(
+            "wrote {} in {:.1} s from the tables in {}: {} sessions, {} events; {}",
+            args.model_dir.display(),
+            started.elapsed().as_secs_f64(),
+            tables.display(),
+            built.manifest.input.sessions,
+            built.manifest.input.events,
+            pair_counts(&built.index),
+        );
+        if built.kept_rankers {
+            eprintln!("kept the bundle's rankers: they read the same features from the new index");
+        }
+        return Ok(());
+    }
+    let bars = Bars::default();
+    let log = read_all_events(&args.input, &bars)?;
+    let started = std::time::Instant::now();
     let built = bundle::build(&args.model_dir, &log, &params, &args.input, rankers, &bars)?;
     eprintln!(
-        "wrote {} in {:.1} s: {} sessions, {} events; pairs: clicks {}, carts_orders {}, buy2buy {}",
+        "wrote {} in {:.1} s: {} sessions, {} events; {}",
         args.model_dir.display(),
         started.elapsed().as_secs_f64(),
         log.len(),
         log.num_events(),
-        built.index.table(TableKind::Clicks).num_pairs(),
-        built.index.table(TableKind::CartsOrders).num_pairs(),
-        built.index.table(TableKind::Buy2Buy).num_pairs(),
+        pair_counts(&built.index),
     );
     match &built.index.embeddings {
         Some(e) => eprintln!(
@@ -105,4 +126,13 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
         eprintln!("kept the bundle's rankers: they read the same features from the new index");
     }
     Ok(())
+}
+
+/// "pairs: clicks N, carts_orders N, ..." over the index's tables.
+fn pair_counts(index: &Index) -> String {
+    let counts: Vec<String> = TableKind::ALL
+        .iter()
+        .map(|&k| format!("{} {}", k.name(), index.table(k).num_pairs()))
+        .collect();
+    format!("pairs: {}", counts.join(", "))
 }

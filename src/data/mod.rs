@@ -48,10 +48,38 @@ pub fn read_events(path: &Path, progress: &dyn Progress) -> Result<SessionLog> {
     log
 }
 
-/// Reads several event files and concatenates their sessions.
+/// Reads several event files (a directory stands for its Parquet part files, in name
+/// order) into one log. Parquet files are read as the parts of one data set: a session's
+/// events may be spread over several of them. With JSONL among the inputs, each file's
+/// sessions are appended in turn.
 pub fn read_all_events(paths: &[PathBuf], progress: &dyn Progress) -> Result<SessionLog> {
-    let mut log = SessionLog::new();
+    let mut files = Vec::new();
     for path in paths {
+        if path.is_dir() {
+            files.extend(parquet_parts(path)?);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let formats = files
+        .iter()
+        .map(|f| Format::of(f))
+        .collect::<Result<Vec<_>>>()?;
+    if files.len() > 1 && formats.iter().all(|&f| f == Format::Parquet) {
+        let mut bytes = 0;
+        for file in &files {
+            bytes += std::fs::metadata(file)
+                .map_err(|e| Error::io(file, e))?
+                .len();
+        }
+        let what = format!("reading {} Parquet files", files.len());
+        progress.stage(&what, bytes, Unit::Bytes);
+        let log = parquet::read_events_parts(&files, progress);
+        progress.finish();
+        return log;
+    }
+    let mut log = SessionLog::new();
+    for path in &files {
         let part = read_events(path, progress)?;
         if log.is_empty() {
             log = part;
@@ -60,4 +88,25 @@ pub fn read_all_events(paths: &[PathBuf], progress: &dyn Progress) -> Result<Ses
         }
     }
     Ok(log)
+}
+
+/// The Parquet files of directory `dir` (`*.parquet`, `*.pq`; not hidden ones nor
+/// `_`-prefixed markers such as Spark's `_SUCCESS`), in name order.
+pub fn parquet_parts(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut parts = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') || !path.is_file() {
+            continue;
+        }
+        if Format::of(&path).is_ok_and(|f| f == Format::Parquet) {
+            parts.push(path);
+        }
+    }
+    if parts.is_empty() {
+        return Err(Error::input(dir, InputProblem::NoParquetParts));
+    }
+    parts.sort();
+    Ok(parts)
 }

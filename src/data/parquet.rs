@@ -6,7 +6,7 @@
 //! at the input's precision.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
@@ -16,6 +16,7 @@ use polars::prelude::*;
 use super::atomic::write_atomic;
 use crate::domain::{EventType, SessionLog, Timestamp};
 use crate::error::{Error, InputProblem, Result};
+use crate::progress::Progress;
 
 /// Events per row group when writing.
 const ROWS_PER_BATCH: usize = 4_000_000;
@@ -109,6 +110,26 @@ fn bad_row(path: &Path, row: usize, detail: String) -> Error {
 /// compact columns (13 bytes an event) rather than the decoded file. Rows of one session
 /// need not be adjacent; within a session, events are ordered by timestamp (stable).
 pub fn read_events(path: &Path) -> Result<SessionLog> {
+    Ok(group_rows(read_rows(path)?))
+}
+
+/// Reads several event-per-row Parquet files as one: the parts of one data set, as a
+/// cluster job writes them. A session's events may be spread over several files; events
+/// with equal timestamps keep the order of the files, then of the rows.
+pub fn read_events_parts(paths: &[PathBuf], progress: &dyn Progress) -> Result<SessionLog> {
+    let mut all: Option<Rows> = None;
+    for path in paths {
+        let rows = read_rows(path)?;
+        progress.advance(std::fs::metadata(path).map_or(0, |m| m.len()));
+        match &mut all {
+            None => all = Some(rows),
+            Some(all) => all.append(rows),
+        }
+    }
+    Ok(all.map(group_rows).unwrap_or_default())
+}
+
+fn read_rows(path: &Path) -> Result<Rows> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = SerializedFileReader::new(file)
         .map_err(|e| Error::input(path, InputProblem::NotParquet(e.to_string())))?;
@@ -202,13 +223,13 @@ pub fn read_events(path: &Path) -> Result<SessionLog> {
             }
         }
     }
-    Ok(group_rows(Rows {
+    Ok(Rows {
         sessions,
         aids,
         ts,
         millis,
         types,
-    }))
+    })
 }
 
 /// Event rows as read, one entry per event (`millis` empty: whole seconds).
@@ -221,6 +242,19 @@ struct Rows {
 }
 
 impl Rows {
+    /// Appends `other`'s rows after these.
+    fn append(&mut self, mut other: Rows) {
+        if self.millis.is_empty() != other.millis.is_empty() {
+            self.millis.resize(self.ts.len(), 0);
+            other.millis.resize(other.ts.len(), 0);
+        }
+        self.sessions.append(&mut other.sessions);
+        self.aids.append(&mut other.aids);
+        self.ts.append(&mut other.ts);
+        self.millis.append(&mut other.millis);
+        self.types.append(&mut other.types);
+    }
+
     fn permute(&self, order: &[usize]) -> Rows {
         let take = |v: &[u32]| order.iter().map(|&i| v[i]).collect::<Vec<u32>>();
         Rows {

@@ -269,6 +269,37 @@ impl IndexParams {
         days.checked_mul(DAY).ok_or(ParamsError::WindowOverflow)
     }
 
+    /// Checks parameters read from a file, as the command line checks its flags.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.tables.is_empty() || self.tables.len() > NUM_TABLES {
+            return Err(format!(
+                "{} tables; expected 1 to {NUM_TABLES}",
+                self.tables.len()
+            ));
+        }
+        for (kind, spec) in TableKind::ALL.iter().zip(&self.tables) {
+            let bad = |field: &str, problem: String| {
+                Err(format!("table {}: {field} {problem}", kind.name()))
+            };
+            if let Err(e) = Self::tail(spec.tail) {
+                return bad("tail", e.to_string());
+            }
+            if spec.window_seconds == 0 {
+                return bad("window_seconds", ParamsError::Zero.to_string());
+            }
+            if spec.top_k == 0 {
+                return bad("top_k", ParamsError::Zero.to_string());
+            }
+        }
+        if self.recent_days == 0 {
+            return Err(format!("recent_days {}", ParamsError::Zero));
+        }
+        if self.popular == 0 {
+            return Err(format!("popular {}", ParamsError::Zero));
+        }
+        Ok(())
+    }
+
     /// A tail length, checked.
     pub fn tail(tail: usize) -> Result<usize, ParamsError> {
         if (1..=MAX_TAIL).contains(&tail) {
