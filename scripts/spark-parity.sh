@@ -2,15 +2,18 @@
 # Parity of the Spark co-visitation job with `otto-rec build-index`, on a real Spark
 # standalone cluster on loopback (a master and two workers), then a timing table.
 #
-#   scripts/spark-parity.sh [-s SESSIONS] [-i EVENTS] [-p PARTS] [-m WORKER_MEMORY] [-w WORK]
+#   scripts/spark-parity.sh [-s SESSIONS] [-i EVENTS] [-p PARTS] [-m WORKER_MEMORY]
+#                           [-q SHUFFLE_PARTITIONS] [-w WORK]
 #
 # 1. Installs what is missing: a JDK 17 (Debian's openjdk-17-jre-headless) and PySpark
 #    with PyArrow in a virtualenv ($OTTO_SPARK_VENV, default ~/.cache/otto-rec/pyspark;
 #    pip's download cache is reused between runs).
-# 2. Events: EVENTS (a Parquet file or directory) when given; otherwise a generated world
-#    of SESSIONS sessions (default 20000), its train events written as PARTS (default 4)
-#    Parquet part files that split sessions across files, as a cluster stores a data set.
-# 3. Starts the master and two workers (1 core and WORKER_MEMORY each, default 2g) on
+# 2. Events: EVENTS (a directory of Parquet files, or one Parquet file) when given;
+#    otherwise the train events of a generated world of SESSIONS sessions (default 20000).
+#    A single file is first written as PARTS (default 4) part files that split sessions
+#    across files, as a cluster stores a data set.
+# 3. Starts the master and two workers (1 core and WORKER_MEMORY each, default 2g; the
+#    executors get all of it; SHUFFLE_PARTITIONS, default 16, for the job's joins) on
 #    127.0.0.1, spark-submits scripts/spark/covisit.py, imports its output with
 #    `build-index --from-tables`, builds the same index with `build-index --input`, and
 #    compares the two bundles (scripts/spark/compare.py: identical top K per aid up to
@@ -19,12 +22,12 @@
 #    (default: a temporary directory) unless it was given, and exits 1 on any difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sessions=20000; events=""; parts=4; worker_memory=2g; work=""
-while getopts "s:i:p:m:w:" opt; do
+sessions=20000; events=""; parts=4; worker_memory=2g; shuffle=16; work=""
+while getopts "s:i:p:m:q:w:" opt; do
   case $opt in
     s) sessions=$OPTARG ;; i) events=$(realpath "$OPTARG") ;; p) parts=$OPTARG ;;
-    m) worker_memory=$OPTARG ;; w) work=$OPTARG ;;
-    *) sed -n '2,19p' "$0"; exit 1 ;;
+    m) worker_memory=$OPTARG ;; q) shuffle=$OPTARG ;; w) work=$OPTARG ;;
+    *) sed -n '2,23p' "$0"; exit 1 ;;
   esac
 done
 source scripts/release-bin.sh
@@ -60,10 +63,14 @@ trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 if [ -z "$events" ]; then
-  say "generating a world of $sessions sessions as $parts Parquet parts"
+  say "generating a world of $sessions sessions"
   "$bin" generate --out "$work/world" --sessions "$sessions" --seed 17 2>/dev/null || exit 1
   "$bin" convert --input "$work/world/train.jsonl" --output "$work/world/train.parquet" 2>/dev/null || exit 1
-  "$venv/bin/python" - "$work/world/train.parquet" "$work/events" "$parts" <<'EOF' || exit 1
+  events="$work/world/train.parquet"
+fi
+if [ -f "$events" ]; then
+  say "writing $events as $parts Parquet parts"
+  "$venv/bin/python" - "$events" "$work/events" "$parts" <<'EOF' || exit 1
 import os, sys
 import pyarrow.parquet as pq
 table = pq.read_table(sys.argv[1])
@@ -104,8 +111,8 @@ spark_rss() { ps -eo rss=,args= | awk '/java|python/ && /spark|pyspark/ && !/awk
 sampler=$!
 idle=$(spark_rss)
 start=$(date +%s%N)
-spark-submit --master "$master" --conf spark.ui.enabled=false --executor-memory 1500m \
-  --conf spark.sql.shuffle.partitions=16 \
+spark-submit --master "$master" --conf spark.ui.enabled=false --executor-memory "$worker_memory" \
+  --conf spark.sql.shuffle.partitions="$shuffle" \
   scripts/spark/covisit.py --input "$events" --out "$work/tables" >"$work/job.log" 2>&1
 rc=$?
 spark_s=$(awk -v ns=$(( $(date +%s%N) - start )) 'BEGIN {printf "%.1f", ns / 1e9}')

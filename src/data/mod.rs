@@ -110,3 +110,57 @@ pub fn parquet_parts(dir: &Path) -> Result<Vec<PathBuf>> {
     parts.sort();
     Ok(parts)
 }
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    use super::*;
+    use crate::domain::EventType;
+    use crate::progress::Silent;
+
+    fn part(path: &Path, session: &[i32], aid: &[i32], ts: &[i64]) {
+        let mut frame = df![
+            "session" => session, "aid" => aid, "ts" => ts, "type" => vec![0u8; session.len()],
+        ]
+        .unwrap();
+        let file = std::fs::File::create(path).unwrap();
+        ParquetWriter::new(file).finish(&mut frame).unwrap();
+    }
+
+    /// A directory of part files reads as one data set: a session spread over two files is
+    /// one session, and events with equal timestamps keep the order of the files, then of
+    /// the rows.
+    #[test]
+    fn a_directory_of_parquet_parts_is_one_data_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = 1_661_200_000_000i64; // milliseconds
+        part(
+            &dir.path().join("part-00001.parquet"),
+            &[1, 2],
+            &[30, 40],
+            &[t, t + 5_000],
+        );
+        part(
+            &dir.path().join("part-00000.parquet"),
+            &[1, 1, 2],
+            &[10, 20, 50],
+            &[t, t + 1_000, t + 9_000],
+        );
+        std::fs::write(dir.path().join("_SUCCESS"), "").unwrap();
+        std::fs::write(dir.path().join(".part-00000.parquet.crc"), "x").unwrap();
+        let log = read_all_events(&[dir.path().to_path_buf()], &Silent).unwrap();
+        assert_eq!(log.session_ids, vec![1, 2]);
+        let first = log.session(0);
+        // 10 and 30 share a timestamp: part-00000 comes first.
+        assert_eq!(first.aids, &[10, 30, 20]);
+        assert_eq!(log.session(1).aids, &[40, 50]);
+        assert!(log.session(1).types.iter().all(|&k| k == EventType::Click));
+
+        let empty = tempfile::tempdir().unwrap();
+        std::fs::write(empty.path().join("_SUCCESS"), "").unwrap();
+        let err = read_all_events(&[empty.path().to_path_buf()], &Silent).unwrap_err();
+        assert_eq!(err.code(), "no_parquet_files");
+        assert_eq!(err.exit_code(), 1);
+    }
+}

@@ -173,3 +173,40 @@ fn bad_arguments_and_missing_files_exit_1() {
         Some(1)
     );
 }
+
+/// `--from-tables` takes its parameters from the job: index flags and `--input` are
+/// refused, and a directory that is not a job's output is named with its problem.
+#[test]
+fn from_tables_refuses_index_flags_and_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let tables = dir.path().join("tables");
+    std::fs::create_dir(&tables).unwrap();
+    let model = dir.path().join("model");
+    let (t, m) = (s(&tables), s(&model));
+    let out = run(&[
+        "build-index",
+        "--from-tables",
+        t,
+        "--model-dir",
+        m,
+        "--tail",
+        "20",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give index flags to the job"));
+    let out = run(&[
+        "build-index",
+        "--from-tables",
+        t,
+        "--input",
+        "x.parquet",
+        "--model-dir",
+        m,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["build-index", "--from-tables", t, "--model-dir", m]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("index.json"), "{stderr}");
+    assert!(!model.exists());
+}
