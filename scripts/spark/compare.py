@@ -33,9 +33,9 @@ def rows(path):
 
 
 def compare_table(expected, actual, top_k, tol):
-    """(aids compared, rows identical, rows equal up to ties, problems)."""
+    """(aids compared, rows identical, rows equal up to ties, aids that differ, problems)."""
     problems = []
-    identical = tied = 0
+    identical = tied = different = 0
     for x in sorted(set(expected) | set(actual)):
         a, b = expected.get(x, []), actual.get(x, [])
         if a == b:
@@ -65,7 +65,8 @@ def compare_table(expected, actual, top_k, tol):
                                     "and not a tie at the cut")
                     ok = False
         tied += ok
-    return len(set(expected) | set(actual)), identical, tied, problems
+    different = len(set(expected) | set(actual)) - identical - tied
+    return len(set(expected) | set(actual)), identical, tied, different, problems
 
 
 def main(argv):
@@ -85,10 +86,10 @@ def main(argv):
     print(f"{'table':<14}{'aids':>9}{'identical':>11}{'tie-swapped':>13}{'different':>11}")
     for name, spec in zip(names, specs):
         file = f"covisit_{name}.parquet"
-        n, same, tied, problems = compare_table(
+        n, same, tied, different, problems = compare_table(
             rows(os.path.join(args.expected, file)), rows(os.path.join(args.actual, file)),
             spec["top_k"], args.tolerance)
-        print(f"{name:<14}{n:>9}{same:>11}{tied:>13}{len(problems):>11}")
+        print(f"{name:<14}{n:>9}{same:>11}{tied:>13}{different:>11}")
         for line in problems[:5]:
             print(f"  {line}")
         failed |= bool(problems)
