@@ -204,7 +204,12 @@ pub struct SessionContext<'a> {
 
 /// Aggregates the rows of `sources` (newest first) in `table`.
 fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
-    let mut agg = TableAgg::default();
+    // Sized for every neighbour distinct, so the map never grows while it is filled.
+    let pairs: usize = sources.iter().map(|&h| table.neighbors(h).len()).sum();
+    let mut agg = TableAgg {
+        by_aid: FxHashMap::with_capacity_and_hasher(pairs, Default::default()),
+        order: Vec::with_capacity(pairs),
+    };
     for (p, &h) in sources.iter().enumerate() {
         let (ys, ws) = table.row(h);
         for (&y, &w) in ys.iter().zip(ws) {
@@ -226,7 +231,8 @@ impl<'a> SessionContext<'a> {
     pub fn new(index: &'a Index, session: Session<'a>, config: &CandidateConfig) -> Self {
         let (unique, unique_buys) = unique_newest_first(session);
         let n = session.len();
-        let mut interactions: FxHashMap<u32, Interaction> = FxHashMap::default();
+        let mut interactions: FxHashMap<u32, Interaction> =
+            FxHashMap::with_capacity_and_hasher(unique.len(), Default::default());
         for i in 0..n {
             let kind = session.types[i];
             let e = interactions.entry(session.aids[i]).or_insert(Interaction {
@@ -366,10 +372,10 @@ pub fn candidates(
     index: &Index,
     config: &CandidateConfig,
 ) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> = Vec::with_capacity(
-        config.history + NUM_TABLES * config.per_table + 2 * config.popular + config.similar,
-    );
-    let mut slot: FxHashMap<u32, usize> = FxHashMap::default();
+    let most = config.history + NUM_TABLES * config.per_table + 2 * config.popular + config.similar;
+    let mut out: Vec<Candidate> = Vec::with_capacity(most);
+    let mut slot: FxHashMap<u32, usize> =
+        FxHashMap::with_capacity_and_hasher(most, Default::default());
     let mut add = |aid: u32, source: Source, rank: usize| {
         let i = *slot.entry(aid).or_insert_with(|| {
             out.push(Candidate {

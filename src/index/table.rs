@@ -1,6 +1,8 @@
 //! A co-visitation table in RAM: for each aid_x its neighbours aid_y and weights, best
 //! first, in flat arrays indexed by offsets (CSR), so a lookup is two slices.
 
+use rayon::prelude::*;
+
 /// Neighbours per aid, best first (weight descending, then smaller aid_y).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CovisitTable {
@@ -136,34 +138,46 @@ impl CovisitTable {
 
     /// Checks what every table otto-rec builds guarantees: per aid_x at most `k` distinct
     /// neighbours other than itself, finite weights, best first (weight descending, ties by
-    /// smaller aid_y). Tables made elsewhere are checked with it before use.
+    /// smaller aid_y). Tables made elsewhere are checked with it before use. Runs over
+    /// ranges of aid_x in parallel and reports the problem of the smallest aid_x.
     pub fn check(&self, k: usize) -> Result<(), TableError> {
-        for x in 0..self.aid_bound() as u32 {
-            let (ys, ws) = self.row(x);
-            if ys.len() > k {
-                return Err(TableError::TooManyNeighbors {
+        const CHUNK: usize = 1 << 16;
+        let bound = self.aid_bound();
+        (0..bound.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                (c * CHUNK..bound.min((c + 1) * CHUNK))
+                    .try_for_each(|x| self.check_row(x as u32, k))
+            })
+            // The first error in aid order: chunks are reduced left to right.
+            .reduce(|| Ok(()), |a, b| a.and(b))
+    }
+
+    fn check_row(&self, x: u32, k: usize) -> Result<(), TableError> {
+        let (ys, ws) = self.row(x);
+        if ys.len() > k {
+            return Err(TableError::TooManyNeighbors {
+                aid_x: x,
+                rows: ys.len(),
+                k,
+            });
+        }
+        for (i, (&y, &w)) in ys.iter().zip(ws).enumerate() {
+            if !w.is_finite() {
+                return Err(TableError::BadWeight {
                     aid_x: x,
-                    rows: ys.len(),
-                    k,
+                    aid_y: y,
+                    weight: w,
                 });
             }
-            for (i, (&y, &w)) in ys.iter().zip(ws).enumerate() {
-                if !w.is_finite() {
-                    return Err(TableError::BadWeight {
-                        aid_x: x,
-                        aid_y: y,
-                        weight: w,
-                    });
-                }
-                if y == x {
-                    return Err(TableError::SelfPair { aid_x: x });
-                }
-                if ys[..i].contains(&y) {
-                    return Err(TableError::DuplicatePair { aid_x: x, aid_y: y });
-                }
-                if i > 0 && (ws[i - 1] < w || (ws[i - 1] == w && ys[i - 1] > y)) {
-                    return Err(TableError::NotBestFirst { aid_x: x });
-                }
+            if y == x {
+                return Err(TableError::SelfPair { aid_x: x });
+            }
+            if ys[..i].contains(&y) {
+                return Err(TableError::DuplicatePair { aid_x: x, aid_y: y });
+            }
+            if i > 0 && (ws[i - 1] < w || (ws[i - 1] == w && ys[i - 1] > y)) {
+                return Err(TableError::NotBestFirst { aid_x: x });
             }
         }
         Ok(())
