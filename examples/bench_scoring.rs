@@ -1,5 +1,6 @@
-//! Cost of the ranker on the request path: ns per tree and candidate row for QuickScorer,
-//! the node walk and LightGBM's C API (batch), µs per row for LightGBM one row at a time,
+//! Cost of the ranker on the request path: ns per tree and candidate row for QuickScorer's
+//! kernels (narrow: 32-bit leaf masks; wide: 64-bit), the node walk and LightGBM's C API
+//! (batch), µs per row for LightGBM one row at a time,
 //! and the time of each stage of a request. Medians of 5 passes, measured side by side.
 //!
 //!     cargo run --release --example bench_scoring -- MODEL_DIR SESSIONS.jsonl
@@ -15,7 +16,7 @@ use otto_rec::data::read_events;
 use otto_rec::domain::EventType;
 use otto_rec::features::{NUM_FEATURES, SessionFeatures, write_row};
 use otto_rec::progress::Silent;
-use otto_rec::ranker::TreeModel;
+use otto_rec::ranker::{Kernel, TreeModel};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -50,10 +51,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         log.len().min(2_000)
     );
     println!(
-        "{:<8} {:>6} {:>12} {:>12} {:>12} {:>14} {:>10} {:>10}",
+        "{:<8} {:>6} {:>12} {:>12} {:>12} {:>12} {:>14} {:>10} {:>10}",
         "model",
         "trees",
-        "quick ns",
+        "narrow ns",
+        "wide ns",
         "walk ns",
         "lgbm ns",
         "lgbm 1-row µs",
@@ -69,12 +71,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             f();
             t.elapsed().as_secs_f64() * per_tree_row
         };
-        let (mut quick, mut walked) = (Vec::with_capacity(n_rows), Vec::with_capacity(n_rows));
-        let (mut quick_times, mut walk_times) = (Vec::new(), Vec::new());
+        let kernels = model.kernels();
+        let mut walked = Vec::with_capacity(n_rows);
+        let mut outputs = vec![Vec::with_capacity(n_rows); kernels.len()];
+        let mut kernel_times = vec![Vec::new(); kernels.len()];
+        let mut walk_times = Vec::new();
         for _ in 0..5 {
-            quick_times.push(time(&mut || model.score_rows(&rows, &mut quick)));
+            for (k, &kernel) in kernels.iter().enumerate() {
+                if kernel != Kernel::Portable {
+                    let out = &mut outputs[k];
+                    kernel_times[k].push(time(&mut || model.score_rows_kernel(kernel, &rows, out)));
+                }
+            }
             walk_times.push(time(&mut || model.score_rows_walk(&rows, &mut walked)));
         }
+        let ns = |kernel: Kernel| {
+            kernels.iter().position(|&k| k == kernel).map_or_else(
+                || "-".to_string(),
+                |k| format!("{:.2}", median(kernel_times[k].clone())),
+            )
+        };
+        let same = kernels.iter().zip(&outputs).all(|(&k, out)| {
+            k == Kernel::Portable
+                || out
+                    .iter()
+                    .zip(&walked)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+        });
+        let mut quick = Vec::new();
+        model.score_rows(&rows, &mut quick);
         let booster = lightgbm3::Booster::from_string(&text)?;
         let mut batch_times = Vec::new();
         let mut expected = Vec::new();
@@ -96,15 +121,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .zip(&expected)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        let same = quick
-            .iter()
-            .zip(&walked)
-            .all(|(a, b)| a.to_bits() == b.to_bits());
         println!(
-            "{:<8} {:>6} {:>12.2} {:>12.2} {:>12.2} {:>14.2} {:>10.1e} {:>10}",
+            "{:<8} {:>6} {:>12} {:>12} {:>12.2} {:>12.2} {:>14.2} {:>10.1e} {:>10}",
             kind.name(),
             model.num_trees(),
-            median(quick_times),
+            ns(Kernel::Narrow),
+            ns(Kernel::Wide),
             median(walk_times),
             median(batch_times),
             single,

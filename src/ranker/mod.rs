@@ -11,6 +11,7 @@
 
 mod quickscorer;
 
+pub use self::quickscorer::Kernel;
 use self::quickscorer::QuickScorer;
 use crate::domain::EventType;
 use crate::features::{FEATURE_NAMES, NUM_FEATURES};
@@ -456,7 +457,11 @@ impl TreeModel {
     /// when the model fits it, otherwise by [`score_rows_walk`](Self::score_rows_walk).
     /// Equal to [`score`](Self::score) on each row, bit for bit.
     pub fn score_rows(&self, rows: &[f32], out: &mut Vec<f64>) {
-        let quick = self.quick.as_ref().filter(|_| QuickScorer::available());
+        let quick = self
+            .quick
+            .as_ref()
+            .filter(|_| QuickScorer::available())
+            .map(|q| (q, q.kernels()[0]));
         self.score_rows_with(quick, rows, out);
     }
 
@@ -466,6 +471,19 @@ impl TreeModel {
         self.quick.is_some() && QuickScorer::available()
     }
 
+    /// The QuickScorer kernels that can score this model on this CPU, the one
+    /// [`score_rows`](Self::score_rows) uses first (none when the model does not fit).
+    pub fn kernels(&self) -> Vec<Kernel> {
+        self.quick.as_ref().map_or_else(Vec::new, |q| q.kernels())
+    }
+
+    /// [`score_rows`](Self::score_rows) with QuickScorer's `kernel`, one of
+    /// [`kernels`](Self::kernels) (for measuring and testing them side by side).
+    pub fn score_rows_kernel(&self, kernel: Kernel, rows: &[f32], out: &mut Vec<f64>) {
+        let quick = self.quick.as_ref().expect("the model fits QuickScorer");
+        self.score_rows_with(Some((quick, kernel)), rows, out);
+    }
+
     /// Scores many rows by walking groups of rows through each tree together (the
     /// evaluator for models QuickScorer does not fit, and its reference). Equal to
     /// [`score`](Self::score) on each row: every row still sums its trees in order.
@@ -473,13 +491,19 @@ impl TreeModel {
         self.score_rows_with(None, rows, out);
     }
 
-    /// Raw sums by `quick`, or by the walk without it, then the model's transform.
-    fn score_rows_with(&self, quick: Option<&QuickScorer>, rows: &[f32], out: &mut Vec<f64>) {
+    /// Raw sums by a QuickScorer kernel, or by the walk without one, then the model's
+    /// transform.
+    fn score_rows_with(
+        &self,
+        quick: Option<(&QuickScorer, Kernel)>,
+        rows: &[f32],
+        out: &mut Vec<f64>,
+    ) {
         let width = self.feature_names.len();
         out.clear();
         out.resize(rows.len() / width, 0.0);
         match quick {
-            Some(quick) => quick.raw_scores(rows, out),
+            Some((quick, kernel)) => quick.raw_scores_with(kernel, rows, out),
             None => {
                 let all: Vec<&[f32]> = rows.chunks_exact(width).collect();
                 for (group, sums) in all.chunks(LANES).zip(out.chunks_mut(LANES)) {
@@ -685,25 +709,54 @@ mod tests {
         }
     }
 
-    /// The vectorised kernel (where the CPU has it) and the scalar one give the same bits.
+    /// Every kernel the CPU runs gives the scalar kernel's bits: on a model of 31-leaf
+    /// trees (LightGBM's default: the narrow kernel, and the wide one) and on one of up to
+    /// 48 leaves (the wide kernel only).
     #[test]
-    fn the_vectorised_kernel_equals_the_scalar_one() {
-        let (text, valid) = trained(Objective::Lambdarank);
-        let model = TreeModel::parse(&text).unwrap();
-        let quick = model.quick.as_ref().unwrap();
-        let n = valid.rows.len() / NUM_FEATURES;
-        for rows in [1, 16, 17, 250, n] {
-            let rows = &valid.rows[..rows * NUM_FEATURES];
-            let mut picked = vec![0.0; rows.len() / NUM_FEATURES];
-            quick.raw_scores(rows, &mut picked);
-            let mut scalar = vec![0.0; picked.len()];
-            quick.raw_scores_portable(rows, &mut scalar);
-            assert!(
-                picked
-                    .iter()
-                    .zip(&scalar)
-                    .all(|(a, b)| a.to_bits() == b.to_bits())
-            );
+    fn every_kernel_equals_the_scalar_one() {
+        for leaves in [31, 48] {
+            let train = data(3_000, 1);
+            let valid = data(1_000, 2);
+            let params = BoosterParams {
+                max_trees: 30,
+                min_data_in_leaf: 2,
+                num_leaves: leaves,
+                ..Default::default()
+            };
+            let text = fit(
+                &train,
+                &valid,
+                &params,
+                Objective::Lambdarank,
+                EventType::Order,
+                &Silent,
+            )
+            .unwrap();
+            let model = TreeModel::parse(&text).unwrap();
+            let widest = model.trees.iter().map(|t| t.leaves.len()).max().unwrap();
+            assert_eq!(widest > 32, leaves > 32, "{leaves}: widest tree {widest}");
+            let kernels = model.kernels();
+            assert_eq!(kernels.last(), Some(&Kernel::Portable));
+            if QuickScorer::available() {
+                assert_eq!(kernels.contains(&Kernel::Narrow), leaves <= 32);
+                assert!(kernels.contains(&Kernel::Wide));
+            }
+            let n = valid.rows.len() / NUM_FEATURES;
+            let (mut got, mut scalar) = (Vec::new(), Vec::new());
+            for rows in [1, 16, 17, 250, n] {
+                let rows = &valid.rows[..rows * NUM_FEATURES];
+                model.score_rows_kernel(Kernel::Portable, rows, &mut scalar);
+                for &kernel in &kernels {
+                    model.score_rows_kernel(kernel, rows, &mut got);
+                    assert!(
+                        got.iter()
+                            .zip(&scalar)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{kernel:?}, {leaves} leaves, {} rows",
+                        got.len()
+                    );
+                }
+            }
         }
     }
 

@@ -16,7 +16,9 @@
 //! applied from a second list when a lane holds NaN. Trees with the "zero" missing type or
 //! more than 64 leaves do not fit; a model with any such tree keeps the node walk.
 //! Each row sums its trees' leaves in tree order, as the walk does: scores are bit-for-bit
-//! the walk's.
+//! the walk's. When every tree has at most 32 leaves (LightGBM's default is 31), the leaf
+//! masks are 32 bits: a tree's 16 lanes fill one register, which halves the memory each
+//! applied split reads and writes ([`Kernel::Narrow`]).
 
 use super::Tree;
 
@@ -45,6 +47,28 @@ pub struct QuickScorer {
     /// Per tree, where its leaves (left to right) start in `leaf_values`.
     leaf_starts: Vec<u32>,
     leaf_values: Vec<f64>,
+    /// `masks` and `nan_masks` as 32-bit masks, when every tree has at most 32 leaves
+    /// (LightGBM's default is 31): a block's 16 leaf masks of a tree fill one register
+    /// instead of two, halving the memory each applied split reads and writes.
+    narrow: Option<Narrow>,
+}
+
+/// 32-bit leaf masks (see [`QuickScorer::narrow`]).
+#[derive(Clone, Debug)]
+struct Narrow {
+    masks: Vec<u32>,
+    nan_masks: Vec<u32>,
+}
+
+/// The implementations of QuickScorer's scan; all give the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// One lane at a time: the specification.
+    Portable,
+    /// AVX-512, 64-bit leaf masks (trees of up to 64 leaves).
+    Wide,
+    /// AVX-512, 32-bit leaf masks (trees of up to 32 leaves).
+    Narrow,
 }
 
 /// One split in the build.
@@ -104,6 +128,7 @@ impl QuickScorer {
             used: Vec::new(),
             leaf_starts,
             leaf_values,
+            narrow: None,
         };
         let mut at = 0;
         let mut nan: Vec<(u32, u64)> = Vec::new();
@@ -142,6 +167,13 @@ impl QuickScorer {
         q.starts.push(q.thresholds.len() as u32);
         q.groups.push(q.trees.len() as u32);
         q.nan_starts.push(q.nan_trees.len() as u32);
+        if trees.iter().all(|t| t.leaves.len() <= 32) {
+            // A tree's leaf bits are its low 32 bits: dropping the others keeps every mask.
+            q.narrow = Some(Narrow {
+                masks: q.masks.iter().map(|&m| m as u32).collect(),
+                nan_masks: q.nan_masks.iter().map(|&m| m as u32).collect(),
+            });
+        }
         q.used = (0..width as u32)
             .filter(|&f| {
                 let f = f as usize;
@@ -165,15 +197,37 @@ impl QuickScorer {
         }
     }
 
-    /// Raw scores (sums of leaves) of row-major `rows` of `width` features into `out`, with
-    /// the vectorised kernel when [`available`](Self::available), else the scalar one.
-    pub(super) fn raw_scores(&self, rows: &[f32], out: &mut [f64]) {
-        #[cfg(target_arch = "x86_64")]
+    /// The kernels that can score this model on this CPU, fastest first.
+    pub(super) fn kernels(&self) -> Vec<Kernel> {
+        let mut kernels = Vec::new();
         if Self::available() {
-            // SAFETY: the CPU has the features the kernel is compiled for.
-            return unsafe { self.raw_scores_avx512(rows, out) };
+            if self.narrow.is_some() {
+                kernels.push(Kernel::Narrow);
+            }
+            kernels.push(Kernel::Wide);
         }
-        self.raw_scores_portable(rows, out)
+        kernels.push(Kernel::Portable);
+        kernels
+    }
+
+    /// Raw scores (sums of leaves) of row-major `rows` of `width` features into `out`, with
+    /// `kernel`, which must be one of [`kernels`](Self::kernels).
+    pub(super) fn raw_scores_with(&self, kernel: Kernel, rows: &[f32], out: &mut [f64]) {
+        assert!(
+            self.kernels().contains(&kernel),
+            "{kernel:?} cannot run here"
+        );
+        match kernel {
+            Kernel::Portable => self.raw_scores_portable(rows, out),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has the features the kernel is compiled for (`available`).
+            Kernel::Wide => unsafe { self.raw_scores_avx512(rows, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above; `narrow` is present (`kernels`).
+            Kernel::Narrow => unsafe { self.raw_scores_avx512_narrow(rows, out) },
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Wide | Kernel::Narrow => unreachable!("not in kernels()"),
+        }
     }
 
     /// The kernel with AVX-512 intrinsics: one 512-bit register holds a feature's 16 lane
@@ -258,6 +312,90 @@ impl QuickScorer {
                         let values = _mm512_i64gather_pd::<8>(leaf, base);
                         *sum = _mm512_add_pd(*sum, values);
                     }
+                }
+                let mut block_sums = [0f64; LANES];
+                _mm512_storeu_pd(block_sums.as_mut_ptr(), lo);
+                _mm512_storeu_pd(block_sums.as_mut_ptr().add(8), hi);
+                sums.copy_from_slice(&block_sums[..sums.len()]);
+            }
+        }
+    }
+
+    /// [`raw_scores_avx512`](Self::raw_scores_avx512) with 32-bit leaf masks: a tree's 16
+    /// lanes are one register, so an applied split is one masked AND of one register, and
+    /// the leaves come from one `lzcnt` and two gathers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512cd")]
+    fn raw_scores_avx512_narrow(&self, rows: &[f32], out: &mut [f64]) {
+        use std::arch::x86_64::*;
+        let narrow = self.narrow.as_ref().expect("narrow masks");
+        let width = self.width;
+        let trees = self.leaf_starts.len();
+        debug_assert_eq!(rows.len(), out.len() * width);
+        let mut bits = vec![u32::MAX; trees * LANES];
+        let all_ones = _mm512_set1_epi32(-1);
+        let zero = _mm512_setzero_si512();
+        let thirty_one = _mm512_set1_epi32(31);
+        let stride = _mm512_set1_epi32(width as i32);
+        let rows_of_lanes = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            stride,
+        );
+        for (block, sums) in out.chunks_mut(LANES).enumerate() {
+            let offsets =
+                _mm512_maskz_mov_epi32((((1u32 << sums.len()) - 1) & 0xffff) as u16, rows_of_lanes);
+            let bp = bits.as_mut_ptr() as *mut __m512i;
+            // SAFETY: as in `raw_scores_avx512`, with one __m512i (16 u32) per tree in
+            // `bits`, and `narrow`'s masks parallel to `trees` and `nan_trees`.
+            unsafe {
+                for t in 0..trees {
+                    _mm512_storeu_si512(bp.add(t), all_ones);
+                }
+                let base = rows.as_ptr().add(block * LANES * width);
+                for &f in &self.used {
+                    let f = f as usize;
+                    let x = _mm512_i32gather_ps::<4>(offsets, base.add(f));
+                    let (start, end) = (self.starts[f] as usize, self.starts[f + 1] as usize);
+                    for d in start..end {
+                        let t = _mm512_set1_ps(*self.thresholds.get_unchecked(d));
+                        let fails = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, t);
+                        if fails == 0 {
+                            break;
+                        }
+                        let (first, last) = (
+                            *self.groups.get_unchecked(d) as usize,
+                            *self.groups.get_unchecked(d + 1) as usize,
+                        );
+                        for j in first..last {
+                            let mask = _mm512_set1_epi32(*narrow.masks.get_unchecked(j) as i32);
+                            let p = bp.add(*self.trees.get_unchecked(j) as usize);
+                            let v = _mm512_loadu_si512(p);
+                            _mm512_storeu_si512(p, _mm512_mask_and_epi32(v, fails, v, mask));
+                        }
+                    }
+                    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+                    if nan != 0 {
+                        let (start, end) =
+                            (self.nan_starts[f] as usize, self.nan_starts[f + 1] as usize);
+                        for j in start..end {
+                            let mask = _mm512_set1_epi32(*narrow.nan_masks.get_unchecked(j) as i32);
+                            let p = bp.add(*self.nan_trees.get_unchecked(j) as usize);
+                            let v = _mm512_loadu_si512(p);
+                            _mm512_storeu_si512(p, _mm512_mask_and_epi32(v, nan, v, mask));
+                        }
+                    }
+                }
+                let mut lo = _mm512_setzero_pd();
+                let mut hi = _mm512_setzero_pd();
+                for (h, &start) in self.leaf_starts.iter().enumerate() {
+                    let base = self.leaf_values.as_ptr().add(start as usize);
+                    let v = _mm512_loadu_si512(bp.add(h));
+                    let lowest = _mm512_and_si512(v, _mm512_sub_epi32(zero, v));
+                    let leaf = _mm512_sub_epi32(thirty_one, _mm512_lzcnt_epi32(lowest));
+                    let low_lanes = _mm512_castsi512_si256(leaf);
+                    let high_lanes = _mm512_extracti64x4_epi64::<1>(leaf);
+                    lo = _mm512_add_pd(lo, _mm512_i32gather_pd::<8>(low_lanes, base));
+                    hi = _mm512_add_pd(hi, _mm512_i32gather_pd::<8>(high_lanes, base));
                 }
                 let mut block_sums = [0f64; LANES];
                 _mm512_storeu_pd(block_sums.as_mut_ptr(), lo);
