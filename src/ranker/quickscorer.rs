@@ -47,17 +47,10 @@ pub struct QuickScorer {
     /// Per tree, where its leaves (left to right) start in `leaf_values`.
     leaf_starts: Vec<u32>,
     leaf_values: Vec<f64>,
-    /// `masks` and `nan_masks` as 32-bit masks, when every tree has at most 32 leaves
-    /// (LightGBM's default is 31): a block's 16 leaf masks of a tree fill one register
-    /// instead of two, halving the memory each applied split reads and writes.
-    narrow: Option<Narrow>,
-}
-
-/// 32-bit leaf masks (see [`QuickScorer::narrow`]).
-#[derive(Clone, Debug)]
-struct Narrow {
-    masks: Vec<u32>,
-    nan_masks: Vec<u32>,
+    /// True when every tree has at most 32 leaves (LightGBM's default is 31): its leaf
+    /// bits are the masks' low 32 bits, and a block's 16 leaf masks of a tree fill one
+    /// register instead of two, halving the memory each applied split reads and writes.
+    narrow: bool,
 }
 
 /// The implementations of QuickScorer's scan; all give the same bits.
@@ -128,7 +121,7 @@ impl QuickScorer {
             used: Vec::new(),
             leaf_starts,
             leaf_values,
-            narrow: None,
+            narrow: trees.iter().all(|t| t.leaves.len() <= 32),
         };
         let mut at = 0;
         let mut nan: Vec<(u32, u64)> = Vec::new();
@@ -167,13 +160,6 @@ impl QuickScorer {
         q.starts.push(q.thresholds.len() as u32);
         q.groups.push(q.trees.len() as u32);
         q.nan_starts.push(q.nan_trees.len() as u32);
-        if trees.iter().all(|t| t.leaves.len() <= 32) {
-            // A tree's leaf bits are its low 32 bits: dropping the others keeps every mask.
-            q.narrow = Some(Narrow {
-                masks: q.masks.iter().map(|&m| m as u32).collect(),
-                nan_masks: q.nan_masks.iter().map(|&m| m as u32).collect(),
-            });
-        }
         q.used = (0..width as u32)
             .filter(|&f| {
                 let f = f as usize;
@@ -201,7 +187,7 @@ impl QuickScorer {
     pub(super) fn kernels(&self) -> Vec<Kernel> {
         let mut kernels = Vec::new();
         if Self::available() {
-            if self.narrow.is_some() {
+            if self.narrow {
                 kernels.push(Kernel::Narrow);
             }
             kernels.push(Kernel::Wide);
@@ -221,32 +207,34 @@ impl QuickScorer {
             Kernel::Portable => self.raw_scores_portable(rows, out),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the CPU has the features the kernel is compiled for (`available`).
-            Kernel::Wide => unsafe { self.raw_scores_avx512(rows, out) },
+            Kernel::Wide => unsafe { self.raw_scores_avx512::<false>(rows, out) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above; `narrow` is present (`kernels`).
-            Kernel::Narrow => unsafe { self.raw_scores_avx512_narrow(rows, out) },
+            // SAFETY: as above.
+            Kernel::Narrow => unsafe { self.raw_scores_avx512::<true>(rows, out) },
             #[cfg(not(target_arch = "x86_64"))]
             Kernel::Wide | Kernel::Narrow => unreachable!("not in kernels()"),
         }
     }
 
-    /// The kernel with AVX-512 intrinsics: one 512-bit register holds a feature's 16 lane
+    /// The kernels with AVX-512 intrinsics: one 512-bit register holds a feature's 16 lane
     /// values, one compare gives the lanes whose test fails (`x > t`, false for NaN) as a
-    /// mask, and two masked ANDs update the tree's 16 leaf masks. The scan of a feature
-    /// stops at the first split no lane fails. Leaves: the lowest set bit of each lane's
-    /// mask (isolated, then counted with `lzcnt`) indexes a gather of the tree's leaf
+    /// mask, and masked ANDs update the tree's 16 leaf masks: one register of 16 u32 when
+    /// `NARROW` (trees of up to 32 leaves), two of 8 u64 each otherwise. The scan of a
+    /// feature stops at the first split no lane fails. Leaves: the lowest set bit of each
+    /// lane's mask (isolated, then counted with `lzcnt`) indexes a gather of the tree's leaf
     /// values, added lane by lane in tree order, as the scalar kernel adds them.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512cd")]
-    fn raw_scores_avx512(&self, rows: &[f32], out: &mut [f64]) {
+    fn raw_scores_avx512<const NARROW: bool>(&self, rows: &[f32], out: &mut [f64]) {
         use std::arch::x86_64::*;
+        assert!(!NARROW || self.narrow, "a tree has more than 32 leaves");
         let width = self.width;
         let trees = self.leaf_starts.len();
         debug_assert_eq!(rows.len(), out.len() * width);
-        let mut bits = vec![u64::MAX; trees * LANES];
+        // Registers of leaf masks per tree.
+        let regs = if NARROW { 1 } else { 2 };
+        let mut bits = vec![u64::MAX; trees * regs * 8];
         let all_ones = _mm512_set1_epi64(-1);
-        let zero = _mm512_setzero_si512();
-        let sixty_three = _mm512_set1_epi64(63);
         // Lane i reads row i of the block: a feature's 16 values are one gather.
         let stride = _mm512_set1_epi32(width as i32);
         let rows_of_lanes = _mm512_mullo_epi32(
@@ -261,12 +249,12 @@ impl QuickScorer {
             // SAFETY (all pointer reads and writes below): the block's rows start at
             // `block * LANES * width` and every lane's offset is a row of the block (at most
             // `sums.len()` rows) times `width`, plus a feature below `width`; `bits` holds
-            // 16 u64 (two __m512i) per tree, and every split's tree is
-            // below the tree count; `d` and `j` stay within their ranges of the split
-            // arrays; a leaf index is the tree's start plus a lowest set bit, which is
-            // below the tree's leaf count (the walk's leaf is never ruled out).
+            // `regs` __m512i per tree, and every split's tree is below the tree count; `d`
+            // and `j` stay within their ranges of the split arrays; a leaf index is the
+            // tree's start plus a lowest set bit, which is below the tree's leaf count (the
+            // walk's leaf is never ruled out; with `NARROW` every tree has at most 32).
             unsafe {
-                for t in 0..trees * 2 {
+                for t in 0..trees * regs {
                     _mm512_storeu_si512(bp.add(t), all_ones);
                 }
                 let base = rows.as_ptr().add(block * LANES * width);
@@ -285,9 +273,8 @@ impl QuickScorer {
                             *self.groups.get_unchecked(d + 1) as usize,
                         );
                         for j in first..last {
-                            let mask = _mm512_set1_epi64(*self.masks.get_unchecked(j) as i64);
-                            let p = bp.add(*self.trees.get_unchecked(j) as usize * 2);
-                            and_lanes(p, fails, mask);
+                            let p = bp.add(*self.trees.get_unchecked(j) as usize * regs);
+                            and_masks::<NARROW>(p, fails, *self.masks.get_unchecked(j));
                         }
                     }
                     let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
@@ -295,9 +282,8 @@ impl QuickScorer {
                         let (start, end) =
                             (self.nan_starts[f] as usize, self.nan_starts[f + 1] as usize);
                         for j in start..end {
-                            let mask = _mm512_set1_epi64(*self.nan_masks.get_unchecked(j) as i64);
-                            let p = bp.add(*self.nan_trees.get_unchecked(j) as usize * 2);
-                            and_lanes(p, nan, mask);
+                            let p = bp.add(*self.nan_trees.get_unchecked(j) as usize * regs);
+                            and_masks::<NARROW>(p, nan, *self.nan_masks.get_unchecked(j));
                         }
                     }
                 }
@@ -305,97 +291,9 @@ impl QuickScorer {
                 let mut hi = _mm512_setzero_pd();
                 for (h, &start) in self.leaf_starts.iter().enumerate() {
                     let base = self.leaf_values.as_ptr().add(start as usize);
-                    for (half, sum) in [(0, &mut lo), (1, &mut hi)] {
-                        let v = _mm512_loadu_si512(bp.add(h * 2 + half));
-                        let lowest = _mm512_and_si512(v, _mm512_sub_epi64(zero, v));
-                        let leaf = _mm512_sub_epi64(sixty_three, _mm512_lzcnt_epi64(lowest));
-                        let values = _mm512_i64gather_pd::<8>(leaf, base);
-                        *sum = _mm512_add_pd(*sum, values);
-                    }
-                }
-                let mut block_sums = [0f64; LANES];
-                _mm512_storeu_pd(block_sums.as_mut_ptr(), lo);
-                _mm512_storeu_pd(block_sums.as_mut_ptr().add(8), hi);
-                sums.copy_from_slice(&block_sums[..sums.len()]);
-            }
-        }
-    }
-
-    /// [`raw_scores_avx512`](Self::raw_scores_avx512) with 32-bit leaf masks: a tree's 16
-    /// lanes are one register, so an applied split is one masked AND of one register, and
-    /// the leaves come from one `lzcnt` and two gathers.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512cd")]
-    fn raw_scores_avx512_narrow(&self, rows: &[f32], out: &mut [f64]) {
-        use std::arch::x86_64::*;
-        let narrow = self.narrow.as_ref().expect("narrow masks");
-        let width = self.width;
-        let trees = self.leaf_starts.len();
-        debug_assert_eq!(rows.len(), out.len() * width);
-        let mut bits = vec![u32::MAX; trees * LANES];
-        let all_ones = _mm512_set1_epi32(-1);
-        let zero = _mm512_setzero_si512();
-        let thirty_one = _mm512_set1_epi32(31);
-        let stride = _mm512_set1_epi32(width as i32);
-        let rows_of_lanes = _mm512_mullo_epi32(
-            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            stride,
-        );
-        for (block, sums) in out.chunks_mut(LANES).enumerate() {
-            let offsets =
-                _mm512_maskz_mov_epi32((((1u32 << sums.len()) - 1) & 0xffff) as u16, rows_of_lanes);
-            let bp = bits.as_mut_ptr() as *mut __m512i;
-            // SAFETY: as in `raw_scores_avx512`, with one __m512i (16 u32) per tree in
-            // `bits`, and `narrow`'s masks parallel to `trees` and `nan_trees`.
-            unsafe {
-                for t in 0..trees {
-                    _mm512_storeu_si512(bp.add(t), all_ones);
-                }
-                let base = rows.as_ptr().add(block * LANES * width);
-                for &f in &self.used {
-                    let f = f as usize;
-                    let x = _mm512_i32gather_ps::<4>(offsets, base.add(f));
-                    let (start, end) = (self.starts[f] as usize, self.starts[f + 1] as usize);
-                    for d in start..end {
-                        let t = _mm512_set1_ps(*self.thresholds.get_unchecked(d));
-                        let fails = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, t);
-                        if fails == 0 {
-                            break;
-                        }
-                        let (first, last) = (
-                            *self.groups.get_unchecked(d) as usize,
-                            *self.groups.get_unchecked(d + 1) as usize,
-                        );
-                        for j in first..last {
-                            let mask = _mm512_set1_epi32(*narrow.masks.get_unchecked(j) as i32);
-                            let p = bp.add(*self.trees.get_unchecked(j) as usize);
-                            let v = _mm512_loadu_si512(p);
-                            _mm512_storeu_si512(p, _mm512_mask_and_epi32(v, fails, v, mask));
-                        }
-                    }
-                    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
-                    if nan != 0 {
-                        let (start, end) =
-                            (self.nan_starts[f] as usize, self.nan_starts[f + 1] as usize);
-                        for j in start..end {
-                            let mask = _mm512_set1_epi32(*narrow.nan_masks.get_unchecked(j) as i32);
-                            let p = bp.add(*self.nan_trees.get_unchecked(j) as usize);
-                            let v = _mm512_loadu_si512(p);
-                            _mm512_storeu_si512(p, _mm512_mask_and_epi32(v, nan, v, mask));
-                        }
-                    }
-                }
-                let mut lo = _mm512_setzero_pd();
-                let mut hi = _mm512_setzero_pd();
-                for (h, &start) in self.leaf_starts.iter().enumerate() {
-                    let base = self.leaf_values.as_ptr().add(start as usize);
-                    let v = _mm512_loadu_si512(bp.add(h));
-                    let lowest = _mm512_and_si512(v, _mm512_sub_epi32(zero, v));
-                    let leaf = _mm512_sub_epi32(thirty_one, _mm512_lzcnt_epi32(lowest));
-                    let low_lanes = _mm512_castsi512_si256(leaf);
-                    let high_lanes = _mm512_extracti64x4_epi64::<1>(leaf);
-                    lo = _mm512_add_pd(lo, _mm512_i32gather_pd::<8>(low_lanes, base));
-                    hi = _mm512_add_pd(hi, _mm512_i32gather_pd::<8>(high_lanes, base));
+                    let (a, b) = leaf_values::<NARROW>(bp.add(h * regs), base);
+                    lo = _mm512_add_pd(lo, a);
+                    hi = _mm512_add_pd(hi, b);
                 }
                 let mut block_sums = [0f64; LANES];
                 _mm512_storeu_pd(block_sums.as_mut_ptr(), lo);
@@ -518,27 +416,73 @@ impl Walk<'_> {
     }
 }
 
-/// ANDs `mask` into the lanes of `fails` among the 16 u64 at `p` (two registers).
+/// ANDs a split's leaf `mask` into the lanes `fails` selects of one tree's leaf masks at
+/// `p`: 16 u32 in one register when `NARROW` (the mask's low 32 bits), else 16 u64 in two.
 ///
 /// # Safety
-/// `p` must point to two readable and writable `__m512i`.
+/// `p` must point to one (`NARROW`) or two readable and writable `__m512i`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn and_lanes(
+unsafe fn and_masks<const NARROW: bool>(
     p: *mut std::arch::x86_64::__m512i,
     fails: std::arch::x86_64::__mmask16,
-    mask: std::arch::x86_64::__m512i,
+    mask: u64,
 ) {
     use std::arch::x86_64::*;
     // SAFETY: the caller's contract.
     unsafe {
-        let lo = _mm512_loadu_si512(p);
-        let hi = _mm512_loadu_si512(p.add(1));
-        _mm512_storeu_si512(p, _mm512_mask_and_epi64(lo, fails as u8, lo, mask));
-        _mm512_storeu_si512(
-            p.add(1),
-            _mm512_mask_and_epi64(hi, (fails >> 8) as u8, hi, mask),
-        );
+        if NARROW {
+            let v = _mm512_loadu_si512(p);
+            let m = _mm512_set1_epi32(mask as u32 as i32);
+            _mm512_storeu_si512(p, _mm512_mask_and_epi32(v, fails, v, m));
+        } else {
+            let m = _mm512_set1_epi64(mask as i64);
+            let lo = _mm512_loadu_si512(p);
+            let hi = _mm512_loadu_si512(p.add(1));
+            _mm512_storeu_si512(p, _mm512_mask_and_epi64(lo, fails as u8, lo, m));
+            _mm512_storeu_si512(
+                p.add(1),
+                _mm512_mask_and_epi64(hi, (fails >> 8) as u8, hi, m),
+            );
+        }
+    }
+}
+
+/// The leaf values of one tree for the 16 lanes (lanes 0–7, lanes 8–15): each lane's
+/// lowest set bit of its leaf mask at `p` indexes the tree's leaves at `base`.
+///
+/// # Safety
+/// `p` must point to one (`NARROW`) or two readable `__m512i` whose lanes each have a bit
+/// set below the tree's leaf count, and `base` to the tree's leaf values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512cd")]
+#[inline]
+unsafe fn leaf_values<const NARROW: bool>(
+    p: *const std::arch::x86_64::__m512i,
+    base: *const f64,
+) -> (std::arch::x86_64::__m512d, std::arch::x86_64::__m512d) {
+    use std::arch::x86_64::*;
+    let zero = _mm512_setzero_si512();
+    // SAFETY: the caller's contract.
+    unsafe {
+        if NARROW {
+            let v = _mm512_loadu_si512(p);
+            let lowest = _mm512_and_si512(v, _mm512_sub_epi32(zero, v));
+            let leaf = _mm512_sub_epi32(_mm512_set1_epi32(31), _mm512_lzcnt_epi32(lowest));
+            (
+                _mm512_i32gather_pd::<8>(_mm512_castsi512_si256(leaf), base),
+                _mm512_i32gather_pd::<8>(_mm512_extracti64x4_epi64::<1>(leaf), base),
+            )
+        } else {
+            let leaf = |v: __m512i| {
+                let lowest = _mm512_and_si512(v, _mm512_sub_epi64(zero, v));
+                _mm512_sub_epi64(_mm512_set1_epi64(63), _mm512_lzcnt_epi64(lowest))
+            };
+            (
+                _mm512_i64gather_pd::<8>(leaf(_mm512_loadu_si512(p)), base),
+                _mm512_i64gather_pd::<8>(leaf(_mm512_loadu_si512(p.add(1))), base),
+            )
+        }
     }
 }
