@@ -27,7 +27,7 @@ while getopts "s:i:p:m:q:w:" opt; do
   case $opt in
     s) sessions=$OPTARG ;; i) events=$(realpath "$OPTARG") ;; p) parts=$OPTARG ;;
     m) worker_memory=$OPTARG ;; q) shuffle=$OPTARG ;; w) work=$OPTARG ;;
-    *) sed -n '2,23p' "$0"; exit 1 ;;
+    *) sed -n '2,22p' "$0"; exit 1 ;;
   esac
 done
 source scripts/release-bin.sh
