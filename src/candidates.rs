@@ -264,15 +264,29 @@ impl<'a> SessionContext<'a> {
                 }
             })
             .map(|(aid, _)| aid);
-        let aggregate = |kind: TableKind| {
-            let table = index.table(kind);
+        let sources = |kind: TableKind| {
             let sources = if kind == TableKind::Buy2Buy {
                 &unique_buys
             } else {
                 &unique
             };
-            let n = sources.len().min(config.history_for_neighbours);
-            let mut agg = aggregate_rows(table, &sources[..n]);
+            &sources[..sources.len().min(config.history_for_neighbours)]
+        };
+        // The rows about to be read, fetched in two waves (where each row is, then the row)
+        // so their memory latencies overlap.
+        for kind in TableKind::ALL {
+            sources(kind)
+                .iter()
+                .for_each(|&x| index.table(kind).prefetch_offsets(x));
+        }
+        for kind in TableKind::ALL {
+            sources(kind)
+                .iter()
+                .for_each(|&x| index.table(kind).prefetch_row(x));
+        }
+        let aggregate = |kind: TableKind| {
+            let table = index.table(kind);
+            let mut agg = aggregate_rows(table, sources(kind));
             let mut from = |source: u32, set: &dyn Fn(&mut CovisitAgg, f32)| {
                 let (ys, ws) = table.row(source);
                 for (&y, &w) in ys.iter().zip(ws) {
