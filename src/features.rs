@@ -14,7 +14,6 @@ use crate::candidates::{
 use crate::domain::{HOUR, hour_of_day, weekday};
 use crate::embedding::dot;
 use crate::index::Index;
-use crate::index::table::prefetch;
 
 /// Feature names, in row order.
 pub const FEATURE_NAMES: [&str; 105] = [
@@ -182,26 +181,6 @@ impl SessionFeatures {
             ctx.last_order_ts.map_or(f32::NAN, |t| (last - t) as f32),
         ])
     }
-}
-
-/// Starts loading what [`write_row`] reads of `aid`'s item statistics. At Kaggle scale each
-/// of those arrays is tens of MB, far beyond the caches, so every read is a trip to memory;
-/// prefetching the rows of all candidates before writing any lets those trips overlap
-/// instead of waiting one row at a time. A hint only: it changes no value.
-#[inline]
-pub fn prefetch_item(index: &Index, aid: u32) {
-    let s = &index.stats;
-    let a = aid as usize;
-    if a >= s.aid_bound() {
-        return;
-    }
-    prefetch(&s.counts[a]);
-    prefetch(&s.recent[a]);
-    prefetch(&s.last_day[a]);
-    prefetch(&s.sessions[a]);
-    prefetch(&s.repeat_sessions[a]);
-    prefetch(&s.weekend_share[a]);
-    prefetch(&s.mean_hour[a]);
 }
 
 fn ratio(a: u32, b: u32) -> f32 {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::candidates::{Candidate, CandidateConfig, SessionContext, candidates};
 use crate::domain::{EventType, Recommendation, Session};
 use crate::error::{Error, Result};
-use crate::features::{NUM_FEATURES, SessionFeatures, prefetch_item, write_row};
+use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
 use crate::heuristic;
 use crate::index::Index;
 use crate::ranker::Rankers;
@@ -183,8 +183,9 @@ impl Recommender {
         timings.candidates = started.elapsed();
         let session_features = SessionFeatures::new(&ctx);
         rows.reserve(cands.len() * NUM_FEATURES);
+        // What the rows read of each candidate's statistics, fetched before the first.
         for c in &cands {
-            prefetch_item(&self.index, c.aid);
+            self.index.stats.prefetch(c.aid);
         }
         for c in &cands {
             write_row(&self.index, &ctx, &session_features, c, rows);

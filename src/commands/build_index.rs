@@ -78,39 +78,33 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
     } else {
         OldRankers::Keep
     };
-    if let Some(tables) = &args.from_tables {
-        if params != IndexParams::default() {
-            return Err(Error::argument(
-                "--from-tables",
-                "takes the parameters the tables were built with (their index.json); give index flags to the job instead",
-            ));
+    let (built, started, source) = match &args.from_tables {
+        Some(tables) => {
+            if params != IndexParams::default() {
+                return Err(Error::argument(
+                    "--from-tables",
+                    "takes the parameters the tables were built with (their index.json); give index flags to the job instead",
+                ));
+            }
+            let started = std::time::Instant::now();
+            let built = bundle::import(&args.model_dir, tables, rankers)?;
+            let source = format!(" from the tables in {}", tables.display());
+            (built, started, source)
         }
-        let started = std::time::Instant::now();
-        let built = bundle::import(&args.model_dir, tables, rankers)?;
-        eprintln!(
-            "wrote {} in {:.1} s from the tables in {}: {} sessions, {} events; {}",
-            args.model_dir.display(),
-            started.elapsed().as_secs_f64(),
-            tables.display(),
-            built.manifest.input.sessions,
-            built.manifest.input.events,
-            pair_counts(&built.index),
-        );
-        if built.kept_rankers {
-            eprintln!("kept the bundle's rankers: they read the same features from the new index");
+        None => {
+            let bars = Bars::default();
+            let log = read_all_events(&args.input, &bars)?;
+            let started = std::time::Instant::now();
+            let built = bundle::build(&args.model_dir, &log, &params, &args.input, rankers, &bars)?;
+            (built, started, String::new())
         }
-        return Ok(());
-    }
-    let bars = Bars::default();
-    let log = read_all_events(&args.input, &bars)?;
-    let started = std::time::Instant::now();
-    let built = bundle::build(&args.model_dir, &log, &params, &args.input, rankers, &bars)?;
+    };
     eprintln!(
-        "wrote {} in {:.1} s: {} sessions, {} events; {}",
+        "wrote {} in {:.1} s{source}: {} sessions, {} events; {}",
         args.model_dir.display(),
         started.elapsed().as_secs_f64(),
-        log.len(),
-        log.num_events(),
+        built.manifest.input.sessions,
+        built.manifest.input.events,
         pair_counts(&built.index),
     );
     match &built.index.embeddings {

@@ -3,6 +3,8 @@
 
 use rayon::prelude::*;
 
+use super::prefetch;
+
 /// Neighbours per aid, best first (weight descending, then smaller aid_y).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CovisitTable {
@@ -213,20 +215,6 @@ impl CovisitTable {
         }
         (aid_x, self.neighbors.clone(), self.weights.clone())
     }
-}
-
-/// A hint to start loading the cache line that holds `value` (nothing off x86-64).
-#[inline]
-pub fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch of a live reference's address; it reads nothing into the program.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            value as *const T as *const i8,
-        )
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
 }
 
 #[cfg(test)]

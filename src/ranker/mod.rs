@@ -461,7 +461,7 @@ impl TreeModel {
             .quick
             .as_ref()
             .filter(|_| QuickScorer::available())
-            .map(|q| (q, q.kernels()[0]));
+            .map(|q| (q, q.fastest()));
         self.score_rows_with(quick, rows, out);
     }
 

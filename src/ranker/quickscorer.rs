@@ -64,6 +64,11 @@ pub enum Kernel {
     Narrow,
 }
 
+impl Kernel {
+    /// Every kernel, fastest first.
+    const FASTEST_FIRST: [Kernel; 3] = [Kernel::Narrow, Kernel::Wide, Kernel::Portable];
+}
+
 /// One split in the build.
 struct Split {
     feature: u16,
@@ -183,36 +188,45 @@ impl QuickScorer {
         }
     }
 
+    /// True when `kernel` can score this model on this CPU.
+    fn runs(&self, kernel: Kernel) -> bool {
+        match kernel {
+            Kernel::Portable => true,
+            Kernel::Wide => Self::available(),
+            Kernel::Narrow => Self::available() && self.narrow,
+        }
+    }
+
     /// The kernels that can score this model on this CPU, fastest first.
     pub(super) fn kernels(&self) -> Vec<Kernel> {
-        let mut kernels = Vec::new();
-        if Self::available() {
-            if self.narrow {
-                kernels.push(Kernel::Narrow);
-            }
-            kernels.push(Kernel::Wide);
-        }
-        kernels.push(Kernel::Portable);
-        kernels
+        Kernel::FASTEST_FIRST
+            .into_iter()
+            .filter(|&k| self.runs(k))
+            .collect()
+    }
+
+    /// The fastest kernel that can score this model on this CPU.
+    pub(super) fn fastest(&self) -> Kernel {
+        Kernel::FASTEST_FIRST
+            .into_iter()
+            .find(|&k| self.runs(k))
+            .unwrap_or(Kernel::Portable)
     }
 
     /// Raw scores (sums of leaves) of row-major `rows` of `width` features into `out`, with
     /// `kernel`, which must be one of [`kernels`](Self::kernels).
     pub(super) fn raw_scores_with(&self, kernel: Kernel, rows: &[f32], out: &mut [f64]) {
-        assert!(
-            self.kernels().contains(&kernel),
-            "{kernel:?} cannot run here"
-        );
+        assert!(self.runs(kernel), "{kernel:?} cannot run here");
         match kernel {
             Kernel::Portable => self.raw_scores_portable(rows, out),
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the CPU has the features the kernel is compiled for (`available`).
+            // SAFETY: the CPU has the features the kernel is compiled for (`runs`).
             Kernel::Wide => unsafe { self.raw_scores_avx512::<false>(rows, out) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Kernel::Narrow => unsafe { self.raw_scores_avx512::<true>(rows, out) },
             #[cfg(not(target_arch = "x86_64"))]
-            Kernel::Wide | Kernel::Narrow => unreachable!("not in kernels()"),
+            Kernel::Wide | Kernel::Narrow => unreachable!("`runs` is false for them"),
         }
     }
 
