@@ -193,7 +193,7 @@ pub struct ServeArgs {
     /// Port to bind (0 picks a free one).
     #[arg(long, env = "OTTO_PORT", default_value_t = 8000)]
     pub port: u16,
-    /// Worker threads (default: one per core).
+    /// Worker threads (default: four per core).
     #[arg(long, env = "OTTO_WORKERS")]
     pub workers: Option<usize>,
     /// Largest accepted request body, bytes.

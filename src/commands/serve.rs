@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
-use crate::http::{AppState, Limits, Served, start};
+use crate::http::{AppState, Limits, Served, WORKERS_PER_CORE, start};
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let started = Instant::now();
     let served = Served::load(&args.model_dir)?;
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let workers = args.workers.unwrap_or_else(|| {
+        WORKERS_PER_CORE * std::thread::available_parallelism().map_or(1, |n| n.get())
+    });
     let listener = TcpListener::bind((args.host.as_str(), args.port)).map_err(Error::Server)?;
     let addr = listener.local_addr().map_err(Error::Server)?;
     let version = served.info.version.clone();

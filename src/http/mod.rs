@@ -331,8 +331,8 @@ impl Drop for InFlight {
     }
 }
 
-/// Records metrics and logs one line per request; refuses a request beyond the in-flight
-/// limit with 503.
+/// Records metrics and logs the request (failures at info or warn, the rest at debug);
+/// refuses a request beyond the in-flight limit with 503.
 async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -349,9 +349,7 @@ async fn observe(
             None => {
                 let error = ApiError::Overloaded(state.limits.max_in_flight);
                 let response = req.into_response(error.error_response());
-                state
-                    .metrics
-                    .record("overloaded", 503, started.elapsed().as_secs_f64());
+                state.metrics.record("overloaded", 503, started.elapsed());
                 log::warn!("{method} {path} 503: {error}");
                 return Ok(response.map_into_right_body());
             }
@@ -359,16 +357,27 @@ async fn observe(
         _ => None,
     };
     let res = next.call(req).await?.map_into_left_body();
-    let seconds = started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed();
     let route = res
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16();
     if let Some(state) = state {
-        state.metrics.record(&route, status, seconds);
+        state.metrics.record(&route, status, elapsed);
     }
-    log::info!("{method} {path} {status} {:.3} ms", seconds * 1000.0);
+    // One line per request that failed; every request at debug (a line per request costs
+    // a write to the log at full load, and the metrics count them all).
+    let level = match status {
+        500.. => log::Level::Warn,
+        400.. => log::Level::Info,
+        _ => log::Level::Debug,
+    };
+    log::log!(
+        level,
+        "{method} {path} {status} {:.3} ms",
+        elapsed.as_secs_f64() * 1000.0
+    );
     Ok(res)
 }
 
@@ -453,6 +462,13 @@ async fn reload_on_hangup(state: Arc<AppState>) {
         let _ = state.clone().reload(None).await;
     }
 }
+
+/// Workers per core by default. A worker answers its connections' requests one after
+/// another on its own thread, and a request is mostly computation: with one worker per core,
+/// a request waits behind the others of its worker even when another core is free (at
+/// saturation, p99 ≈ 4 ms in BENCHMARKS.md's serve test). With several per core, the
+/// kernel's scheduler shares every core among all waiting requests (p99 ≈ 1.5–2 ms).
+pub const WORKERS_PER_CORE: usize = 4;
 
 /// Starts the server on `listener` with `workers` workers. It stops gracefully (in-flight
 /// requests finish) on SIGINT or SIGTERM and reloads its model on SIGHUP. Call it inside
