@@ -173,12 +173,70 @@ pub struct SessionVectors<'a> {
     pub buys: Vec<&'a [f32]>,
 }
 
-/// One table's aggregated weights by candidate aid, and the aids in first-seen order (for
-/// deterministic iteration).
+/// One table's aggregated weights by candidate aid, kept in first-seen order (for
+/// deterministic iteration) with a map from aid to position.
 #[derive(Clone, Debug, Default)]
 pub struct TableAgg {
-    pub by_aid: FxHashMap<u32, CovisitAgg>,
-    pub order: Vec<u32>,
+    aggs: Vec<(u32, CovisitAgg)>,
+    slot: FxHashMap<u32, u32>,
+}
+
+impl TableAgg {
+    /// Room for `n` distinct aids, so neither the map nor the list grows while filled.
+    fn with_capacity(n: usize) -> Self {
+        TableAgg {
+            aggs: Vec::with_capacity(n),
+            slot: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+        }
+    }
+
+    /// The aggregate of `aid`, if a source listed it.
+    pub fn get(&self, aid: u32) -> Option<&CovisitAgg> {
+        self.slot.get(&aid).map(|&i| &self.aggs[i as usize].1)
+    }
+
+    fn get_mut(&mut self, aid: u32) -> Option<&mut CovisitAgg> {
+        self.slot.get(&aid).map(|&i| &mut self.aggs[i as usize].1)
+    }
+
+    /// The aggregate of `aid`, added empty if it is new.
+    fn entry(&mut self, aid: u32) -> &mut CovisitAgg {
+        let next = self.aggs.len() as u32;
+        let i = *self.slot.entry(aid).or_insert(next) as usize;
+        if i == self.aggs.len() {
+            self.aggs.push((aid, CovisitAgg::default()));
+        }
+        &mut self.aggs[i].1
+    }
+
+    /// Every listed aid and its aggregate, in first-seen order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &CovisitAgg)> {
+        self.aggs.iter().map(|(aid, agg)| (*aid, agg))
+    }
+
+    /// The `n` aids of highest `key`, best first; ties keep first-seen order (as a stable
+    /// sort of all of them would).
+    fn best(&self, n: usize, key: impl Fn(&CovisitAgg) -> f32) -> Vec<u32> {
+        // (key, position) orders every entry strictly, so an unstable selection and sort
+        // give the stable order.
+        let mut ranked: Vec<(f32, u32, u32)> = self
+            .aggs
+            .iter()
+            .enumerate()
+            .map(|(i, (aid, agg))| (key(agg), i as u32, *aid))
+            .collect();
+        let order =
+            |a: &(f32, u32, u32), b: &(f32, u32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if n < ranked.len() {
+            if n == 0 {
+                return Vec::new();
+            }
+            ranked.select_nth_unstable_by(n - 1, order);
+            ranked.truncate(n);
+        }
+        ranked.sort_unstable_by(order);
+        ranked.into_iter().map(|(_, _, aid)| aid).collect()
+    }
 }
 
 /// Everything computed once per session.
@@ -206,17 +264,11 @@ pub struct SessionContext<'a> {
 fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
     // Sized for every neighbour distinct, so the map never grows while it is filled.
     let pairs: usize = sources.iter().map(|&h| table.neighbors(h).len()).sum();
-    let mut agg = TableAgg {
-        by_aid: FxHashMap::with_capacity_and_hasher(pairs, Default::default()),
-        order: Vec::with_capacity(pairs),
-    };
+    let mut agg = TableAgg::with_capacity(pairs);
     for (p, &h) in sources.iter().enumerate() {
         let (ys, ws) = table.row(h);
         for (&y, &w) in ys.iter().zip(ws) {
-            let a = agg.by_aid.entry(y).or_insert_with(|| {
-                agg.order.push(y);
-                CovisitAgg::default()
-            });
+            let a = agg.entry(y);
             a.sum += w;
             a.max = a.max.max(w);
             a.count += 1;
@@ -290,7 +342,7 @@ impl<'a> SessionContext<'a> {
             let mut from = |source: u32, set: &dyn Fn(&mut CovisitAgg, f32)| {
                 let (ys, ws) = table.row(source);
                 for (&y, &w) in ys.iter().zip(ws) {
-                    if let Some(a) = agg.by_aid.get_mut(&y) {
+                    if let Some(a) = agg.get_mut(y) {
                         set(a, w);
                     }
                 }
@@ -417,25 +469,13 @@ pub fn candidates(
             NeighbourRanking::Sum => a.sum,
             NeighbourRanking::Recency => a.recency_sum,
         };
-        let mut ranked: Vec<(u32, f32)> = agg
-            .order
-            .iter()
-            .map(|&a| (a, key(&agg.by_aid[&a])))
-            .collect();
-        // Stable: ties keep first-seen order.
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        for (rank, &(aid, _)) in ranked.iter().take(config.per_table).enumerate() {
+        // Ties keep first-seen order.
+        for (rank, aid) in agg.best(config.per_table, key).into_iter().enumerate() {
             add(aid, Source::Covisit(kind), rank);
         }
     }
-    let mut similar: Vec<(u32, f32)> = ctx
-        .similar
-        .order
-        .iter()
-        .map(|&a| (a, ctx.similar.by_aid[&a].recency_sum))
-        .collect();
-    similar.sort_by(|a, b| b.1.total_cmp(&a.1));
-    for (rank, &(aid, _)) in similar.iter().take(config.similar).enumerate() {
+    let similar = ctx.similar.best(config.similar, |a| a.recency_sum);
+    for (rank, aid) in similar.into_iter().enumerate() {
         add(aid, Source::Similar, rank);
     }
     for (kind, source) in [
@@ -500,14 +540,14 @@ mod tests {
         assert_eq!(ctx.interactions[&2].weighted, (w(1) * 6.0) as f32);
         assert_eq!(ctx.top_aid, Some(2));
         // Clicks table: 10 from 1 (4.0, position 0) and from 2 (3.0, position 1).
-        let agg = ctx.covisit[0].by_aid[&10];
+        let agg = *ctx.covisit[0].get(10).unwrap();
         assert_eq!((agg.sum, agg.max, agg.count), (7.0, 4.0, 2));
         assert_eq!(agg.recency_sum, 4.0 + 1.5);
         assert_eq!(agg.from_recent, [4.0, 3.0, 0.0]);
         assert_eq!(agg.from_top, 3.0);
         // Buy2buy is aggregated over buys only.
-        assert_eq!(ctx.covisit[2].by_aid[&13].sum, 1.0);
-        assert_eq!(ctx.covisit[3].by_aid[&14].from_recent, [0.0, 5.0, 0.0]);
+        assert_eq!(ctx.covisit[2].get(13).unwrap().sum, 1.0);
+        assert_eq!(ctx.covisit[3].get(14).unwrap().from_recent, [0.0, 5.0, 0.0]);
     }
 
     #[test]

@@ -8,9 +8,7 @@
 //! rank in each source. Missing values (e.g. recency of an aid the session never touched)
 //! are NaN, which LightGBM treats as missing.
 
-use crate::candidates::{
-    ABSENT, Candidate, CovisitAgg, Interaction, RECENT_SOURCES, SessionContext,
-};
+use crate::candidates::{ABSENT, Candidate, Interaction, RECENT_SOURCES, SessionContext};
 use crate::domain::{HOUR, hour_of_day, weekday};
 use crate::embedding::dot;
 use crate::index::Index;
@@ -286,11 +284,7 @@ pub fn write_row(
     ]);
 
     for agg in &ctx.covisit {
-        let c = agg
-            .by_aid
-            .get(&aid)
-            .copied()
-            .unwrap_or(CovisitAgg::default());
+        let c = agg.get(aid).copied().unwrap_or_default();
         row.extend_from_slice(&[c.sum, c.max, c.count as f32, c.recency_sum]);
         row.extend_from_slice(&c.from_recent[..RECENT_SOURCES]);
         row.push(c.from_top);
@@ -320,7 +314,7 @@ pub fn write_row(
             .fold(f32::NEG_INFINITY, f32::max),
         _ => f32::NAN,
     };
-    let similar = ctx.similar.by_aid.get(&aid).copied().unwrap_or_default();
+    let similar = ctx.similar.get(aid).copied().unwrap_or_default();
     row.extend_from_slice(&[
         cos(v.last),
         cos(v.mean.as_deref()),
