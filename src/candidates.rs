@@ -9,7 +9,8 @@
 use rustc_hash::FxHashMap;
 
 use crate::domain::{
-    BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, recency_weight, unique_newest_first,
+    BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, best_first, recency_weight,
+    unique_newest_first,
 };
 use crate::embedding::dot;
 use crate::index::{CovisitTable, Index, NUM_TABLES, TableKind};
@@ -214,28 +215,12 @@ impl TableAgg {
         self.aggs.iter().map(|(aid, agg)| (*aid, agg))
     }
 
-    /// The `n` aids of highest `key`, best first; ties keep first-seen order (as a stable
-    /// sort of all of them would).
+    /// The `n` aids of highest `key`, best first; ties keep first-seen order.
     fn best(&self, n: usize, key: impl Fn(&CovisitAgg) -> f32) -> Vec<u32> {
-        // (key, position) orders every entry strictly, so an unstable selection and sort
-        // give the stable order.
-        let mut ranked: Vec<(f32, u32, u32)> = self
-            .aggs
-            .iter()
-            .enumerate()
-            .map(|(i, (aid, agg))| (key(agg), i as u32, *aid))
-            .collect();
-        let order =
-            |a: &(f32, u32, u32), b: &(f32, u32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        if n < ranked.len() {
-            if n == 0 {
-                return Vec::new();
-            }
-            ranked.select_nth_unstable_by(n - 1, order);
-            ranked.truncate(n);
-        }
-        ranked.sort_unstable_by(order);
-        ranked.into_iter().map(|(_, _, aid)| aid).collect()
+        best_first(self.aggs.iter().map(|(_, agg)| key(agg)), n)
+            .into_iter()
+            .map(|i| self.aggs[i as usize].0)
+            .collect()
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::candidates::{Candidate, CandidateConfig, SessionContext, candidates};
-use crate::domain::{EventType, Recommendation, Session};
+use crate::domain::{EventType, Recommendation, Session, best_first};
 use crate::error::{Error, Result};
 use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
 use crate::heuristic;
@@ -202,17 +202,11 @@ impl Recommender {
         k: usize,
         floor: f32,
     ) -> Recommendation {
-        let mut scored: Vec<(u32, f32)> = cands
-            .iter()
-            .zip(scores)
-            .map(|(c, &s)| (c.aid, s as f32))
-            .collect();
-        // Stable: equal scores keep candidate order.
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-        scored.truncate(k);
+        // Equal scores keep candidate order.
+        let best = best_first(scores.iter().map(|&s| s as f32), k);
         let mut rec = Recommendation {
-            aids: scored.iter().map(|s| s.0).collect(),
-            scores: scored.iter().map(|s| s.1).collect(),
+            aids: best.iter().map(|&i| cands[i as usize].aid).collect(),
+            scores: best.iter().map(|&i| scores[i as usize] as f32).collect(),
         };
         // Too few candidates (e.g. only unknown aids): fill with popular items, scored
         // below anything the model can give.

@@ -14,6 +14,6 @@ pub use history::{
     BUYS_RECENCY, CLICKS_RECENCY, recency_weight, unique_newest_first, weighted_history,
 };
 pub use labels::SessionLabels;
-pub use recommendation::Recommendation;
+pub use recommendation::{Recommendation, best_first};
 pub use session::{OwnedSession, Session, SessionLog};
 pub use time::{DAY, HOUR, MILLISECONDS_ABOVE, Timestamp, hour_of_day, weekday};

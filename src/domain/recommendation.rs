@@ -1,4 +1,5 @@
-//! The output of every ranking strategy: items with scores, best first.
+//! The output of every ranking strategy: items with scores, best first, and the selection
+//! of the best scored items that every ranking shares.
 
 /// Items and their scores, best first (scores non-increasing), no duplicates.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -22,5 +23,64 @@ impl Recommendation {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.aids.is_empty()
+    }
+}
+
+/// The positions of the `n` highest `scores`, best first; equal scores keep their order (as
+/// a stable sort by descending score, cut to `n`, would give). Scores compare by
+/// [`f32::total_cmp`].
+pub fn best_first(scores: impl IntoIterator<Item = f32>, n: usize) -> Vec<u32> {
+    // (score, position) orders every entry strictly, so an unstable selection of the best
+    // n and an unstable sort of those give the stable sort's order in O(len + n log n).
+    let mut ranked: Vec<(f32, u32)> = scores
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (s, i as u32))
+        .collect();
+    let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    if n == 0 {
+        return Vec::new();
+    }
+    if n < ranked.len() {
+        ranked.select_nth_unstable_by(n - 1, order);
+        ranked.truncate(n);
+    }
+    ranked.sort_unstable_by(order);
+    ranked.into_iter().map(|(_, i)| i).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_first_equals_a_stable_sort_cut_to_n() {
+        // Few distinct values, so ties are everywhere; NaN and signed zeros included.
+        let values = [
+            0.5,
+            -0.0,
+            0.0,
+            f32::NAN,
+            1.0,
+            -1.0,
+            0.5,
+            2.0,
+            f32::NEG_INFINITY,
+        ];
+        for len in 0..60usize {
+            let scores: Vec<f32> = (0..len)
+                .map(|i| values[(i * 7 + len) % values.len()])
+                .collect();
+            let mut stable: Vec<u32> = (0..len as u32).collect();
+            stable.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
+            for n in [0, 1, 2, 5, 20, len, len + 3] {
+                let expected = &stable[..n.min(len)];
+                assert_eq!(
+                    best_first(scores.iter().copied(), n),
+                    expected,
+                    "len {len} n {n}"
+                );
+            }
+        }
     }
 }
