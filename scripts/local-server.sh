@@ -26,7 +26,11 @@ trap stop_server EXIT
 start_server() {
   "$bin" serve "$@" --port 0 >"$work/out" 2>"$work/err" &
   server=$!
-  for _ in $(seq 100); do grep -q http:// "$work/out" && break; sleep 0.1; done
+  for _ in $(seq 300); do
+    grep -q http:// "$work/out" && break
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+  done
   url=$(grep -o 'http://[^ ]*' "$work/out" | head -1)
   [ -n "$url" ] || { echo "$(basename "$0"): the server did not start" >&2; cat "$work/err" >&2; exit 1; }
 }
