@@ -1,6 +1,9 @@
 //! Cost of the ranker on the request path: ns per tree and candidate row for QuickScorer's
 //! kernels (narrow: 32-bit leaf masks; wide: 64-bit), the node walk and LightGBM's C API
-//! (batch), µs per row for LightGBM one row at a time,
+//! (batch), all over every row at once (tens of MB, streamed from memory); the fastest
+//! kernel again on rows in cache, as `serve` and `predict` score them (a batch of 800 rows
+//! written just before, like a 16-session batch of `predict`); µs per row for LightGBM one
+//! row at a time,
 //! and the time of each stage of a request. Medians of 5 passes, measured side by side.
 //!
 //!     cargo run --release --example bench_scoring -- MODEL_DIR SESSIONS.jsonl
@@ -51,10 +54,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         log.len().min(2_000)
     );
     println!(
-        "{:<8} {:>6} {:>12} {:>12} {:>12} {:>12} {:>14} {:>10} {:>10}",
+        "{:<8} {:>6} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>10} {:>10}",
         "model",
         "trees",
         "narrow ns",
+        "cached ns",
         "wide ns",
         "walk ns",
         "lgbm ns",
@@ -76,6 +80,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut outputs = vec![Vec::with_capacity(n_rows); kernels.len()];
         let mut kernel_times = vec![Vec::new(); kernels.len()];
         let mut walk_times = Vec::new();
+        // Rows in cache: each batch copied into a buffer, then scored as `predict` does.
+        let batch = 800 * NUM_FEATURES;
+        let mut buffer = vec![0f32; batch];
+        let mut batch_out = Vec::with_capacity(800);
+        let mut cached_times = Vec::new();
+        for _ in 0..5 {
+            let mut seconds = 0.0;
+            for chunk in rows.chunks(batch) {
+                let buffer = &mut buffer[..chunk.len()];
+                buffer.copy_from_slice(chunk);
+                let t = Instant::now();
+                model.score_rows(buffer, &mut batch_out);
+                seconds += t.elapsed().as_secs_f64();
+            }
+            cached_times.push(seconds * per_tree_row);
+        }
+        let cached = median(cached_times);
         for _ in 0..5 {
             for (k, &kernel) in kernels.iter().enumerate() {
                 if kernel != Kernel::Portable {
@@ -122,10 +143,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
         println!(
-            "{:<8} {:>6} {:>12} {:>12} {:>12.2} {:>12.2} {:>14.2} {:>10.1e} {:>10}",
+            "{:<8} {:>6} {:>12} {:>12.2} {:>12} {:>12.2} {:>12.2} {:>14.2} {:>10.1e} {:>10}",
             kind.name(),
             model.num_trees(),
             ns(Kernel::Narrow),
+            cached,
             ns(Kernel::Wide),
             median(walk_times),
             median(batch_times),
