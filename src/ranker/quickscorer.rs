@@ -32,11 +32,17 @@ pub struct QuickScorer {
     /// Per feature, the range of its distinct thresholds in `thresholds` (ascending).
     starts: Vec<u32>,
     thresholds: Vec<f32>,
-    /// Per distinct threshold, the range of its splits in `trees` and `masks`: splits of
-    /// several trees that share a threshold (LightGBM's bin bounds) share one compare.
+    /// Per distinct threshold, the range of its splits in `trees` and `masks`: in the
+    /// scalar kernel, splits of several trees that share a threshold (LightGBM's bin
+    /// bounds) share one compare.
     groups: Vec<u32>,
     trees: Vec<u32>,
     masks: Vec<u64>,
+    /// The same splits (in the same order) as one record each, for the vectorised kernels:
+    /// one compare per split and one loop per feature. A compare costs one instruction,
+    /// while a loop over each threshold's group of splits (of varying length) costs a
+    /// mispredicted branch often enough to make the kernels 10–30 % slower (BENCHMARKS.md).
+    flat: Vec<FlatSplit>,
     /// Per feature, the range in `nan_trees`/`nan_masks` of the trees with a split on it
     /// that sends NaN right, with the AND of those splits' masks.
     nan_starts: Vec<u32>,
@@ -67,6 +73,15 @@ pub enum Kernel {
 impl Kernel {
     /// Every kernel, fastest first.
     const FASTEST_FIRST: [Kernel; 3] = [Kernel::Narrow, Kernel::Wide, Kernel::Portable];
+}
+
+/// A split as the vectorised kernels read it.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+struct FlatSplit {
+    threshold: f32,
+    tree: u32,
+    mask: u64,
 }
 
 /// One split in the build.
@@ -120,6 +135,7 @@ impl QuickScorer {
             groups: Vec::new(),
             trees: Vec::with_capacity(splits.len()),
             masks: Vec::with_capacity(splits.len()),
+            flat: Vec::with_capacity(splits.len()),
             nan_starts: Vec::with_capacity(width + 1),
             nan_trees: Vec::new(),
             nan_masks: Vec::new(),
@@ -145,6 +161,11 @@ impl QuickScorer {
                 }
                 q.trees.push(s.tree);
                 q.masks.push(s.mask);
+                q.flat.push(FlatSplit {
+                    threshold: s.threshold,
+                    tree: s.tree,
+                    mask: s.mask,
+                });
                 if s.nan_right {
                     nan.push((s.tree, s.mask));
                 }
@@ -275,21 +296,20 @@ impl QuickScorer {
                 for &f in &self.used {
                     let f = f as usize;
                     let x = _mm512_i32gather_ps::<4>(offsets, base.add(f));
-                    let (start, end) = (self.starts[f] as usize, self.starts[f + 1] as usize);
-                    for d in start..end {
-                        let t = _mm512_set1_ps(*self.thresholds.get_unchecked(d));
-                        let fails = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, t);
+                    // The feature's splits, by ascending threshold.
+                    let (start, end) = (
+                        *self.groups.get_unchecked(self.starts[f] as usize) as usize,
+                        *self.groups.get_unchecked(self.starts[f + 1] as usize) as usize,
+                    );
+                    for j in start..end {
+                        let split = self.flat.get_unchecked(j);
+                        let fails =
+                            _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, _mm512_set1_ps(split.threshold));
                         if fails == 0 {
                             break;
                         }
-                        let (first, last) = (
-                            *self.groups.get_unchecked(d) as usize,
-                            *self.groups.get_unchecked(d + 1) as usize,
-                        );
-                        for j in first..last {
-                            let p = bp.add(*self.trees.get_unchecked(j) as usize * regs);
-                            and_masks::<NARROW>(p, fails, *self.masks.get_unchecked(j));
-                        }
+                        let p = bp.add(split.tree as usize * regs);
+                        and_masks::<NARROW>(p, fails, split.mask);
                     }
                     let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
                     if nan != 0 {
