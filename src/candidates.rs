@@ -210,11 +210,6 @@ impl TableAgg {
         &mut self.aggs[i].1
     }
 
-    /// Every listed aid and its aggregate, in first-seen order.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &CovisitAgg)> {
-        self.aggs.iter().map(|(aid, agg)| (*aid, agg))
-    }
-
     /// The `n` aids of highest `key`, best first; ties keep first-seen order.
     fn best(&self, n: usize, key: impl Fn(&CovisitAgg) -> f32) -> Vec<u32> {
         best_first(self.aggs.iter().map(|(_, agg)| key(agg)), n)
