@@ -30,23 +30,34 @@ impl Recommendation {
 /// a stable sort by descending score, cut to `n`, would give). Scores compare by
 /// [`f32::total_cmp`].
 pub fn best_first(scores: impl IntoIterator<Item = f32>, n: usize) -> Vec<u32> {
-    // (score, position) orders every entry strictly, so an unstable selection of the best
-    // n and an unstable sort of those give the stable sort's order in O(len + n log n).
-    let mut ranked: Vec<(f32, u32)> = scores
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| (s, i as u32))
-        .collect();
-    let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
     if n == 0 {
         return Vec::new();
     }
-    if n < ranked.len() {
-        ranked.select_nth_unstable_by(n - 1, order);
-        ranked.truncate(n);
+    // One u64 per score that orders as (score descending by `total_cmp`, position
+    // ascending): a strict order, so an unstable selection of the best n and an unstable
+    // sort of those give the stable sort's order, in O(len + n log n) integer compares.
+    let mut keys: Vec<u64> = scores
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (u64::from(!total_order_bits(s)) << 32) | i as u64)
+        .collect();
+    if n < keys.len() {
+        keys.select_nth_unstable(n - 1);
+        keys.truncate(n);
     }
-    ranked.sort_unstable_by(order);
-    ranked.into_iter().map(|(_, i)| i).collect()
+    keys.sort_unstable();
+    keys.into_iter().map(|k| k as u32).collect()
+}
+
+/// `x`'s bits as an unsigned integer that orders as [`f32::total_cmp`] orders floats.
+fn total_order_bits(x: f32) -> u32 {
+    let bits = x.to_bits();
+    // Negative floats: all bits flipped (larger magnitude, smaller); positive: sign set.
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
 }
 
 #[cfg(test)]

@@ -219,6 +219,12 @@ fn dot_avx(a: &[f32], b: &[f32]) -> f32 {
         };
         acc = _mm256_add_ps(acc, _mm256_mul_ps(x, y));
     }
+    if whole == n {
+        // `reduce` in registers: lanes k + k+4, then (0 + 2) + (1 + 3).
+        let quads = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
+        let pairs = _mm_add_ps(quads, _mm_movehl_ps(quads, quads));
+        return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)));
+    }
     let mut lanes = [0f32; 8];
     // SAFETY: `lanes` holds eight f32.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
