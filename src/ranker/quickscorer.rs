@@ -32,17 +32,15 @@ pub struct QuickScorer {
     /// Per feature, the range of its distinct thresholds in `thresholds` (ascending).
     starts: Vec<u32>,
     thresholds: Vec<f32>,
-    /// Per distinct threshold, the range of its splits in `trees` and `masks`: in the
-    /// scalar kernel, splits of several trees that share a threshold (LightGBM's bin
-    /// bounds) share one compare.
+    /// Per distinct threshold, the range of its splits in `splits`: in the scalar kernel,
+    /// splits of several trees that share a threshold (LightGBM's bin bounds) share one
+    /// compare.
     groups: Vec<u32>,
-    trees: Vec<u32>,
-    masks: Vec<u64>,
-    /// The same splits (in the same order) as one record each, for the vectorised kernels:
-    /// one compare per split and one loop per feature. A compare costs one instruction,
-    /// while a loop over each threshold's group of splits (of varying length) costs a
-    /// mispredicted branch often enough to make the kernels 10–30 % slower (BENCHMARKS.md).
-    flat: Vec<FlatSplit>,
+    /// Every split, by feature then ascending threshold. The vectorised kernels scan a
+    /// feature's splits with one compare each: a compare costs one instruction, while a
+    /// loop over each threshold's group (of varying length) costs a mispredicted branch
+    /// often enough to make them 10–30 % slower (BENCHMARKS.md).
+    splits: Vec<FlatSplit>,
     /// Per feature, the range in `nan_trees`/`nan_masks` of the trees with a split on it
     /// that sends NaN right, with the AND of those splits' masks.
     nan_starts: Vec<u32>,
@@ -75,7 +73,8 @@ impl Kernel {
     const FASTEST_FIRST: [Kernel; 3] = [Kernel::Narrow, Kernel::Wide, Kernel::Portable];
 }
 
-/// A split as the vectorised kernels read it.
+/// A split as the kernels read it: its threshold, its tree, and the leaves still possible
+/// when its test fails.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 struct FlatSplit {
@@ -133,9 +132,7 @@ impl QuickScorer {
             starts: Vec::with_capacity(width + 1),
             thresholds: Vec::new(),
             groups: Vec::new(),
-            trees: Vec::with_capacity(splits.len()),
-            masks: Vec::with_capacity(splits.len()),
-            flat: Vec::with_capacity(splits.len()),
+            splits: Vec::with_capacity(splits.len()),
             nan_starts: Vec::with_capacity(width + 1),
             nan_trees: Vec::new(),
             nan_masks: Vec::new(),
@@ -157,11 +154,9 @@ impl QuickScorer {
                     && splits[at - 1].threshold.to_bits() == s.threshold.to_bits();
                 if !same {
                     q.thresholds.push(s.threshold);
-                    q.groups.push(q.trees.len() as u32);
+                    q.groups.push(q.splits.len() as u32);
                 }
-                q.trees.push(s.tree);
-                q.masks.push(s.mask);
-                q.flat.push(FlatSplit {
+                q.splits.push(FlatSplit {
                     threshold: s.threshold,
                     tree: s.tree,
                     mask: s.mask,
@@ -184,7 +179,7 @@ impl QuickScorer {
             }
         }
         q.starts.push(q.thresholds.len() as u32);
-        q.groups.push(q.trees.len() as u32);
+        q.groups.push(q.splits.len() as u32);
         q.nan_starts.push(q.nan_trees.len() as u32);
         q.used = (0..width as u32)
             .filter(|&f| {
@@ -302,7 +297,7 @@ impl QuickScorer {
                         *self.groups.get_unchecked(self.starts[f + 1] as usize) as usize,
                     );
                     for j in start..end {
-                        let split = self.flat.get_unchecked(j);
+                        let split = self.splits.get_unchecked(j);
                         let fails =
                             _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, _mm512_set1_ps(split.threshold));
                         if fails == 0 {
@@ -385,7 +380,8 @@ impl QuickScorer {
                     break;
                 }
                 for j in self.groups[d] as usize..self.groups[d + 1] as usize {
-                    let (tree, mask) = (self.trees[j] as usize, self.masks[j]);
+                    let FlatSplit { tree, mask, .. } = self.splits[j];
+                    let tree = tree as usize;
                     let v = &mut bits[tree * LANES..][..LANES];
                     for lane in 0..LANES {
                         v[lane] &= if x[lane] > t { mask } else { u64::MAX };
