@@ -40,8 +40,18 @@ const STATUSES: [u16; 9] = [200, 400, 401, 404, 405, 413, 422, 500, 503];
 #[derive(Clone, Default)]
 struct Histogram {
     buckets: [u64; BUCKETS.len() + 1],
-    count: u64,
-    sum: f64,
+    nanos: u64,
+}
+
+impl Histogram {
+    fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+}
+
+/// A latency in whole nanoseconds, saturating.
+fn nanos(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One route's counters, updated without a lock.
@@ -80,15 +90,13 @@ impl Metrics {
             Some(r) => {
                 let counters = &self.routes[r];
                 counters.buckets[b].fetch_add(1, Ordering::Relaxed);
-                let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-                counters.nanos.fetch_add(nanos, Ordering::Relaxed);
+                counters.nanos.fetch_add(nanos(elapsed), Ordering::Relaxed);
             }
             None => {
                 let mut latency = self.other_latency.lock().expect("metrics lock");
                 let h = latency.entry(route.to_string()).or_default();
                 h.buckets[b] += 1;
-                h.count += 1;
-                h.sum += elapsed.as_secs_f64();
+                h.nanos = h.nanos.saturating_add(nanos(elapsed));
             }
         }
         match (known, STATUSES.iter().position(|&s| s == status)) {
@@ -132,21 +140,15 @@ impl Metrics {
                     *requests.entry((route.to_string(), *status)).or_default() += n;
                 }
             }
-            let buckets = counters
-                .buckets
-                .each_ref()
-                .map(|b| b.load(Ordering::Relaxed));
-            let count = buckets.iter().sum::<u64>();
-            if count > 0 {
-                let sum = counters.nanos.load(Ordering::Relaxed) as f64 / 1e9;
-                latency.insert(
-                    route.to_string(),
-                    Histogram {
-                        buckets,
-                        count,
-                        sum,
-                    },
-                );
+            let h = Histogram {
+                buckets: counters
+                    .buckets
+                    .each_ref()
+                    .map(|b| b.load(Ordering::Relaxed)),
+                nanos: counters.nanos.load(Ordering::Relaxed),
+            };
+            if h.count() > 0 {
+                latency.insert(route.to_string(), h);
             }
         }
         (requests, latency)
@@ -178,17 +180,17 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "otto_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
+                h.count()
             );
             let _ = writeln!(
                 out,
                 "otto_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
+                h.nanos as f64 / 1e9
             );
             let _ = writeln!(
                 out,
                 "otto_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
+                h.count()
             );
         }
         out.push_str("# HELP otto_sessions_scored_total Sessions scored by POST /predict.\n");

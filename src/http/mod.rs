@@ -339,18 +339,16 @@ async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let method = req.method().clone();
-    let path = req.path().to_string();
     // Probes and metrics answer even when the server is saturated.
-    let counted = !matches!(path.as_str(), "/livez" | "/readyz" | "/health" | "/metrics");
+    let counted = !matches!(req.path(), "/livez" | "/readyz" | "/health" | "/metrics");
     let _slot = match (&state, counted) {
         (Some(state), true) => match InFlight::enter(state) {
             Some(slot) => Some(slot),
             None => {
                 let error = ApiError::Overloaded(state.limits.max_in_flight);
+                log::warn!("{} {} 503: {error}", req.method(), req.path());
                 let response = req.into_response(error.error_response());
                 state.metrics.record("overloaded", 503, started.elapsed());
-                log::warn!("{method} {path} 503: {error}");
                 return Ok(response.map_into_right_body());
             }
         },
@@ -375,7 +373,9 @@ async fn observe(
     };
     log::log!(
         level,
-        "{method} {path} {status} {:.3} ms",
+        "{} {} {status} {:.3} ms",
+        res.request().method(),
+        res.request().path(),
         elapsed.as_secs_f64() * 1000.0
     );
     Ok(res)
