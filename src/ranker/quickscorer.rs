@@ -36,15 +36,17 @@ pub struct QuickScorer {
     /// splits of several trees that share a threshold (LightGBM's bin bounds) share one
     /// compare.
     groups: Vec<u32>,
-    /// Every split, by feature then ascending threshold. The vectorised kernels scan a
-    /// feature's splits with one compare each: a compare costs one instruction, while a
-    /// loop over each threshold's group (of varying length) costs a mispredicted branch
-    /// often enough to make them 10–30 % slower (BENCHMARKS.md).
+    /// Every split, by feature then ascending threshold, each feature's list closed by a
+    /// [`SENTINEL`]. The vectorised kernels scan a feature's splits with one compare each:
+    /// a compare costs one instruction, while a loop over each threshold's group (of
+    /// varying length) costs a mispredicted branch often enough to make them 10–30 %
+    /// slower (BENCHMARKS.md). The sentinel, which no value fails, ends every scan, so the
+    /// loop has no bound to check.
     splits: Vec<FlatSplit>,
-    /// Per feature, the range in `nan_trees`/`nan_masks` of the trees with a split on it
-    /// that sends NaN right, with the AND of those splits' masks.
+    /// Per feature, the range in `nan_offsets`/`nan_masks` of the trees with a split on it
+    /// that sends NaN right (as [`FlatSplit::offset`]), with the AND of those splits' masks.
     nan_starts: Vec<u32>,
-    nan_trees: Vec<u32>,
+    nan_offsets: Vec<u32>,
     nan_masks: Vec<u64>,
     /// The features some split reads (the kernel loads no others).
     used: Vec<u32>,
@@ -73,14 +75,34 @@ impl Kernel {
     const FASTEST_FIRST: [Kernel; 3] = [Kernel::Narrow, Kernel::Wide, Kernel::Portable];
 }
 
-/// A split as the kernels read it: its threshold, its tree, and the leaves still possible
-/// when its test fails.
+/// A split as the kernels read it: its threshold, where its tree's leaf masks are, and the
+/// leaves still possible when its test fails.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 struct FlatSplit {
     threshold: f32,
-    tree: u32,
+    /// The tree's number times [`TREE_BYTES`]: the byte offset of its 16 leaf masks with
+    /// 32-bit masks, half of it with 64-bit masks (the kernels scale it, with no
+    /// instruction of their own).
+    offset: u32,
     mask: u64,
+}
+
+/// The bytes of one tree's 16 lanes of 32-bit leaf masks (one 512-bit register).
+const TREE_BYTES: u32 = 64;
+
+/// Closes each feature's list of splits: `x > +inf` is false for every value and NaN, and
+/// its mask keeps every leaf.
+const SENTINEL: FlatSplit = FlatSplit {
+    threshold: f32::INFINITY,
+    offset: 0,
+    mask: u64::MAX,
+};
+
+impl FlatSplit {
+    fn tree(&self) -> usize {
+        (self.offset / TREE_BYTES) as usize
+    }
 }
 
 /// One split in the build.
@@ -96,7 +118,7 @@ impl QuickScorer {
     /// The layout of `trees` over rows of `width` features, or `None` when a tree does not
     /// fit (more than 64 leaves, or the "zero" missing type).
     pub(super) fn new(trees: &[Tree], width: usize) -> Option<Self> {
-        if trees.len() > u32::MAX as usize
+        if trees.len() >= (u32::MAX / TREE_BYTES) as usize
             || trees
                 .iter()
                 .any(|t| t.leaves.len() > 64 || t.has_zero_missing)
@@ -134,7 +156,7 @@ impl QuickScorer {
             groups: Vec::new(),
             splits: Vec::with_capacity(splits.len()),
             nan_starts: Vec::with_capacity(width + 1),
-            nan_trees: Vec::new(),
+            nan_offsets: Vec::new(),
             nan_masks: Vec::new(),
             used: Vec::new(),
             leaf_starts,
@@ -145,7 +167,7 @@ impl QuickScorer {
         let mut nan: Vec<(u32, u64)> = Vec::new();
         for f in 0..width {
             q.starts.push(q.thresholds.len() as u32);
-            q.nan_starts.push(q.nan_trees.len() as u32);
+            q.nan_starts.push(q.nan_offsets.len() as u32);
             nan.clear();
             while at < splits.len() && splits[at].feature as usize == f {
                 let s = &splits[at];
@@ -158,29 +180,36 @@ impl QuickScorer {
                 }
                 q.splits.push(FlatSplit {
                     threshold: s.threshold,
-                    tree: s.tree,
+                    offset: s.tree * TREE_BYTES,
                     mask: s.mask,
                 });
                 if s.nan_right {
-                    nan.push((s.tree, s.mask));
+                    nan.push((s.tree * TREE_BYTES, s.mask));
                 }
                 at += 1;
             }
+            if q.starts.last() != Some(&(q.thresholds.len() as u32)) {
+                // The sentinel is a threshold of its own, above every other: the scalar
+                // kernel stops before it.
+                q.thresholds.push(SENTINEL.threshold);
+                q.groups.push(q.splits.len() as u32);
+                q.splits.push(SENTINEL);
+            }
             // A NaN fails every NaN-right split on the feature at once: one AND per tree.
             nan.sort_unstable_by_key(|&(tree, _)| tree);
-            let first = q.nan_trees.len();
+            let first = q.nan_offsets.len();
             for &(tree, mask) in &nan {
-                if q.nan_trees.len() > first && q.nan_trees.last() == Some(&tree) {
+                if q.nan_offsets.len() > first && q.nan_offsets.last() == Some(&tree) {
                     *q.nan_masks.last_mut().expect("pushed") &= mask;
                 } else {
-                    q.nan_trees.push(tree);
+                    q.nan_offsets.push(tree);
                     q.nan_masks.push(mask);
                 }
             }
         }
         q.starts.push(q.thresholds.len() as u32);
         q.groups.push(q.splits.len() as u32);
-        q.nan_starts.push(q.nan_trees.len() as u32);
+        q.nan_starts.push(q.nan_offsets.len() as u32);
         q.used = (0..width as u32)
             .filter(|&f| {
                 let f = f as usize;
@@ -263,7 +292,9 @@ impl QuickScorer {
         debug_assert_eq!(rows.len(), out.len() * width);
         // Registers of leaf masks per tree.
         let regs = if NARROW { 1 } else { 2 };
-        let mut bits = vec![u64::MAX; trees * regs * 8];
+        // One cache line per register: a load or store that straddles two lines costs two
+        // accesses, and a store forwards to a later load only when neither straddles.
+        let mut bits = vec![Line([u64::MAX; 8]); trees * regs];
         let all_ones = _mm512_set1_epi64(-1);
         // Lane i reads row i of the block: a feature's 16 values are one gather.
         let stride = _mm512_set1_epi32(width as i32);
@@ -276,11 +307,13 @@ impl QuickScorer {
             let offsets =
                 _mm512_maskz_mov_epi32((((1u32 << sums.len()) - 1) & 0xffff) as u16, rows_of_lanes);
             let bp = bits.as_mut_ptr() as *mut __m512i;
+            let bytes = bits.as_mut_ptr() as *mut u8;
             // SAFETY (all pointer reads and writes below): the block's rows start at
             // `block * LANES * width` and every lane's offset is a row of the block (at most
             // `sums.len()` rows) times `width`, plus a feature below `width`; `bits` holds
-            // `regs` __m512i per tree, and every split's tree is below the tree count; `d`
-            // and `j` stay within their ranges of the split arrays; a leaf index is the
+            // `regs` __m512i per tree, and every split's offset is its tree's, below the tree
+            // count, times `TREE_BYTES`; a feature's scan stops at its sentinel at the
+            // latest, and `j` stays within its range of the NaN arrays; a leaf index is the
             // tree's start plus a lowest set bit, which is below the tree's leaf count (the
             // walk's leaf is never ruled out; with `NARROW` every tree has at most 32).
             unsafe {
@@ -291,28 +324,28 @@ impl QuickScorer {
                 for &f in &self.used {
                     let f = f as usize;
                     let x = _mm512_i32gather_ps::<4>(offsets, base.add(f));
-                    // The feature's splits, by ascending threshold.
-                    let (start, end) = (
-                        *self.groups.get_unchecked(self.starts[f] as usize) as usize,
-                        *self.groups.get_unchecked(self.starts[f + 1] as usize) as usize,
-                    );
-                    for j in start..end {
-                        let split = self.splits.get_unchecked(j);
+                    // The feature's splits, by ascending threshold, up to its sentinel.
+                    let mut split = self
+                        .splits
+                        .as_ptr()
+                        .add(*self.groups.get_unchecked(self.starts[f] as usize) as usize);
+                    loop {
                         let fails =
-                            _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, _mm512_set1_ps(split.threshold));
+                            _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, _mm512_set1_ps((*split).threshold));
                         if fails == 0 {
                             break;
                         }
-                        let p = bp.add(split.tree as usize * regs);
-                        and_masks::<NARROW>(p, fails, split.mask);
+                        let p = bytes.add((*split).offset as usize * regs);
+                        and_masks::<NARROW>(p.cast(), fails, (*split).mask);
+                        split = split.add(1);
                     }
                     let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
                     if nan != 0 {
                         let (start, end) =
                             (self.nan_starts[f] as usize, self.nan_starts[f + 1] as usize);
                         for j in start..end {
-                            let p = bp.add(*self.nan_trees.get_unchecked(j) as usize * regs);
-                            and_masks::<NARROW>(p, nan, *self.nan_masks.get_unchecked(j));
+                            let p = bytes.add(*self.nan_offsets.get_unchecked(j) as usize * regs);
+                            and_masks::<NARROW>(p.cast(), nan, *self.nan_masks.get_unchecked(j));
                         }
                     }
                 }
@@ -380,8 +413,8 @@ impl QuickScorer {
                     break;
                 }
                 for j in self.groups[d] as usize..self.groups[d + 1] as usize {
-                    let FlatSplit { tree, mask, .. } = self.splits[j];
-                    let tree = tree as usize;
+                    let split = self.splits[j];
+                    let (tree, mask) = (split.tree(), split.mask);
                     let v = &mut bits[tree * LANES..][..LANES];
                     for lane in 0..LANES {
                         v[lane] &= if x[lane] > t { mask } else { u64::MAX };
@@ -391,7 +424,7 @@ impl QuickScorer {
             if nan {
                 let (start, end) = (self.nan_starts[f] as usize, self.nan_starts[f + 1] as usize);
                 for j in start..end {
-                    let tree = self.nan_trees[j] as usize;
+                    let tree = (self.nan_offsets[j] / TREE_BYTES) as usize;
                     let mask = self.nan_masks[j];
                     let v = &mut bits[tree * LANES..][..LANES];
                     for lane in 0..LANES {
@@ -516,3 +549,8 @@ unsafe fn leaf_values<const NARROW: bool>(
         }
     }
 }
+
+/// 64 bytes on a cache line of their own.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u64; 8]);
