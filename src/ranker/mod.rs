@@ -760,6 +760,47 @@ mod tests {
         }
     }
 
+    /// Values at and beyond every threshold: a value of +inf is above every split but not
+    /// above the sentinel that ends each feature's scan, and the kernels, the walk and
+    /// LightGBM agree on it, on -inf, on the largest finite values and on NaN.
+    #[test]
+    fn infinite_and_extreme_values_score_the_same_everywhere() {
+        let (text, valid) = trained(Objective::Lambdarank);
+        let model = TreeModel::parse(&text).unwrap();
+        let mut rows = valid.rows[..40 * NUM_FEATURES].to_vec();
+        let extremes = [
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+            f32::NAN,
+        ];
+        for (i, value) in rows.iter_mut().enumerate() {
+            // Whole rows of one extreme, and rows mixing them with ordinary values.
+            let row = i / NUM_FEATURES;
+            if row < extremes.len() {
+                *value = extremes[row];
+            } else if (i * 7) % 3 == 0 {
+                *value = extremes[i % extremes.len()];
+            }
+        }
+        let expected = lightgbm_predict(&text, &rows);
+        let (mut walked, mut got) = (Vec::new(), Vec::new());
+        model.score_rows_walk(&rows, &mut walked);
+        for (i, (&got, &want)) in walked.iter().zip(&expected).enumerate() {
+            assert_equal(got, want, &format!("row {i}"));
+        }
+        for kernel in model.kernels() {
+            model.score_rows_kernel(kernel, &rows, &mut got);
+            assert!(
+                got.iter()
+                    .zip(&walked)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{kernel:?}"
+            );
+        }
+    }
+
     /// A model QuickScorer does not fit (a split with the "zero" missing type) keeps the
     /// walk, and still equals LightGBM.
     #[test]
