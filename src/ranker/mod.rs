@@ -689,11 +689,15 @@ mod tests {
             assert!(model.quick.is_some());
             assert_eq!(model.uses_quickscorer(), QuickScorer::available());
             let (mut quick, mut walked) = (Vec::new(), Vec::new());
+            // Passes of one to four blocks, full and not.
             for n in [
                 1,
                 QS_LANES - 1,
                 QS_LANES,
                 QS_LANES + 1,
+                2 * QS_LANES + 1,
+                3 * QS_LANES,
+                4 * QS_LANES,
                 5 * QS_LANES + 3,
                 1000,
             ] {
@@ -743,7 +747,7 @@ mod tests {
             }
             let n = valid.rows.len() / NUM_FEATURES;
             let (mut got, mut scalar) = (Vec::new(), Vec::new());
-            for rows in [1, 16, 17, 250, n] {
+            for rows in [1, 16, 17, 32, 33, 48, 49, 64, 65, 250, n] {
                 let rows = &valid.rows[..rows * NUM_FEATURES];
                 model.score_rows_kernel(Kernel::Portable, rows, &mut scalar);
                 for &kernel in &kernels {

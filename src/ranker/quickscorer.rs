@@ -22,8 +22,11 @@
 
 use super::Tree;
 
-/// Rows scored together: 16 f32 fill one 512-bit register.
+/// Rows in a block: 16 f32 fill one 512-bit register.
 pub const LANES: usize = 16;
+
+/// Blocks of rows that go through one scan together with 32-bit leaf masks.
+const MAX_BLOCKS: usize = 4;
 
 /// A model's splits in QuickScorer's layout.
 #[derive(Clone, Debug)]
@@ -275,93 +278,156 @@ impl QuickScorer {
         }
     }
 
-    /// The kernels with AVX-512 intrinsics: one 512-bit register holds a feature's 16 lane
-    /// values, one compare gives the lanes whose test fails (`x > t`, false for NaN) as a
-    /// mask, and masked ANDs update the tree's 16 leaf masks: one register of 16 u32 when
-    /// `NARROW` (trees of up to 32 leaves), two of 8 u64 each otherwise. The scan of a
-    /// feature stops at the first split no lane fails. Leaves: the lowest set bit of each
-    /// lane's mask (isolated, then counted with `lzcnt`) indexes a gather of the tree's leaf
-    /// values, added lane by lane in tree order, as the scalar kernel adds them.
+    /// The kernels with AVX-512 intrinsics: one 512-bit register holds a feature's values in
+    /// a block of 16 rows, one compare gives the lanes whose test fails (`x > t`, false for
+    /// NaN) as a mask, and masked ANDs update the tree's 16 leaf masks: one register of 16
+    /// u32 when `NARROW` (trees of up to 32 leaves), two of 8 u64 each otherwise. The scan
+    /// of a feature stops at the first split no lane fails. Leaves: the lowest set bit of
+    /// each lane's mask (isolated, then counted with `lzcnt`) indexes a gather of the tree's
+    /// leaf values, added lane by lane in tree order, as the scalar kernel adds them.
+    ///
+    /// With 32-bit masks, up to [`MAX_BLOCKS`] blocks (64 rows) go through each scan
+    /// together: one split record updates the tree's register of each block, and a
+    /// feature's scan, whose data-dependent exit branch is mispredicted about once per
+    /// feature, runs once for up to 64 rows instead of once per 16.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512cd")]
     fn raw_scores_avx512<const NARROW: bool>(&self, rows: &[f32], out: &mut [f64]) {
-        use std::arch::x86_64::*;
         assert!(!NARROW || self.narrow, "a tree has more than 32 leaves");
+        debug_assert_eq!(rows.len(), out.len() * self.width);
+        // Room for a pass's registers per tree: one per block of 32-bit masks, or two for
+        // 16 rows of 64-bit ones. One cache line per register: a load or store that
+        // straddles two lines costs two accesses, and a store forwards to a later load only
+        // when neither straddles.
+        let mut bits = vec![Line([u64::MAX; 8]); self.leaf_starts.len() * MAX_BLOCKS];
+        let mut first = 0;
+        while first < out.len() {
+            let left = out.len() - first;
+            // 32-bit masks: as many blocks as the rows left fill, up to `MAX_BLOCKS`.
+            let blocks = if NARROW {
+                left.div_ceil(LANES).min(MAX_BLOCKS)
+            } else {
+                1
+            };
+            let at = first;
+            let sums = &mut out[at..][..left.min(blocks * LANES)];
+            first += sums.len();
+            // SAFETY: the CPU has the kernel's features (the caller's contract); `bits`
+            // holds `MAX_BLOCKS` registers per tree; the rows cover `out`.
+            unsafe {
+                match blocks {
+                    1 => self.pass_avx512::<NARROW, 1>(rows, at, sums, &mut bits),
+                    2 => self.pass_avx512::<true, 2>(rows, at, sums, &mut bits),
+                    3 => self.pass_avx512::<true, 3>(rows, at, sums, &mut bits),
+                    _ => self.pass_avx512::<true, 4>(rows, at, sums, &mut bits),
+                }
+            }
+        }
+    }
+
+    /// Scores rows `first..first + sums.len()` (more than `BLOCKS - 1` blocks of 16, at most
+    /// `BLOCKS`) into `sums`: block b is rows `first + 16 b..` and its leaf masks are the
+    /// tree's register b (`NARROW`); with 64-bit masks (`BLOCKS` = 1) the tree's two
+    /// registers are lanes 0–7 and 8–15.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F and CD; `bits` must hold `BLOCKS` registers per tree
+    /// with 32-bit masks, two with 64-bit ones.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512cd")]
+    unsafe fn pass_avx512<const NARROW: bool, const BLOCKS: usize>(
+        &self,
+        rows: &[f32],
+        first: usize,
+        sums: &mut [f64],
+        bits: &mut [Line],
+    ) {
+        use std::arch::x86_64::*;
         let width = self.width;
         let trees = self.leaf_starts.len();
-        debug_assert_eq!(rows.len(), out.len() * width);
-        // Registers of leaf masks per tree.
-        let regs = if NARROW { 1 } else { 2 };
-        // One cache line per register: a load or store that straddles two lines costs two
-        // accesses, and a store forwards to a later load only when neither straddles.
-        let mut bits = vec![Line([u64::MAX; 8]); trees * regs];
-        let all_ones = _mm512_set1_epi64(-1);
-        // Lane i reads row i of the block: a feature's 16 values are one gather.
-        let stride = _mm512_set1_epi32(width as i32);
-        let rows_of_lanes = _mm512_mullo_epi32(
+        debug_assert!(BLOCKS == 1 || NARROW);
+        // Registers per tree, and bytes from one tree's masks to the next (`regs` × 64).
+        let regs = if NARROW { BLOCKS } else { 2 };
+        debug_assert!(sums.len() <= BLOCKS * LANES && bits.len() >= trees * regs);
+        let count = sums.len();
+        // Lane i of block b reads row 16 b + i of the pass: a feature's 16 values are one
+        // gather. Lanes past the last row read the pass's first row.
+        let lanes = _mm512_mullo_epi32(
             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            stride,
+            _mm512_set1_epi32(width as i32),
         );
-        for (block, sums) in out.chunks_mut(LANES).enumerate() {
-            // A short last block reads its first row in the unused lanes.
-            let offsets =
-                _mm512_maskz_mov_epi32((((1u32 << sums.len()) - 1) & 0xffff) as u16, rows_of_lanes);
-            let bp = bits.as_mut_ptr() as *mut __m512i;
-            let bytes = bits.as_mut_ptr() as *mut u8;
-            // SAFETY (all pointer reads and writes below): the block's rows start at
-            // `block * LANES * width` and every lane's offset is a row of the block (at most
-            // `sums.len()` rows) times `width`, plus a feature below `width`; `bits` holds
-            // `regs` __m512i per tree, and every split's offset is its tree's, below the tree
-            // count, times `TREE_BYTES`; a feature's scan stops at its sentinel at the
-            // latest, and `j` stays within its range of the NaN arrays; a leaf index is the
-            // tree's start plus a lowest set bit, which is below the tree's leaf count (the
-            // walk's leaf is never ruled out; with `NARROW` every tree has at most 32).
-            unsafe {
-                for t in 0..trees * regs {
-                    _mm512_storeu_si512(bp.add(t), all_ones);
-                }
-                let base = rows.as_ptr().add(block * LANES * width);
-                for &f in &self.used {
-                    let f = f as usize;
-                    let x = _mm512_i32gather_ps::<4>(offsets, base.add(f));
-                    // The feature's splits, by ascending threshold, up to its sentinel.
-                    let mut split = self
-                        .splits
-                        .as_ptr()
-                        .add(*self.groups.get_unchecked(self.starts[f] as usize) as usize);
-                    loop {
-                        let fails =
-                            _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, _mm512_set1_ps((*split).threshold));
-                        if fails == 0 {
-                            break;
-                        }
-                        let p = bytes.add((*split).offset as usize * regs);
-                        and_masks::<NARROW>(p.cast(), fails, (*split).mask);
-                        split = split.add(1);
-                    }
-                    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
-                    if nan != 0 {
-                        let (start, end) =
-                            (self.nan_starts[f] as usize, self.nan_starts[f + 1] as usize);
-                        for j in start..end {
-                            let p = bytes.add(*self.nan_offsets.get_unchecked(j) as usize * regs);
-                            and_masks::<NARROW>(p.cast(), nan, *self.nan_masks.get_unchecked(j));
-                        }
-                    }
-                }
-                let mut lo = _mm512_setzero_pd();
-                let mut hi = _mm512_setzero_pd();
-                for (h, &start) in self.leaf_starts.iter().enumerate() {
-                    let base = self.leaf_values.as_ptr().add(start as usize);
-                    let (a, b) = leaf_values::<NARROW>(bp.add(h * regs), base);
-                    lo = _mm512_add_pd(lo, a);
-                    hi = _mm512_add_pd(hi, b);
-                }
-                let mut block_sums = [0f64; LANES];
-                _mm512_storeu_pd(block_sums.as_mut_ptr(), lo);
-                _mm512_storeu_pd(block_sums.as_mut_ptr().add(8), hi);
-                sums.copy_from_slice(&block_sums[..sums.len()]);
+        let offsets: [__m512i; BLOCKS] = std::array::from_fn(|b| {
+            let real = count.saturating_sub(b * LANES).min(LANES);
+            let shifted = _mm512_add_epi32(lanes, _mm512_set1_epi32((b * LANES * width) as i32));
+            _mm512_maskz_mov_epi32(((1u32 << real) - 1) as u16, shifted)
+        });
+        let bp = bits.as_mut_ptr() as *mut __m512i;
+        let bytes = bits.as_mut_ptr() as *mut u8;
+        // SAFETY (all pointer reads and writes below): the pass's rows start at
+        // `first * width` and every lane's offset is a row of the pass (below `count`) times
+        // `width`, plus a feature below `width`; `bits` holds `regs` <= 2 registers per tree,
+        // and every split's offset is its tree's, below the tree count, times `TREE_BYTES`;
+        // a feature's scan stops at its sentinel at the latest, and `j` stays within its
+        // range of the NaN arrays; a leaf index is the tree's start plus a lowest set bit,
+        // which is below the tree's leaf count (the walk's leaf is never ruled out; with
+        // `NARROW` every tree has at most 32).
+        unsafe {
+            let all_ones = _mm512_set1_epi64(-1);
+            for t in 0..trees * regs {
+                _mm512_storeu_si512(bp.add(t), all_ones);
             }
+            let base = rows.as_ptr().add(first * width);
+            for &f in &self.used {
+                let f = f as usize;
+                let x: [__m512; BLOCKS] =
+                    std::array::from_fn(|b| _mm512_i32gather_ps::<4>(offsets[b], base.add(f)));
+                // The feature's splits, by ascending threshold, up to its sentinel.
+                let mut split = self
+                    .splits
+                    .as_ptr()
+                    .add(*self.groups.get_unchecked(self.starts[f] as usize) as usize);
+                loop {
+                    let threshold = _mm512_set1_ps((*split).threshold);
+                    let fails: [__mmask16; BLOCKS] =
+                        std::array::from_fn(|b| _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x[b], threshold));
+                    if fails.iter().fold(0, |any, &m| any | m) == 0 {
+                        break;
+                    }
+                    let p = bytes.add((*split).offset as usize * regs);
+                    for (b, &m) in fails.iter().enumerate() {
+                        and_masks::<NARROW>(p.add(b * 64).cast(), m, (*split).mask);
+                    }
+                    split = split.add(1);
+                }
+                let nan: [__mmask16; BLOCKS] =
+                    std::array::from_fn(|b| _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x[b], x[b]));
+                if nan.iter().fold(0, |any, &m| any | m) != 0 {
+                    let (start, end) =
+                        (self.nan_starts[f] as usize, self.nan_starts[f + 1] as usize);
+                    for j in start..end {
+                        let p = bytes.add(*self.nan_offsets.get_unchecked(j) as usize * regs);
+                        let mask = *self.nan_masks.get_unchecked(j);
+                        for (b, &m) in nan.iter().enumerate() {
+                            and_masks::<NARROW>(p.add(b * 64).cast(), m, mask);
+                        }
+                    }
+                }
+            }
+            let mut acc = [[_mm512_setzero_pd(); 2]; BLOCKS];
+            for (h, &start) in self.leaf_starts.iter().enumerate() {
+                let base = self.leaf_values.as_ptr().add(start as usize);
+                for (b, acc) in acc.iter_mut().enumerate() {
+                    let (lo, hi) = leaf_values::<NARROW>(bp.add(h * regs + b), base);
+                    acc[0] = _mm512_add_pd(acc[0], lo);
+                    acc[1] = _mm512_add_pd(acc[1], hi);
+                }
+            }
+            let mut pass_sums = [0f64; MAX_BLOCKS * LANES];
+            for (b, acc) in acc.iter().enumerate() {
+                _mm512_storeu_pd(pass_sums.as_mut_ptr().add(b * LANES), acc[0]);
+                _mm512_storeu_pd(pass_sums.as_mut_ptr().add(b * LANES + 8), acc[1]);
+            }
+            sums.copy_from_slice(&pass_sums[..count]);
         }
     }
 
