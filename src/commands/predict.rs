@@ -62,35 +62,35 @@ pub fn run(args: PredictArgs) -> Result<()> {
         if output == Output::Submission {
             submission::write_header(out).map_err(io)?;
         }
-        let mut line = Vec::new();
         for start in (0..log.len()).step_by(BLOCK) {
             let end = (start + BLOCK).min(log.len());
-            let batches: Vec<Vec<[Recommendation; 3]>> = (start..end)
+            // Each batch is scored and written out in memory on the worker threads, so the
+            // output thread only copies bytes, in session order.
+            let batches: Vec<Vec<u8>> = (start..end)
                 .into_par_iter()
                 .step_by(BATCH)
                 .map(|first| {
-                    let sessions: Vec<_> = (first..(first + BATCH).min(end))
-                        .map(|i| log.session(i))
-                        .collect();
-                    recommender.recommend_all_batch(&sessions, args.k, strategy)
+                    let last = (first + BATCH).min(end);
+                    let sessions: Vec<_> = (first..last).map(|i| log.session(i)).collect();
+                    let lists = recommender.recommend_all_batch(&sessions, args.k, strategy)?;
+                    let mut bytes = Vec::new();
+                    for (i, per_type) in (first..last).zip(&lists) {
+                        let id = log.session_ids[i];
+                        match output {
+                            Output::Submission => submission::write_session(
+                                &mut bytes,
+                                id,
+                                per_type.each_ref().map(|r| r.aids.as_slice()),
+                            )
+                            .map_err(io)?,
+                            Output::Lists => write_lists(&mut bytes, id, per_type),
+                        }
+                    }
+                    Ok(bytes)
                 })
                 .collect::<Result<_>>()?;
-            let lists: Vec<[Recommendation; 3]> = batches.into_iter().flatten().collect();
-            for (i, per_type) in (start..end).zip(&lists) {
-                let id = log.session_ids[i];
-                match output {
-                    Output::Submission => submission::write_session(
-                        out,
-                        id,
-                        per_type.each_ref().map(|r| r.aids.as_slice()),
-                    )
-                    .map_err(io)?,
-                    Output::Lists => {
-                        line.clear();
-                        write_lists(&mut line, id, per_type);
-                        out.write_all(&line).map_err(io)?;
-                    }
-                }
+            for bytes in &batches {
+                out.write_all(bytes).map_err(io)?;
             }
             bars.advance((end - start) as u64);
         }
