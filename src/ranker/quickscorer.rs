@@ -20,6 +20,8 @@
 //! masks are 32 bits: a tree's 16 lanes fill one register, which halves the memory each
 //! applied split reads and writes ([`Kernel::Narrow`]).
 
+use std::cell::RefCell;
+
 use super::Tree;
 
 /// Rows in a block: 16 f32 fill one 512-bit register.
@@ -295,11 +297,38 @@ impl QuickScorer {
     fn raw_scores_avx512<const NARROW: bool>(&self, rows: &[f32], out: &mut [f64]) {
         assert!(!NARROW || self.narrow, "a tree has more than 32 leaves");
         debug_assert_eq!(rows.len(), out.len() * self.width);
-        // Room for a pass's registers per tree: one per block of 32-bit masks, or two for
-        // 16 rows of 64-bit ones. One cache line per register: a load or store that
-        // straddles two lines costs two accesses, and a store forwards to a later load only
-        // when neither straddles.
-        let mut bits = vec![Line([u64::MAX; 8]); self.leaf_starts.len() * MAX_BLOCKS];
+        thread_local! {
+            /// A pass's leaf masks, kept between calls (every pass sets the registers it
+            /// reads): room for a pass's registers per tree, one per block of 32-bit masks
+            /// or two for 16 rows of 64-bit ones. One cache line per register: a load or
+            /// store that straddles two lines costs two accesses, and a store forwards to a
+            /// later load only when neither straddles.
+            static BITS: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+        }
+        BITS.with_borrow_mut(|bits| {
+            let need = self.leaf_starts.len() * MAX_BLOCKS;
+            if bits.len() < need {
+                bits.resize(need, Line([u64::MAX; 8]));
+            }
+            // SAFETY: as this function's.
+            unsafe { self.passes_avx512::<NARROW>(rows, out, bits) }
+        });
+    }
+
+    /// [`raw_scores_avx512`](Self::raw_scores_avx512) with `bits` of `MAX_BLOCKS`
+    /// registers per tree.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F and CD.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512cd")]
+    unsafe fn passes_avx512<const NARROW: bool>(
+        &self,
+        rows: &[f32],
+        out: &mut [f64],
+        bits: &mut [Line],
+    ) {
+        debug_assert!(bits.len() >= self.leaf_starts.len() * MAX_BLOCKS);
         let mut first = 0;
         while first < out.len() {
             let left = out.len() - first;
@@ -316,10 +345,10 @@ impl QuickScorer {
             // holds `MAX_BLOCKS` registers per tree; the rows cover `out`.
             unsafe {
                 match blocks {
-                    1 => self.pass_avx512::<NARROW, 1>(rows, at, sums, &mut bits),
-                    2 => self.pass_avx512::<true, 2>(rows, at, sums, &mut bits),
-                    3 => self.pass_avx512::<true, 3>(rows, at, sums, &mut bits),
-                    _ => self.pass_avx512::<true, 4>(rows, at, sums, &mut bits),
+                    1 => self.pass_avx512::<NARROW, 1>(rows, at, sums, bits),
+                    2 => self.pass_avx512::<true, 2>(rows, at, sums, bits),
+                    3 => self.pass_avx512::<true, 3>(rows, at, sums, bits),
+                    _ => self.pass_avx512::<true, 4>(rows, at, sums, bits),
                 }
             }
         }
