@@ -260,8 +260,8 @@ pub fn write_row(
     let [clicks, carts, orders] = stats.counts(aid);
     let recent = stats.recent(aid);
     let day = stats.last_day(aid);
-    let a = aid as usize;
-    let sessions = stats.sessions.get(a).copied().unwrap_or(0);
+    let item = stats.get(aid);
+    let sessions = item.map_or(0, |r| r.sessions);
     let rates = stats.rates(aid);
     row.extend_from_slice(&[
         rates[0],
@@ -274,12 +274,12 @@ pub fn write_row(
         ratio(orders, carts),
         ratio(orders, clicks),
         rates[3],
-        stats.weekend_share.get(a).copied().unwrap_or(f32::NAN),
-        stats.mean_hour.get(a).copied().unwrap_or(f32::NAN),
+        item.map_or(f32::NAN, |r| r.weekend_share),
+        item.map_or(f32::NAN, |r| r.mean_hour),
         day[0] as f32,
         day[1] as f32,
         day[2] as f32,
-        ratio(stats.repeat_sessions.get(a).copied().unwrap_or(0), sessions),
+        ratio(item.map_or(0, |r| r.repeat_sessions), sessions),
         7.0 * ratio(day[0], recent[0]),
     ]);
 

@@ -12,7 +12,7 @@ use crate::data::atomic::write_atomic;
 use crate::domain::EventType;
 use crate::embedding::Embeddings;
 use crate::error::{BundleProblem, Error, Result};
-use crate::index::{CovisitTable, ItemStats, Popular, TableKind};
+use crate::index::{CovisitTable, ItemRecord, ItemStats, Popular, TableKind};
 
 /// Item statistics file.
 pub const ITEM_STATS: &str = "item_stats.parquet";
@@ -98,22 +98,23 @@ pub fn table_frame(table: &CovisitTable) -> PolarsResult<DataFrame> {
 /// Item statistics as a data frame.
 pub fn stats_frame(stats: &ItemStats) -> PolarsResult<DataFrame> {
     let aid: Vec<i32> = (0..stats.aid_bound() as i32).collect();
-    let col = |v: &[[u32; 3]], t: usize| v.iter().map(|c| c[t]).collect::<Vec<u32>>();
+    let col = |f: &dyn Fn(&ItemRecord) -> u32| stats.items.iter().map(f).collect::<Vec<u32>>();
+    let share = |f: &dyn Fn(&ItemRecord) -> f32| stats.items.iter().map(f).collect::<Vec<f32>>();
     df![
         "aid" => aid,
-        "clicks" => col(&stats.counts, 0),
-        "carts" => col(&stats.counts, 1),
-        "orders" => col(&stats.counts, 2),
-        "clicks_recent" => col(&stats.recent, 0),
-        "carts_recent" => col(&stats.recent, 1),
-        "orders_recent" => col(&stats.recent, 2),
-        "clicks_last_day" => col(&stats.last_day, 0),
-        "carts_last_day" => col(&stats.last_day, 1),
-        "orders_last_day" => col(&stats.last_day, 2),
-        "sessions" => stats.sessions.clone(),
-        "repeat_sessions" => stats.repeat_sessions.clone(),
-        "weekend_share" => stats.weekend_share.clone(),
-        "mean_hour" => stats.mean_hour.clone(),
+        "clicks" => col(&|r| r.counts[0]),
+        "carts" => col(&|r| r.counts[1]),
+        "orders" => col(&|r| r.counts[2]),
+        "clicks_recent" => col(&|r| r.recent[0]),
+        "carts_recent" => col(&|r| r.recent[1]),
+        "orders_recent" => col(&|r| r.recent[2]),
+        "clicks_last_day" => col(&|r| r.last_day[0]),
+        "carts_last_day" => col(&|r| r.last_day[1]),
+        "orders_last_day" => col(&|r| r.last_day[2]),
+        "sessions" => col(&|r| r.sessions),
+        "repeat_sessions" => col(&|r| r.repeat_sessions),
+        "weekend_share" => share(&|r| r.weekend_share),
+        "mean_hour" => share(&|r| r.mean_hour),
     ]
 }
 
@@ -250,13 +251,6 @@ pub fn load_stats(dir: &Path) -> Result<ItemStats> {
             "rows are not aids 0..n in order",
         ));
     }
-    let zip3 = |a: Vec<u32>, b: Vec<u32>, c: Vec<u32>| -> Vec<[u32; 3]> {
-        a.into_iter()
-            .zip(b)
-            .zip(c)
-            .map(|((a, b), c)| [a, b, c])
-            .collect()
-    };
     // Columns added after the first release: a bundle without them reads as zeros.
     let optional = |c: &str| {
         if df.column(c).is_ok() {
@@ -265,18 +259,29 @@ pub fn load_stats(dir: &Path) -> Result<ItemStats> {
             Ok(vec![0; aid.len()])
         }
     };
+    let (clicks, carts, orders) = (u("clicks")?, u("carts")?, u("orders")?);
+    let (clicks_recent, carts_recent, orders_recent) =
+        (u("clicks_recent")?, u("carts_recent")?, u("orders_recent")?);
+    let (clicks_day, carts_day, orders_day) = (
+        optional("clicks_last_day")?,
+        optional("carts_last_day")?,
+        optional("orders_last_day")?,
+    );
+    let (sessions, repeat_sessions) = (u("sessions")?, optional("repeat_sessions")?);
+    let (weekend_share, mean_hour) = (f("weekend_share")?, f("mean_hour")?);
+    let items = (0..aid.len())
+        .map(|i| ItemRecord {
+            counts: [clicks[i], carts[i], orders[i]],
+            recent: [clicks_recent[i], carts_recent[i], orders_recent[i]],
+            last_day: [clicks_day[i], carts_day[i], orders_day[i]],
+            sessions: sessions[i],
+            repeat_sessions: repeat_sessions[i],
+            weekend_share: weekend_share[i],
+            mean_hour: mean_hour[i],
+        })
+        .collect();
     let mut stats = ItemStats {
-        counts: zip3(u("clicks")?, u("carts")?, u("orders")?),
-        recent: zip3(u("clicks_recent")?, u("carts_recent")?, u("orders_recent")?),
-        last_day: zip3(
-            optional("clicks_last_day")?,
-            optional("carts_last_day")?,
-            optional("orders_last_day")?,
-        ),
-        sessions: u("sessions")?,
-        repeat_sessions: optional("repeat_sessions")?,
-        weekend_share: f("weekend_share")?,
-        mean_hour: f("mean_hour")?,
+        items,
         totals: [0; 4],
     };
     stats.totals = stats.compute_totals();

@@ -301,16 +301,7 @@ mod tests {
     fn stats_popular_items_and_index_json_are_checked() {
         let err = refused(|job, _| {
             let keep = job.stats.aid_bound() / 2;
-            let s = &mut job.stats;
-            for v in [&mut s.counts, &mut s.recent, &mut s.last_day] {
-                v.truncate(keep);
-            }
-            for v in [&mut s.sessions, &mut s.repeat_sessions] {
-                v.truncate(keep);
-            }
-            for v in [&mut s.weekend_share, &mut s.mean_hour] {
-                v.truncate(keep);
-            }
+            job.stats.items.truncate(keep);
         });
         assert_eq!(err.code(), "unknown_aid");
         assert!(err.to_string().contains("has no item statistics"), "{err}");

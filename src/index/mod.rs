@@ -15,7 +15,7 @@ pub mod table;
 use crate::domain::{DAY, HOUR, SessionLog};
 use crate::embedding::{self, EmbeddingParams, ItemEmbeddings};
 use crate::progress::{Progress, Unit};
-pub use stats::{ItemStats, Popular};
+pub use stats::{ItemRecord, ItemStats, Popular};
 pub use table::{CovisitTable, TableError};
 
 /// Which events of a session a table looks at.
