@@ -211,6 +211,19 @@ mod tests {
     use super::*;
     use crate::domain::EventType::{Cart, Click, Order};
 
+    /// A candidate's statistics are one cache line: a field added beyond it would double
+    /// the memory a feature row waits for.
+    #[test]
+    fn an_item_record_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<ItemRecord>(), 64);
+        assert_eq!(std::mem::align_of::<ItemRecord>(), 64);
+        let stats = ItemStats {
+            items: vec![ItemRecord::default(); 3],
+            totals: [0; 4],
+        };
+        assert_eq!(stats.items.as_ptr() as usize % 64, 0);
+    }
+
     #[test]
     fn counts_recent_counts_and_popularity() {
         let mut log = SessionLog::new();
