@@ -18,7 +18,9 @@
 //! Each row sums its trees' leaves in tree order, as the walk does: scores are bit-for-bit
 //! the walk's. When every tree has at most 32 leaves (LightGBM's default is 31), the leaf
 //! masks are 32 bits: a tree's 16 lanes fill one register, which halves the memory each
-//! applied split reads and writes ([`Kernel::Narrow`]).
+//! applied split reads and writes ([`Kernel::Narrow`]), and up to [`MAX_BLOCKS`] blocks of
+//! 16 rows share one scan, so a feature's gather, NaN test and exit are paid once per 64
+//! rows.
 
 use std::cell::RefCell;
 
