@@ -1,6 +1,6 @@
 //! File formats at the edge of otto-rec: Kaggle OTTO JSONL, event-per-row Parquet, labels,
 //! submissions, and atomic output. Readers turn files into the domain's
-//! [`SessionLog`](crate::domain::SessionLog); writers keep the input's precision
+//! [`SessionLog`]; writers keep the input's precision
 //! (milliseconds when it had them).
 
 pub mod atomic;
