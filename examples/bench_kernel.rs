@@ -6,40 +6,31 @@
 //!
 //!     cargo run --release --example bench_kernel -- MODEL_DIR SESSIONS.jsonl ROWS [PASSES]
 //!
-//! The feature rows of the first 2,000 sessions are written to ROWS (raw little-endian f32)
+//! The feature rows of the first 2,000 sessions' candidates are written to ROWS (raw little-endian f32)
 //! the first time, and read from it after: building them loads the whole bundle, which at
 //! Kaggle scale takes longer than the measurement. Prints, per model, the fastest and the
 //! median of PASSES (default 5) passes over every row.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use otto_rec::bundle::{Bundle, candidate_config, ranker_file};
-use otto_rec::candidates::{SessionContext, candidates};
 use otto_rec::data::read_events;
 use otto_rec::domain::EventType;
-use otto_rec::features::{NUM_FEATURES, SessionFeatures, write_row};
+use otto_rec::features::NUM_FEATURES;
 use otto_rec::progress::Silent;
 use otto_rec::ranker::TreeModel;
 
 type Failure = Box<dyn std::error::Error>;
 
-/// The feature rows of the first 2,000 sessions of `sessions`, as `serve` builds them.
+/// The benchmark's feature rows of `sessions` over the bundle in `dir`.
 fn build_rows(dir: &Path, sessions: &Path) -> Result<Vec<f32>, Failure> {
     let log = read_events(sessions, &Silent)?;
     let bundle = Bundle::open(dir)?;
     let config = candidate_config(bundle.manifest());
     let recommender = bundle.into_recommender();
-    let index = recommender.index();
-    let mut rows = Vec::new();
-    for session in log.iter().take(2_000) {
-        let ctx = SessionContext::new(index, session, &config);
-        let features = SessionFeatures::new(&ctx);
-        for c in candidates(&ctx, index, &config) {
-            write_row(index, &ctx, &features, &c, &mut rows);
-        }
-    }
-    Ok(rows)
+    Ok(common::feature_rows(recommender.index(), &config, &log))
 }
 
 fn main() -> Result<(), Failure> {
@@ -78,26 +69,12 @@ fn main() -> Result<(), Failure> {
         std::fs::rename(&partial, &cache)?;
         rows
     };
-    let n_rows = rows.len() / NUM_FEATURES;
-    let batch = 800 * NUM_FEATURES;
-    let mut buffer = vec![0f32; batch];
-    let mut out = Vec::with_capacity(800);
-    print!("{n_rows} rows:");
+    print!("{} rows:", rows.len() / NUM_FEATURES);
     for kind in EventType::ALL {
         let model = TreeModel::parse(&std::fs::read_to_string(dir.join(ranker_file(kind)))?)?;
-        let per_tree_row = 1e9 / (n_rows * model.num_trees()) as f64;
-        let mut times = Vec::with_capacity(passes);
-        for _ in 0..passes {
-            let mut seconds = 0.0;
-            for chunk in rows.chunks(batch) {
-                let buffer = &mut buffer[..chunk.len()];
-                buffer.copy_from_slice(chunk);
-                let t = Instant::now();
-                model.score_rows(buffer, &mut out);
-                seconds += t.elapsed().as_secs_f64();
-            }
-            times.push(seconds * per_tree_row);
-        }
+        let mut times: Vec<f64> = (0..passes)
+            .map(|_| common::cached_ns_per_tree_row(&model, &rows))
+            .collect();
         times.sort_by(f64::total_cmp);
         print!(
             "  {} min {:.2} median {:.2} ns",

@@ -10,14 +10,15 @@
 //!
 //! MODEL_DIR must hold rankers (`otto-rec train`); SESSIONS are scored as requests would be.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
 use otto_rec::bundle::{Bundle, ranker_file};
-use otto_rec::candidates::{SessionContext, candidates};
 use otto_rec::data::read_events;
 use otto_rec::domain::EventType;
-use otto_rec::features::{NUM_FEATURES, SessionFeatures, write_row};
+use otto_rec::features::NUM_FEATURES;
 use otto_rec::progress::Silent;
 use otto_rec::ranker::{Kernel, TreeModel};
 
@@ -39,19 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let recommender = bundle.into_recommender();
     let index = recommender.index();
 
-    // Feature rows of up to 2,000 sessions.
-    let mut rows = Vec::new();
-    for session in log.iter().take(2_000) {
-        let ctx = SessionContext::new(index, session, &config);
-        let sf = SessionFeatures::new(&ctx);
-        for c in candidates(&ctx, index, &config) {
-            write_row(index, &ctx, &sf, &c, &mut rows);
-        }
-    }
+    let rows = common::feature_rows(index, &config, &log);
     let n_rows = rows.len() / NUM_FEATURES;
     println!(
         "{n_rows} candidate rows from {} sessions",
-        log.len().min(2_000)
+        log.len().min(common::SESSIONS)
     );
     println!(
         "{:<8} {:>6} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>10} {:>10}",
@@ -80,23 +73,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut outputs = vec![Vec::with_capacity(n_rows); kernels.len()];
         let mut kernel_times = vec![Vec::new(); kernels.len()];
         let mut walk_times = Vec::new();
-        // Rows in cache: each batch copied into a buffer, then scored as `predict` does.
-        let batch = 800 * NUM_FEATURES;
-        let mut buffer = vec![0f32; batch];
-        let mut batch_out = Vec::with_capacity(800);
-        let mut cached_times = Vec::new();
-        for _ in 0..5 {
-            let mut seconds = 0.0;
-            for chunk in rows.chunks(batch) {
-                let buffer = &mut buffer[..chunk.len()];
-                buffer.copy_from_slice(chunk);
-                let t = Instant::now();
-                model.score_rows(buffer, &mut batch_out);
-                seconds += t.elapsed().as_secs_f64();
-            }
-            cached_times.push(seconds * per_tree_row);
-        }
-        let cached = median(cached_times);
+        let cached = median(
+            (0..5)
+                .map(|_| common::cached_ns_per_tree_row(&model, &rows))
+                .collect(),
+        );
         for _ in 0..5 {
             for (k, &kernel) in kernels.iter().enumerate() {
                 if kernel != Kernel::Portable {
