@@ -203,13 +203,13 @@ impl QuickScorer {
                 q.splits.push(SENTINEL);
             }
             // A NaN fails every NaN-right split on the feature at once: one AND per tree.
-            nan.sort_unstable_by_key(|&(tree, _)| tree);
+            nan.sort_unstable_by_key(|&(offset, _)| offset);
             let first = q.nan_offsets.len();
-            for &(tree, mask) in &nan {
-                if q.nan_offsets.len() > first && q.nan_offsets.last() == Some(&tree) {
+            for &(offset, mask) in &nan {
+                if q.nan_offsets.len() > first && q.nan_offsets.last() == Some(&offset) {
                     *q.nan_masks.last_mut().expect("pushed") &= mask;
                 } else {
-                    q.nan_offsets.push(tree);
+                    q.nan_offsets.push(offset);
                     q.nan_masks.push(mask);
                 }
             }
@@ -394,10 +394,12 @@ impl QuickScorer {
         });
         let bp = bits.as_mut_ptr() as *mut __m512i;
         let bytes = bits.as_mut_ptr() as *mut u8;
+        // Bytes of one register of leaf masks: block b's register follows block b - 1's.
+        const REGISTER: usize = TREE_BYTES as usize;
         // SAFETY (all pointer reads and writes below): the pass's rows start at
         // `first * width` and every lane's offset is a row of the pass (below `count`) times
-        // `width`, plus a feature below `width`; `bits` holds `regs` <= 2 registers per tree,
-        // and every split's offset is its tree's, below the tree count, times `TREE_BYTES`;
+        // `width`, plus a feature below `width`; `bits` holds `regs` registers per tree, and
+        // every split's offset is its tree's, below the tree count, times `TREE_BYTES`;
         // a feature's scan stops at its sentinel at the latest, and `j` stays within its
         // range of the NaN arrays; a leaf index is the tree's start plus a lowest set bit,
         // which is below the tree's leaf count (the walk's leaf is never ruled out; with
@@ -426,7 +428,7 @@ impl QuickScorer {
                     }
                     let p = bytes.add((*split).offset as usize * regs);
                     for (b, &m) in fails.iter().enumerate() {
-                        and_masks::<NARROW>(p.add(b * 64).cast(), m, (*split).mask);
+                        and_masks::<NARROW>(p.add(b * REGISTER).cast(), m, (*split).mask);
                     }
                     split = split.add(1);
                 }
@@ -439,7 +441,7 @@ impl QuickScorer {
                         let p = bytes.add(*self.nan_offsets.get_unchecked(j) as usize * regs);
                         let mask = *self.nan_masks.get_unchecked(j);
                         for (b, &m) in nan.iter().enumerate() {
-                            and_masks::<NARROW>(p.add(b * 64).cast(), m, mask);
+                            and_masks::<NARROW>(p.add(b * REGISTER).cast(), m, mask);
                         }
                     }
                 }
