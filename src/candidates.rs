@@ -240,19 +240,35 @@ pub struct SessionContext<'a> {
     pub vectors: SessionVectors<'a>,
 }
 
-/// Aggregates the rows of `sources` (newest first) in `table`.
-fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
+/// Aggregates the rows of `sources` (newest first) in `table`. When the sources are the
+/// session's distinct aids, newest first, `recent` is true: each of the first
+/// [`RECENT_SOURCES`] sources' weights is its neighbours' `from_recent`, set here rather
+/// than by reading its row again. `top` (its position in `sources`) sets `from_top` alike.
+fn aggregate_rows(
+    table: &CovisitTable,
+    sources: &[u32],
+    recent: bool,
+    top: Option<usize>,
+) -> TableAgg {
     // Sized for every neighbour distinct, so the map never grows while it is filled.
     let pairs: usize = sources.iter().map(|&h| table.neighbors(h).len()).sum();
     let mut agg = TableAgg::with_capacity(pairs);
     for (p, &h) in sources.iter().enumerate() {
         let (ys, ws) = table.row(h);
+        let recent = (recent && p < RECENT_SOURCES).then_some(p);
+        let top = top == Some(p);
         for (&y, &w) in ys.iter().zip(ws) {
             let a = agg.entry(y);
             a.sum += w;
             a.max = a.max.max(w);
             a.count += 1;
             a.recency_sum += w / (1 + p) as f32;
+            if let Some(r) = recent {
+                a.from_recent[r] = w;
+            }
+            if top {
+                a.from_top = w;
+            }
         }
     }
     agg
@@ -318,7 +334,13 @@ impl<'a> SessionContext<'a> {
         }
         let aggregate = |kind: TableKind| {
             let table = index.table(kind);
-            let mut agg = aggregate_rows(table, sources(kind));
+            let sources = sources(kind);
+            // Every table but buy2buy aggregates the distinct history, newest first, which
+            // starts with the recent sources: their weights are set while aggregating, and
+            // so is the top aid's when it is among the sources.
+            let history = kind != TableKind::Buy2Buy;
+            let top = top_aid.and_then(|top| sources.iter().position(|&a| a == top));
+            let mut agg = aggregate_rows(table, sources, history, top.filter(|_| history));
             let mut from = |source: u32, set: &dyn Fn(&mut CovisitAgg, f32)| {
                 let (ys, ws) = table.row(source);
                 for (&y, &w) in ys.iter().zip(ws) {
@@ -327,10 +349,12 @@ impl<'a> SessionContext<'a> {
                     }
                 }
             };
-            for (r, &source) in unique.iter().take(RECENT_SOURCES).enumerate() {
+            // The recent aids not among the sources (all of them for buy2buy).
+            let done = if history { sources.len() } else { 0 };
+            for (r, &source) in unique.iter().enumerate().take(RECENT_SOURCES).skip(done) {
                 from(source, &|a, w| a.from_recent[r] = w);
             }
-            if let Some(top) = top_aid {
+            if let Some(top) = top_aid.filter(|_| !history || top.is_none()) {
                 from(top, &|a, w| a.from_top = w);
             }
             agg
@@ -347,7 +371,7 @@ impl<'a> SessionContext<'a> {
         let (similar, vectors) = match &index.embeddings {
             Some(e) => {
                 let n = unique.len().min(config.similar_history);
-                let similar = aggregate_rows(&e.similar, &unique[..n]);
+                let similar = aggregate_rows(&e.similar, &unique[..n], false, None);
                 let v = &e.vectors;
                 let recent: Vec<&[f32]> = unique
                     .iter()
@@ -528,6 +552,35 @@ mod tests {
         // Buy2buy is aggregated over buys only.
         assert_eq!(ctx.covisit[2].get(13).unwrap().sum, 1.0);
         assert_eq!(ctx.covisit[3].get(14).unwrap().from_recent, [0.0, 5.0, 0.0]);
+    }
+
+    #[test]
+    fn recent_and_top_weights_are_each_source_rows_weight_whatever_the_history_read() {
+        let index = index();
+        let (aids, ts, types) = (
+            [3, 1, 2, 1, 2, 9],
+            [100, 200, 300, 400, 500, 600],
+            [Cart, Click, Cart, Click, Click, Click],
+        );
+        let session = Session::new(&aids, &ts, &types);
+        for history in 0..=6 {
+            let config = CandidateConfig {
+                history_for_neighbours: history,
+                ..CandidateConfig::default()
+            };
+            let ctx = SessionContext::new(&index, session, &config);
+            for kind in TableKind::ALL {
+                let table = index.table(kind);
+                for (aid, agg) in &ctx.covisit[kind as usize].aggs {
+                    let from_recent: [f32; RECENT_SOURCES] = std::array::from_fn(|r| {
+                        ctx.unique.get(r).map_or(0.0, |&x| table.weight(x, *aid))
+                    });
+                    let from_top = ctx.top_aid.map_or(0.0, |x| table.weight(x, *aid));
+                    assert_eq!(agg.from_recent, from_recent, "{kind:?} {history} {aid}");
+                    assert_eq!(agg.from_top, from_top, "{kind:?} {history} {aid}");
+                }
+            }
+        }
     }
 
     #[test]
