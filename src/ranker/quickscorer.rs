@@ -419,21 +419,28 @@ impl QuickScorer {
                     .splits
                     .as_ptr()
                     .add(*self.groups.get_unchecked(self.starts[f] as usize) as usize);
-                loop {
+                let nan: [__mmask16; BLOCKS] =
+                    std::array::from_fn(|b| _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x[b], x[b]));
+                // Some lane fails a split exactly when its threshold is below the largest
+                // value (NaN fails none): one scalar compare ends the scan, where testing
+                // the lanes' fail masks for any set bit took a mask instruction per block
+                // on the ports the compares and ANDs need.
+                let largest = x.iter().zip(&nan).fold(
+                    _mm512_set1_ps(f32::NEG_INFINITY),
+                    |largest, (&x, &nan)| {
+                        _mm512_max_ps(largest, _mm512_mask_mov_ps(x, nan, largest))
+                    },
+                );
+                let largest = _mm512_reduce_max_ps(largest);
+                while (*split).threshold < largest {
                     let threshold = _mm512_set1_ps((*split).threshold);
-                    let fails: [__mmask16; BLOCKS] =
-                        std::array::from_fn(|b| _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x[b], threshold));
-                    if fails.iter().fold(0, |any, &m| any | m) == 0 {
-                        break;
-                    }
                     let p = bytes.add((*split).offset as usize * regs);
-                    for (b, &m) in fails.iter().enumerate() {
-                        and_masks::<NARROW>(p.add(b * REGISTER).cast(), m, (*split).mask);
+                    for (b, &x) in x.iter().enumerate() {
+                        let fails = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, threshold);
+                        and_masks::<NARROW>(p.add(b * REGISTER).cast(), fails, (*split).mask);
                     }
                     split = split.add(1);
                 }
-                let nan: [__mmask16; BLOCKS] =
-                    std::array::from_fn(|b| _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x[b], x[b]));
                 if nan.iter().fold(0, |any, &m| any | m) != 0 {
                     let (start, end) =
                         (self.nan_starts[f] as usize, self.nan_starts[f + 1] as usize);
