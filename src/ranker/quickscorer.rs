@@ -286,7 +286,8 @@ impl QuickScorer {
     /// a block of 16 rows, one compare gives the lanes whose test fails (`x > t`, false for
     /// NaN) as a mask, and masked ANDs update the tree's 16 leaf masks: one register of 16
     /// u32 when `NARROW` (trees of up to 32 leaves), two of 8 u64 each otherwise. The scan
-    /// of a feature stops at the first split no lane fails. Leaves: the lowest set bit of
+    /// of a feature stops at the first split no lane fails: the first threshold at or above
+    /// the pass's largest value, a scalar compare per split. Leaves: the lowest set bit of
     /// each lane's mask (isolated, then counted with `lzcnt`) indexes a gather of the tree's
     /// leaf values, added lane by lane in tree order, as the scalar kernel adds them.
     ///
