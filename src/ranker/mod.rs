@@ -745,6 +745,12 @@ mod tests {
                 assert_eq!(kernels.contains(&Kernel::Narrow), leaves <= 32);
                 assert!(kernels.contains(&Kernel::Wide));
             }
+            // Both ways a feature's scan can end are exercised.
+            let scans = model.quick.as_ref().unwrap().scan_kinds();
+            assert!(
+                scans.0 > 0 && scans.1 > 0,
+                "{leaves}: long, short {scans:?}"
+            );
             let n = valid.rows.len() / NUM_FEATURES;
             let (mut got, mut scalar) = (Vec::new(), Vec::new());
             for rows in [1, 16, 17, 32, 33, 48, 49, 64, 65, 250, n] {

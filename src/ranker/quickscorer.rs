@@ -32,6 +32,12 @@ pub const LANES: usize = 16;
 /// Blocks of rows that go through one scan together with 32-bit leaf masks.
 const MAX_BLOCKS: usize = 4;
 
+/// Splits on a feature from which its scan exits on a compare with the pass's largest
+/// value (a horizontal reduction per feature, then one scalar compare per split) instead
+/// of testing the blocks' fail masks (four mask instructions per split): below this, the
+/// reduction's latency costs more than the mask tests it saves (BENCHMARKS.md).
+const LONG_SCAN: u32 = 16;
+
 /// A model's splits in QuickScorer's layout.
 #[derive(Clone, Debug)]
 pub struct QuickScorer {
@@ -57,6 +63,9 @@ pub struct QuickScorer {
     nan_masks: Vec<u64>,
     /// The features some split reads (the kernel loads no others).
     used: Vec<u32>,
+    /// Per used feature, true when it has at least [`LONG_SCAN`] splits: its scan exits on
+    /// the pass's largest value (see `pass_avx512`).
+    long: Vec<bool>,
     /// Per tree, where its leaves (left to right) start in `leaf_values`.
     leaf_starts: Vec<u32>,
     leaf_values: Vec<f64>,
@@ -166,6 +175,7 @@ impl QuickScorer {
             nan_offsets: Vec::new(),
             nan_masks: Vec::new(),
             used: Vec::new(),
+            long: Vec::new(),
             leaf_starts,
             leaf_values,
             narrow: trees.iter().all(|t| t.leaves.len() <= 32),
@@ -223,7 +233,23 @@ impl QuickScorer {
                 q.starts[f] < q.starts[f + 1] || q.nan_starts[f] < q.nan_starts[f + 1]
             })
             .collect();
+        q.long = q
+            .used
+            .iter()
+            .map(|&f| {
+                let (first, end) = (q.starts[f as usize], q.starts[f as usize + 1]);
+                // Splits up to the sentinel.
+                q.groups[end as usize] - q.groups[first as usize] > LONG_SCAN
+            })
+            .collect();
         Some(q)
+    }
+
+    /// The used features whose scan exits on the pass's largest value, and the others.
+    #[cfg(test)]
+    pub(super) fn scan_kinds(&self) -> (usize, usize) {
+        let long = self.long.iter().filter(|&&l| l).count();
+        (long, self.long.len() - long)
     }
 
     /// True when this CPU runs the vectorised kernel (AVX-512); elsewhere the node walk is
@@ -411,7 +437,7 @@ impl QuickScorer {
                 _mm512_storeu_si512(bp.add(t), all_ones);
             }
             let base = rows.as_ptr().add(first * width);
-            for &f in &self.used {
+            for (&f, &long) in self.used.iter().zip(&self.long) {
                 let f = f as usize;
                 let x: [__m512; BLOCKS] =
                     std::array::from_fn(|b| _mm512_i32gather_ps::<4>(offsets[b], base.add(f)));
@@ -422,25 +448,42 @@ impl QuickScorer {
                     .add(*self.groups.get_unchecked(self.starts[f] as usize) as usize);
                 let nan: [__mmask16; BLOCKS] =
                     std::array::from_fn(|b| _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x[b], x[b]));
-                // Some lane fails a split exactly when its threshold is below the largest
-                // value (NaN fails none): one scalar compare ends the scan, where testing
-                // the lanes' fail masks for any set bit took a mask instruction per block
-                // on the ports the compares and ANDs need.
-                let largest = x.iter().zip(&nan).fold(
-                    _mm512_set1_ps(f32::NEG_INFINITY),
-                    |largest, (&x, &nan)| {
-                        _mm512_max_ps(largest, _mm512_mask_mov_ps(x, nan, largest))
-                    },
-                );
-                let largest = _mm512_reduce_max_ps(largest);
-                while (*split).threshold < largest {
-                    let threshold = _mm512_set1_ps((*split).threshold);
-                    let p = bytes.add((*split).offset as usize * regs);
-                    for (b, &x) in x.iter().enumerate() {
-                        let fails = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, threshold);
-                        and_masks::<NARROW>(p.add(b * REGISTER).cast(), fails, (*split).mask);
+                if long {
+                    // Some lane fails a split exactly when its threshold is below the
+                    // largest value (NaN fails none): one scalar compare ends the scan,
+                    // where testing the lanes' fail masks for any set bit takes a mask
+                    // instruction per block on the ports the compares and ANDs need.
+                    let largest = x.iter().zip(&nan).fold(
+                        _mm512_set1_ps(f32::NEG_INFINITY),
+                        |largest, (&x, &nan)| {
+                            _mm512_max_ps(largest, _mm512_mask_mov_ps(x, nan, largest))
+                        },
+                    );
+                    let largest = _mm512_reduce_max_ps(largest);
+                    while (*split).threshold < largest {
+                        let threshold = _mm512_set1_ps((*split).threshold);
+                        let p = bytes.add((*split).offset as usize * regs);
+                        for (b, &x) in x.iter().enumerate() {
+                            let fails = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, threshold);
+                            and_masks::<NARROW>(p.add(b * REGISTER).cast(), fails, (*split).mask);
+                        }
+                        split = split.add(1);
                     }
-                    split = split.add(1);
+                } else {
+                    loop {
+                        let threshold = _mm512_set1_ps((*split).threshold);
+                        let fails: [__mmask16; BLOCKS] = std::array::from_fn(|b| {
+                            _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x[b], threshold)
+                        });
+                        if fails.iter().fold(0, |any, &m| any | m) == 0 {
+                            break;
+                        }
+                        let p = bytes.add((*split).offset as usize * regs);
+                        for (b, &m) in fails.iter().enumerate() {
+                            and_masks::<NARROW>(p.add(b * REGISTER).cast(), m, (*split).mask);
+                        }
+                        split = split.add(1);
+                    }
                 }
                 if nan.iter().fold(0, |any, &m| any | m) != 0 {
                     let (start, end) =
