@@ -238,8 +238,9 @@ impl QuickScorer {
             .iter()
             .map(|&f| {
                 let (first, end) = (q.starts[f as usize], q.starts[f as usize + 1]);
-                // Splits up to the sentinel.
-                q.groups[end as usize] - q.groups[first as usize] > LONG_SCAN
+                // The feature's splits and its sentinel (none when only NaN reaches it).
+                let listed = q.groups[end as usize] - q.groups[first as usize];
+                listed > LONG_SCAN
             })
             .collect();
         Some(q)
