@@ -240,35 +240,19 @@ pub struct SessionContext<'a> {
     pub vectors: SessionVectors<'a>,
 }
 
-/// Aggregates the rows of `sources` (newest first) in `table`. When the sources are the
-/// session's distinct aids, newest first, `recent` is true: each of the first
-/// [`RECENT_SOURCES`] sources' weights is its neighbours' `from_recent`, set here rather
-/// than by reading its row again. `top` (its position in `sources`) sets `from_top` alike.
-fn aggregate_rows(
-    table: &CovisitTable,
-    sources: &[u32],
-    recent: bool,
-    top: Option<usize>,
-) -> TableAgg {
+/// Aggregates the rows of `sources` (newest first) in `table`.
+fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
     // Sized for every neighbour distinct, so the map never grows while it is filled.
     let pairs: usize = sources.iter().map(|&h| table.neighbors(h).len()).sum();
     let mut agg = TableAgg::with_capacity(pairs);
     for (p, &h) in sources.iter().enumerate() {
         let (ys, ws) = table.row(h);
-        let recent = (recent && p < RECENT_SOURCES).then_some(p);
-        let top = top == Some(p);
         for (&y, &w) in ys.iter().zip(ws) {
             let a = agg.entry(y);
             a.sum += w;
             a.max = a.max.max(w);
             a.count += 1;
             a.recency_sum += w / (1 + p) as f32;
-            if let Some(r) = recent {
-                a.from_recent[r] = w;
-            }
-            if top {
-                a.from_top = w;
-            }
         }
     }
     agg
@@ -334,13 +318,7 @@ impl<'a> SessionContext<'a> {
         }
         let aggregate = |kind: TableKind| {
             let table = index.table(kind);
-            let sources = sources(kind);
-            // Every table but buy2buy aggregates the distinct history, newest first, which
-            // starts with the recent sources: their weights are set while aggregating, and
-            // so is the top aid's when it is among the sources.
-            let history = kind != TableKind::Buy2Buy;
-            let top = top_aid.and_then(|top| sources.iter().position(|&a| a == top));
-            let mut agg = aggregate_rows(table, sources, history, top.filter(|_| history));
+            let mut agg = aggregate_rows(table, sources(kind));
             let mut from = |source: u32, set: &dyn Fn(&mut CovisitAgg, f32)| {
                 let (ys, ws) = table.row(source);
                 for (&y, &w) in ys.iter().zip(ws) {
@@ -349,12 +327,10 @@ impl<'a> SessionContext<'a> {
                     }
                 }
             };
-            // The recent aids not among the sources (all of them for buy2buy).
-            let done = if history { sources.len() } else { 0 };
-            for (r, &source) in unique.iter().enumerate().take(RECENT_SOURCES).skip(done) {
+            for (r, &source) in unique.iter().take(RECENT_SOURCES).enumerate() {
                 from(source, &|a, w| a.from_recent[r] = w);
             }
-            if let Some(top) = top_aid.filter(|_| !history || top.is_none()) {
+            if let Some(top) = top_aid {
                 from(top, &|a, w| a.from_top = w);
             }
             agg
@@ -371,7 +347,7 @@ impl<'a> SessionContext<'a> {
         let (similar, vectors) = match &index.embeddings {
             Some(e) => {
                 let n = unique.len().min(config.similar_history);
-                let similar = aggregate_rows(&e.similar, &unique[..n], false, None);
+                let similar = aggregate_rows(&e.similar, &unique[..n]);
                 let v = &e.vectors;
                 let recent: Vec<&[f32]> = unique
                     .iter()
