@@ -90,9 +90,10 @@ impl ItemStats {
     }
 
     /// Starts loading everything these statistics hold of `aid` (what a feature row
-    /// reads). At Kaggle scale each array is tens of MB, far beyond the caches, so every
-    /// read is a trip to memory; prefetching the aids of all candidates before reading any
-    /// lets those trips overlap. A hint only: it changes no value.
+    /// reads): its record's cache line. At Kaggle scale the records are over 100 MB, far
+    /// beyond the caches, so every read is a trip to memory; prefetching the aids of all
+    /// candidates before reading any lets those trips overlap. A hint only: it changes no
+    /// value.
     #[inline]
     pub fn prefetch(&self, aid: u32) {
         let a = aid as usize;

@@ -61,11 +61,10 @@ pub struct QuickScorer {
     nan_starts: Vec<u32>,
     nan_offsets: Vec<u32>,
     nan_masks: Vec<u64>,
-    /// The features some split reads (the kernel loads no others).
-    used: Vec<u32>,
-    /// Per used feature, true when it has at least [`LONG_SCAN`] splits: its scan exits on
-    /// the pass's largest value (see `pass_avx512`).
-    long: Vec<bool>,
+    /// The features some split reads (the kernel loads no others), each with whether it
+    /// has at least [`LONG_SCAN`] splits: its scan then exits on the pass's largest value
+    /// (see `pass_avx512`).
+    used: Vec<(u32, bool)>,
     /// Per tree, where its leaves (left to right) start in `leaf_values`.
     leaf_starts: Vec<u32>,
     leaf_values: Vec<f64>,
@@ -175,7 +174,6 @@ impl QuickScorer {
             nan_offsets: Vec::new(),
             nan_masks: Vec::new(),
             used: Vec::new(),
-            long: Vec::new(),
             leaf_starts,
             leaf_values,
             narrow: trees.iter().all(|t| t.leaves.len() <= 32),
@@ -227,20 +225,12 @@ impl QuickScorer {
         q.starts.push(q.thresholds.len() as u32);
         q.groups.push(q.splits.len() as u32);
         q.nan_starts.push(q.nan_offsets.len() as u32);
-        q.used = (0..width as u32)
-            .filter(|&f| {
-                let f = f as usize;
-                q.starts[f] < q.starts[f + 1] || q.nan_starts[f] < q.nan_starts[f + 1]
-            })
-            .collect();
-        q.long = q
-            .used
-            .iter()
-            .map(|&f| {
-                let (first, end) = (q.starts[f as usize], q.starts[f as usize + 1]);
+        q.used = (0..width)
+            .filter(|&f| q.starts[f] < q.starts[f + 1] || q.nan_starts[f] < q.nan_starts[f + 1])
+            .map(|f| {
                 // The feature's splits and its sentinel (none when only NaN reaches it).
-                let listed = q.groups[end as usize] - q.groups[first as usize];
-                listed > LONG_SCAN
+                let listed = q.groups[q.starts[f + 1] as usize] - q.groups[q.starts[f] as usize];
+                (f as u32, listed > LONG_SCAN)
             })
             .collect();
         Some(q)
@@ -249,8 +239,8 @@ impl QuickScorer {
     /// The used features whose scan exits on the pass's largest value, and the others.
     #[cfg(test)]
     pub(super) fn scan_kinds(&self) -> (usize, usize) {
-        let long = self.long.iter().filter(|&&l| l).count();
-        (long, self.long.len() - long)
+        let long = self.used.iter().filter(|&&(_, long)| long).count();
+        (long, self.used.len() - long)
     }
 
     /// True when this CPU runs the vectorised kernel (AVX-512); elsewhere the node walk is
@@ -438,7 +428,7 @@ impl QuickScorer {
                 _mm512_storeu_si512(bp.add(t), all_ones);
             }
             let base = rows.as_ptr().add(first * width);
-            for (&f, &long) in self.used.iter().zip(&self.long) {
+            for &(f, long) in &self.used {
                 let f = f as usize;
                 let x: [__m512; BLOCKS] =
                     std::array::from_fn(|b| _mm512_i32gather_ps::<4>(offsets[b], base.add(f)));
