@@ -119,6 +119,30 @@ pub fn evaluate(labels: &[SessionLabels], predictions: &Predictions) -> Recall {
     counter.recall()
 }
 
+/// Mean reciprocal rank of the click label within the top 20 (MRR@20, the session-based
+/// recommendation papers' second metric): `1/rank` when the label is among the first 20
+/// predicted clicks, else 0, averaged over the sessions that have a click label; a session
+/// without a prediction row scores 0. 0 when no session has a click label.
+pub fn clicks_mrr(labels: &[SessionLabels], predictions: &Predictions) -> f64 {
+    let mut sum = 0.0;
+    let mut sessions = 0usize;
+    for l in labels {
+        let Some(click) = l.clicks else { continue };
+        sessions += 1;
+        let predicted = predictions
+            .get(&l.session)
+            .map_or(&[][..], |r| r[EventType::Click.index()].as_slice());
+        if let Some(rank) = predicted.iter().take(CUTOFF).position(|&a| a == click) {
+            sum += 1.0 / (rank + 1) as f64;
+        }
+    }
+    if sessions == 0 {
+        0.0
+    } else {
+        sum / sessions as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +212,28 @@ mod tests {
             1.0,
             "one hit of one distinct aid"
         );
+    }
+
+    #[test]
+    fn clicks_mrr_averages_reciprocal_ranks_within_twenty_over_click_labels() {
+        let labels = vec![
+            truth(1, Some(5), vec![], vec![]),
+            truth(2, Some(6), vec![], vec![]),
+            truth(3, Some(7), vec![], vec![]),
+            truth(4, None, vec![1], vec![]),
+            truth(5, Some(8), vec![], vec![]),
+        ];
+        let mut predictions = Predictions::new();
+        predictions.insert(1, [vec![5, 9], vec![], vec![]]);
+        predictions.insert(2, [vec![9, 8, 7, 6], vec![], vec![]]);
+        let mut late: Vec<u32> = (100..120).collect();
+        late.push(7);
+        predictions.insert(3, [late, vec![], vec![]]);
+        predictions.insert(4, [vec![1], vec![1], vec![]]);
+        // Sessions 1..3 and 5 have click labels: ranks 1 and 4, beyond 20, no row.
+        let mrr = clicks_mrr(&labels, &predictions);
+        assert!((mrr - (1.0 + 0.25) / 4.0).abs() < 1e-12, "{mrr}");
+        assert_eq!(clicks_mrr(&labels[3..4], &predictions), 0.0);
     }
 
     #[test]
