@@ -32,7 +32,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Describe an event file: sessions, events, length distribution, type mix, items, time span.
     Stats(StatsArgs),
-    /// Convert an event file to another format (e.g. a large JSONL to Parquet, once).
+    /// Convert an event file to another format (e.g. a large JSONL to Parquet, once), or a
+    /// public session log (yoochoose, diginetica, retailrocket, any CSV) to OTTO's.
     Convert(ConvertArgs),
 }
 
@@ -76,19 +77,52 @@ pub struct EvaluateArgs {
     /// Submission CSV (`session_type,labels`).
     #[arg(long)]
     pub submission: PathBuf,
-    /// Print {"clicks":..,"carts":..,"orders":..,"total":..} instead of a table.
+    /// Print {"clicks":..,"carts":..,"orders":..,"total":..,"clicks_mrr":..} instead of a
+    /// table (Recall@20 per type and weighted; MRR@20 of the click labels).
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Event file to read (.jsonl or .parquet).
+    /// Event file to read: .jsonl or .parquet, or a log in the format `--from` names.
     #[arg(long)]
     pub input: PathBuf,
     /// Event file to write (.jsonl or .parquet).
     #[arg(long)]
     pub output: PathBuf,
+    /// The input's format when it is a public log: yoochoose (yoochoose-clicks.dat),
+    /// diginetica (train-item-views.csv), retailrocket (events.csv), csv (any delimited
+    /// log, laid out by --columns).
+    #[arg(long, value_name = "FORMAT")]
+    pub from: Option<String>,
+    /// yoochoose: yoochoose-buys.dat, read as orders.
+    #[arg(long, value_name = "FILE")]
+    pub buys: Option<PathBuf>,
+    /// diginetica: train-purchases.csv, read as orders.
+    #[arg(long, value_name = "FILE")]
+    pub purchases: Option<PathBuf>,
+    /// retailrocket: a visitor's session ends after this many minutes without an event.
+    #[arg(long, value_name = "MINUTES", default_value_t = 30)]
+    pub session_gap: u64,
+    /// csv: the columns of the session, item, time and (optionally) event type, by header
+    /// name or 1-based number: session=COL,aid=COL,ts=COL[,type=COL].
+    #[arg(long, value_name = "SPEC")]
+    pub columns: Option<String>,
+    /// csv: the unit of the time column: s, ms or iso (ISO 8601 UTC).
+    #[arg(long, value_name = "UNIT", default_value = "s")]
+    pub ts_unit: String,
+    /// csv: what each value of the type column is: e.g. view=clicks,cart=carts,buy=orders
+    /// (VALUE=skip leaves those events out). Without it the values must be clicks, carts,
+    /// orders or 0, 1, 2.
+    #[arg(long, value_name = "MAP")]
+    pub type_map: Option<String>,
+    /// csv: the field separator: one character, or `tab`.
+    #[arg(long, default_value = ",")]
+    pub delimiter: String,
+    /// csv: the first line is data, not a header (columns are then numbers).
+    #[arg(long)]
+    pub no_header: bool,
 }
 
 #[derive(Debug, Args)]
@@ -244,8 +278,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "best")]
     pub objective: String,
     /// Test periods to label: 1 is the last --days; each more adds the period before it.
-    #[arg(long, default_value_t = 1)]
-    pub folds: u32,
+    /// auto: enough periods for 30,000 labelled sessions, at most 4 (one on logs whose
+    /// last period has as many).
+    #[arg(long, default_value = "auto")]
+    pub folds: String,
     /// Share of negative training rows kept (positives are always kept).
     #[arg(long, default_value_t = 1.0)]
     pub negative_rate: f64,

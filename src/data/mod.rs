@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod jsonl;
 pub mod labels;
+pub mod logs;
 pub mod parquet;
 pub mod submission;
 
