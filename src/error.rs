@@ -85,8 +85,11 @@ pub enum InputProblem {
     NoParquetParts,
     #[error("the last {days} days hold only {sessions} usable sessions: too few to train on")]
     TooFewSessions { days: u32, sessions: usize },
-    #[error("no {objective} among the candidates of the training sessions: too little data")]
-    NoPositives { objective: &'static str },
+    #[error(
+        "no clicks, carts or orders to learn from: fewer than {} labelled examples of each among the candidates of the training sessions",
+        crate::training::MIN_POSITIVES
+    )]
+    NoPositives,
 }
 
 /// Why a model directory cannot be used or written.
@@ -126,7 +129,9 @@ pub enum BundleProblem {
         #[source]
         source: ModelError,
     },
-    #[error("manifest.json lists {present} of the three rankers: retrain")]
+    #[error(
+        "manifest.json lists {present} ranker file(s), not those of the objectives its training report fitted: retrain"
+    )]
     IncompleteRankers { present: usize },
     #[error("manifest.json: {0}")]
     BadManifest(String),
@@ -166,9 +171,7 @@ impl InputProblem {
             InputProblem::BadRow { .. } | InputProblem::BadColumn { .. } => "invalid_value",
             InputProblem::NoEvents => "no_events",
             InputProblem::NoParquetParts => "no_parquet_files",
-            InputProblem::TooFewSessions { .. } | InputProblem::NoPositives { .. } => {
-                "too_little_data"
-            }
+            InputProblem::TooFewSessions { .. } | InputProblem::NoPositives => "too_little_data",
         }
     }
 }

@@ -333,7 +333,7 @@ mod tests {
     use crate::domain::EventType::{Cart, Click, Order};
     use crate::domain::{Session, SessionLog};
     use crate::embedding::{Embeddings, ItemEmbeddings};
-    use crate::index::{CovisitTable, ItemStats, Popular};
+    use crate::index::{CovisitTable, ItemIds, ItemStats, Popular};
 
     fn index() -> Index {
         let t = |x: &[u32], y: &[u32], w: &[f32]| CovisitTable::from_rows(x, y, w).unwrap();
@@ -342,6 +342,7 @@ mod tests {
         let t0 = 1_661_000_000;
         log.push_session(9, &[7, 7, 7], &[t0, t0 + 1, t0 + 2], &[Click, Click, Cart]);
         Index {
+            ids: ItemIds::default(),
             tables: [
                 t(&[1], &[7], &[2.5]),
                 t(&[2], &[7], &[6.0]),

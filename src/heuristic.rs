@@ -102,7 +102,7 @@ mod tests {
     use super::*;
     use crate::domain::EventType::{Cart, Click, Order};
     use crate::domain::recency_weight;
-    use crate::index::{CovisitTable, ItemStats, Popular};
+    use crate::index::{CovisitTable, ItemIds, ItemStats, Popular};
 
     /// A hand-built index: clicks table 1 -> [10, 11], 2 -> [11, 12]; carts_orders
     /// 1 -> [20], 2 -> [20, 21]; buy2buy 2 -> [30]; popular clicks [90, 10, 91],
@@ -120,6 +120,7 @@ mod tests {
             CovisitTable::from_rows(&x, &y, &w).unwrap()
         };
         Index {
+            ids: ItemIds::default(),
             tables: [
                 table(&[(1, &[10, 11]), (2, &[11, 12])]),
                 table(&[(1, &[20]), (2, &[20, 21])]),

@@ -8,8 +8,8 @@ use crate::domain::{EventType, Recommendation, Session, best_first};
 use crate::error::{Error, Result};
 use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
 use crate::heuristic;
-use crate::index::Index;
-use crate::ranker::Rankers;
+use crate::index::{Index, ItemIds, Localized};
+use crate::ranker::{Rankers, TreeModel};
 
 /// Time spent per stage of one recommendation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -73,6 +73,39 @@ impl Recommender {
         self.rankers.is_some()
     }
 
+    /// The objectives `strategy` ranks with a model (the others get the heuristic's lists).
+    pub fn ranked_objectives(&self, strategy: Strategy) -> Vec<EventType> {
+        match (strategy, &self.rankers) {
+            (Strategy::Ranker, Some(rankers)) => rankers.objectives(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// How `strategy` ranks each objective, for reports: `ranker: clicks; heuristic: carts,
+    /// orders`.
+    pub fn describe(&self, strategy: Strategy) -> String {
+        let ranked = self.ranked_objectives(strategy);
+        let names = |rank: bool| {
+            EventType::ALL
+                .into_iter()
+                .filter(|o| ranked.contains(o) == rank)
+                .map(EventType::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match ranked.len() {
+            0 => format!("{}: {}", Strategy::Heuristic.name(), names(false)),
+            3 => format!("{}: {}", Strategy::Ranker.name(), names(true)),
+            _ => format!(
+                "{}: {}; {}: {}",
+                Strategy::Ranker.name(),
+                names(true),
+                Strategy::Heuristic.name(),
+                names(false)
+            ),
+        }
+    }
+
     /// The index.
     pub fn index(&self) -> &Index {
         &self.index
@@ -97,7 +130,7 @@ impl Recommender {
         strategy: Strategy,
     ) -> Result<Recommendation> {
         let rankers = self.rankers_for(strategy)?;
-        Ok(self.recommend_with(session, objective, k, rankers).0)
+        Ok(self.recommend_timed_with(session, objective, k, rankers).0)
     }
 
     /// Like [`recommend`](Self::recommend) with the default strategy, with the time spent in
@@ -108,7 +141,23 @@ impl Recommender {
         objective: EventType,
         k: usize,
     ) -> (Recommendation, StageTimings) {
-        self.recommend_with(session, objective, k, self.rankers.as_ref())
+        self.recommend_timed_with(session, objective, k, self.rankers.as_ref())
+    }
+
+    /// [`recommend_with`](Self::recommend_with) on the session's aids as the index's
+    /// positions, the answer in aids.
+    fn recommend_timed_with(
+        &self,
+        session: Session<'_>,
+        objective: EventType,
+        k: usize,
+        rankers: Option<&Rankers>,
+    ) -> (Recommendation, StageTimings) {
+        let local = self.index.ids.localize(session.aids);
+        let (mut rec, timings) =
+            self.recommend_with(local_view(session, &local), objective, k, rankers);
+        restore(&self.index.ids, &local, &mut rec);
+        (rec, timings)
     }
 
     /// The rankers a strategy uses: none for the heuristic, the loaded ones for the ranker.
@@ -128,9 +177,9 @@ impl Recommender {
     ) -> (Recommendation, StageTimings) {
         let k = k.min(MAX_K);
         let mut timings = StageTimings::default();
-        let rec = match rankers {
-            Some(rankers) => self
-                .rank(session, &[objective], k, rankers, &mut timings)
+        let rec = match rankers.and_then(|r| r.model(objective)) {
+            Some(model) => self
+                .rank(session, &[(objective, model)], k, &mut timings)
                 .pop()
                 .expect("one list per objective"),
             None => {
@@ -143,13 +192,12 @@ impl Recommender {
         (rec, timings)
     }
 
-    /// Ranks the candidates of `session` for each of `objectives` with its model.
+    /// Ranks the candidates of `session` for each objective with its model.
     fn rank(
         &self,
         session: Session<'_>,
-        objectives: &[EventType],
+        models: &[(EventType, &TreeModel)],
         k: usize,
-        rankers: &Rankers,
         timings: &mut StageTimings,
     ) -> Vec<Recommendation> {
         let started = Instant::now();
@@ -158,10 +206,9 @@ impl Recommender {
         let scoring_started = Instant::now();
         timings.features = scoring_started - started - timings.candidates;
         let mut scores = Vec::with_capacity(cands.len());
-        let lists = objectives
+        let lists = models
             .iter()
-            .map(|&objective| {
-                let model = rankers.model(objective);
+            .map(|&(objective, model)| {
                 model.score_rows(&rows, &mut scores);
                 self.ranked(&cands, &scores, objective, k, model.score_floor())
             })
@@ -237,6 +284,39 @@ impl Recommender {
                 .map(|&s| self.recommend_all(s, k, strategy))
                 .collect();
         };
+        let locals: Vec<Option<Localized>> = sessions
+            .iter()
+            .map(|s| self.index.ids.localize(s.aids))
+            .collect();
+        let local_sessions: Vec<Session<'_>> = sessions
+            .iter()
+            .zip(&locals)
+            .map(|(&s, local)| local_view(s, local))
+            .collect();
+        let mut lists = self.rank_all_batch(&local_sessions, k, rankers);
+        for (local, list) in locals.iter().zip(&mut lists) {
+            for rec in list {
+                restore(&self.index.ids, local, rec);
+            }
+        }
+        Ok(lists)
+    }
+
+    /// [`recommend_all_batch`](Self::recommend_all_batch) on sessions of positions.
+    fn rank_all_batch(
+        &self,
+        sessions: &[Session<'_>],
+        k: usize,
+        rankers: &Rankers,
+    ) -> Vec<[Recommendation; 3]> {
+        let models = rankers.objectives();
+        let mut lists: Vec<[Recommendation; 3]> = sessions
+            .iter()
+            .map(|&s| self.heuristic_lists(s, k, rankers))
+            .collect();
+        if models.is_empty() {
+            return lists;
+        }
         let mut rows = Vec::new();
         let mut timings = StageTimings::default();
         let cands: Vec<Vec<Candidate>> = sessions
@@ -244,10 +324,8 @@ impl Recommender {
             .map(|&s| self.candidate_rows(s, &mut rows, &mut timings))
             .collect();
         let mut scores = Vec::new();
-        let mut lists: Vec<[Recommendation; 3]> = Vec::with_capacity(sessions.len());
-        lists.resize_with(sessions.len(), Default::default);
-        for objective in EventType::ALL {
-            let model = rankers.model(objective);
+        for objective in models {
+            let model = rankers.model(objective).expect("an objective with a model");
             model.score_rows(&rows, &mut scores);
             let floor = model.score_floor();
             let mut at = 0;
@@ -257,7 +335,7 @@ impl Recommender {
                 at += c.len();
             }
         }
-        Ok(lists)
+        lists
     }
 
     /// The lists for all three objectives (indexed by [`EventType::index`]).
@@ -269,19 +347,73 @@ impl Recommender {
         strategy: Strategy,
     ) -> Result<[Recommendation; 3]> {
         let k = k.min(MAX_K);
-        Ok(match self.rankers_for(strategy)? {
-            Some(rankers) => {
-                let mut timings = StageTimings::default();
-                let lists = self.rank(session, &EventType::ALL, k, rankers, &mut timings);
-                lists.try_into().expect("three objectives")
+        let rankers = self.rankers_for(strategy)?;
+        let local = self.index.ids.localize(session.aids);
+        let mut lists = self.rank_all(local_view(session, &local), k, rankers);
+        for rec in &mut lists {
+            restore(&self.index.ids, &local, rec);
+        }
+        Ok(lists)
+    }
+
+    /// [`recommend_all`](Self::recommend_all) on a session of positions.
+    fn rank_all(
+        &self,
+        session: Session<'_>,
+        k: usize,
+        rankers: Option<&Rankers>,
+    ) -> [Recommendation; 3] {
+        let Some(rankers) = rankers else {
+            // The baseline has one list for carts and orders.
+            let clicks = heuristic::recommend(&self.index, session, EventType::Click, k);
+            let buys = heuristic::recommend(&self.index, session, EventType::Order, k);
+            return [clicks, buys.clone(), buys];
+        };
+        let mut lists = self.heuristic_lists(session, k, rankers);
+        let models: Vec<(EventType, &TreeModel)> = EventType::ALL
+            .into_iter()
+            .filter_map(|o| Some((o, rankers.model(o)?)))
+            .collect();
+        if !models.is_empty() {
+            let mut timings = StageTimings::default();
+            let ranked = self.rank(session, &models, k, &mut timings);
+            for ((objective, _), list) in models.iter().zip(ranked) {
+                lists[objective.index()] = list;
             }
-            None => {
-                // The baseline has one list for carts and orders.
-                let clicks = heuristic::recommend(&self.index, session, EventType::Click, k);
-                let buys = heuristic::recommend(&self.index, session, EventType::Order, k);
-                [clicks, buys.clone(), buys]
-            }
+        }
+        lists
+    }
+
+    /// The heuristic's lists for the objectives that `rankers` has no model for (empty
+    /// lists for the others, which the caller ranks).
+    fn heuristic_lists(
+        &self,
+        session: Session<'_>,
+        k: usize,
+        rankers: &Rankers,
+    ) -> [Recommendation; 3] {
+        EventType::ALL.map(|o| match rankers.model(o) {
+            Some(_) => Recommendation::default(),
+            None => heuristic::recommend(&self.index, session, o, k),
         })
+    }
+}
+
+/// `session` with the aids of `local`, when its aids had to be localized.
+fn local_view<'a>(session: Session<'a>, local: &'a Option<Localized>) -> Session<'a> {
+    match local {
+        Some(l) => Session {
+            aids: &l.aids,
+            ..session
+        },
+        None => session,
+    }
+}
+
+/// A recommendation of positions back in aids.
+fn restore(ids: &ItemIds, local: &Option<Localized>, rec: &mut Recommendation) {
+    if let Some(l) = local {
+        l.restore(ids, &mut rec.aids);
     }
 }
 

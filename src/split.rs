@@ -6,6 +6,7 @@
 //! cut at a seeded random point, with labels from what follows the cut.
 
 use crate::domain::{DAY, Session, SessionLabels, SessionLog};
+use crate::index::ids::distinct_aids;
 use crate::rng::Rng;
 
 /// Parameters of the split.
@@ -57,10 +58,8 @@ pub fn split(log: &SessionLog, config: SplitConfig) -> Split {
         }
     }
 
-    let mut in_train = vec![false; log.aid_bound()];
-    for &aid in &out.train.aids {
-        in_train[aid as usize] = true;
-    }
+    // Sorted distinct train aids: memory follows the items, not the largest id.
+    let in_train = distinct_aids(&out.train.aids);
     let mut rng = Rng::new(config.seed);
     let (mut aids, mut ts, mut millis, mut types) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -71,7 +70,7 @@ pub fn split(log: &SessionLog, config: SplitConfig) -> Split {
         millis.clear();
         types.clear();
         for e in 0..session.len() {
-            if in_train[session.aids[e] as usize] {
+            if in_train.binary_search(&session.aids[e]).is_ok() {
                 aids.push(session.aids[e]);
                 ts.push(session.ts[e]);
                 millis.push(session.timestamp(e).millis);

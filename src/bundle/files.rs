@@ -12,7 +12,7 @@ use crate::data::atomic::write_atomic;
 use crate::domain::EventType;
 use crate::embedding::Embeddings;
 use crate::error::{BundleProblem, Error, Result};
-use crate::index::{CovisitTable, ItemRecord, ItemStats, Popular, TableKind};
+use crate::index::{CovisitTable, ItemIds, ItemRecord, ItemStats, Popular, TableKind};
 
 /// Item statistics file.
 pub const ITEM_STATS: &str = "item_stats.parquet";
@@ -85,23 +85,37 @@ pub fn write_frame(path: &Path, mut frame: DataFrame) -> Result<()> {
     })
 }
 
-fn to_i32(values: &[u32]) -> Vec<i32> {
-    values.iter().map(|&v| v as i32).collect()
+/// An aid column: int32, as pandas and polars users expect, while every aid fits; int64
+/// when some aid is 2^31 or above (real logs' ids may be anywhere in u32).
+fn aid_column(name: &str, positions: &[u32], ids: &ItemIds) -> Column {
+    let aids = positions.iter().map(|&p| ids.aid(p));
+    if ids.aid_limit() <= i32::MAX as u64 {
+        Column::new(name.into(), aids.map(|a| a as i32).collect::<Vec<i32>>())
+    } else {
+        Column::new(name.into(), aids.map(i64::from).collect::<Vec<i64>>())
+    }
 }
 
-/// A table as a data frame.
-pub fn table_frame(table: &CovisitTable) -> PolarsResult<DataFrame> {
+/// A table as a data frame, with the aids its positions stand for.
+pub fn table_frame(table: &CovisitTable, ids: &ItemIds) -> PolarsResult<DataFrame> {
     let (x, y, w) = table.to_rows();
-    df!["aid_x" => to_i32(&x), "aid_y" => to_i32(&y), "weight" => w]
+    DataFrame::new(
+        x.len(),
+        vec![
+            aid_column("aid_x", &x, ids),
+            aid_column("aid_y", &y, ids),
+            Column::new("weight".into(), w),
+        ],
+    )
 }
 
-/// Item statistics as a data frame.
-pub fn stats_frame(stats: &ItemStats) -> PolarsResult<DataFrame> {
-    let aid: Vec<i32> = (0..stats.aid_bound() as i32).collect();
+/// Item statistics as a data frame: a row per position, with its aid.
+pub fn stats_frame(stats: &ItemStats, ids: &ItemIds) -> PolarsResult<DataFrame> {
+    let positions: Vec<u32> = (0..stats.aid_bound() as u32).collect();
+    let aid = aid_column("aid", &positions, ids);
     let col = |f: &dyn Fn(&ItemRecord) -> u32| stats.items.iter().map(f).collect::<Vec<u32>>();
     let share = |f: &dyn Fn(&ItemRecord) -> f32| stats.items.iter().map(f).collect::<Vec<f32>>();
-    df![
-        "aid" => aid,
+    let mut frame = df![
         "clicks" => col(&|r| r.counts[0]),
         "carts" => col(&|r| r.counts[1]),
         "orders" => col(&|r| r.counts[2]),
@@ -115,20 +129,29 @@ pub fn stats_frame(stats: &ItemStats) -> PolarsResult<DataFrame> {
         "repeat_sessions" => col(&|r| r.repeat_sessions),
         "weekend_share" => share(&|r| r.weekend_share),
         "mean_hour" => share(&|r| r.mean_hour),
-    ]
+    ]?;
+    frame.insert_column(0, aid)?;
+    Ok(frame)
 }
 
-/// Popular items as a data frame.
-pub fn popular_frame(popular: &Popular) -> PolarsResult<DataFrame> {
-    let (mut kind, mut rank, mut aid) = (Vec::new(), Vec::new(), Vec::new());
+/// Popular items as a data frame, with the aids their positions stand for.
+pub fn popular_frame(popular: &Popular, ids: &ItemIds) -> PolarsResult<DataFrame> {
+    let (mut kind, mut rank, mut positions) = (Vec::new(), Vec::new(), Vec::new());
     for t in EventType::ALL {
-        for (r, &a) in popular.of(t).iter().enumerate() {
+        for (r, &p) in popular.of(t).iter().enumerate() {
             kind.push(t as u8);
             rank.push(r as u32);
-            aid.push(a as i32);
+            positions.push(p);
         }
     }
-    df!["type" => kind, "rank" => rank, "aid" => aid]
+    DataFrame::new(
+        kind.len(),
+        vec![
+            Column::new("type".into(), kind),
+            Column::new("rank".into(), rank),
+            aid_column("aid", &positions, ids),
+        ],
+    )
 }
 
 /// Reads file `name` of `dir`: one Parquet file, or a directory of Parquet part files
@@ -202,27 +225,44 @@ fn column<T: PolarsNumericType>(
     Ok(values.into_no_null_iter().collect())
 }
 
-fn to_u32(dir: &Path, name: &str, values: Vec<i32>) -> Result<Vec<u32>> {
-    values
+/// Column `col` of aids (int32 or int64, each in 0..2^32).
+fn aids(dir: &Path, name: &str, df: &DataFrame, col: &str) -> Result<Vec<u32>> {
+    column::<Int64Type>(dir, name, df, col, DataType::Int64)?
         .into_iter()
-        .map(|v| u32::try_from(v).map_err(|_| unreadable(dir, name, format!("negative aid {v}"))))
+        .map(|v| {
+            u32::try_from(v).map_err(|_| {
+                unreadable(
+                    dir,
+                    name,
+                    format!("column `{col}`: aid {v} is not in 0..2^32"),
+                )
+            })
+        })
         .collect()
 }
 
-/// Reads a co-visitation table file and checks its invariants (at most `top_k` rows per
-/// aid_x, best first, no duplicate pairs, finite weights).
-pub fn load_table(dir: &Path, name: &str, top_k: usize) -> Result<CovisitTable> {
+/// Column `col` of aids as positions; an aid without item statistics is an error.
+fn positions(dir: &Path, name: &str, df: &DataFrame, col: &str, ids: &ItemIds) -> Result<Vec<u32>> {
+    let mut values = aids(dir, name, df, col)?;
+    for v in &mut values {
+        *v = ids.position(*v).ok_or_else(|| {
+            unreadable(
+                dir,
+                name,
+                format!("column `{col}`: aid {v} has no row in {ITEM_STATS}"),
+            )
+        })?;
+    }
+    Ok(values)
+}
+
+/// Reads a co-visitation table file, its aids as positions of `ids`, and checks its
+/// invariants (at most `top_k` rows per aid_x, best first, no duplicate pairs, finite
+/// weights). Positions keep the aids' order, so the checks hold for either.
+pub fn load_table(dir: &Path, name: &str, top_k: usize, ids: &ItemIds) -> Result<CovisitTable> {
     let df = read_frame(dir, name)?;
-    let x = to_u32(
-        dir,
-        name,
-        column::<Int32Type>(dir, name, &df, "aid_x", DataType::Int32)?,
-    )?;
-    let y = to_u32(
-        dir,
-        name,
-        column::<Int32Type>(dir, name, &df, "aid_y", DataType::Int32)?,
-    )?;
+    let x = positions(dir, name, &df, "aid_x", ids)?;
+    let y = positions(dir, name, &df, "aid_y", ids)?;
     let w = column::<Float32Type>(dir, name, &df, "weight", DataType::Float32)?;
     let table_error = |source| {
         Error::bundle(
@@ -238,25 +278,21 @@ pub fn load_table(dir: &Path, name: &str, top_k: usize) -> Result<CovisitTable> 
     Ok(table)
 }
 
-/// Reads the item statistics file.
-pub fn load_stats(dir: &Path) -> Result<ItemStats> {
+/// Reads the item statistics file, and the ids its rows give: one row per position,
+/// aids `0..n` (positions are the aids) or any strictly ascending aids.
+pub fn load_stats(dir: &Path) -> Result<(ItemStats, ItemIds)> {
     let df = read_frame(dir, ITEM_STATS)?;
     let u = |c: &str| column::<UInt32Type>(dir, ITEM_STATS, &df, c, DataType::UInt32);
     let f = |c: &str| column::<Float32Type>(dir, ITEM_STATS, &df, c, DataType::Float32);
-    let aid = column::<Int32Type>(dir, ITEM_STATS, &df, "aid", DataType::Int32)?;
-    if aid.iter().enumerate().any(|(i, &a)| a != i as i32) {
-        return Err(unreadable(
-            dir,
-            ITEM_STATS,
-            "rows are not aids 0..n in order",
-        ));
-    }
+    let aid = aids(dir, ITEM_STATS, &df, "aid")?;
+    let n = aid.len();
+    let ids = ItemIds::from_rows(aid).map_err(|e| unreadable(dir, ITEM_STATS, e.to_string()))?;
     // Columns added after the first release: a bundle without them reads as zeros.
     let optional = |c: &str| {
         if df.column(c).is_ok() {
             u(c)
         } else {
-            Ok(vec![0; aid.len()])
+            Ok(vec![0; n])
         }
     };
     let (clicks, carts, orders) = (u("clicks")?, u("carts")?, u("orders")?);
@@ -269,7 +305,7 @@ pub fn load_stats(dir: &Path) -> Result<ItemStats> {
     );
     let (sessions, repeat_sessions) = (u("sessions")?, optional("repeat_sessions")?);
     let (weekend_share, mean_hour) = (f("weekend_share")?, f("mean_hour")?);
-    let items = (0..aid.len())
+    let items = (0..n)
         .map(|i| ItemRecord {
             counts: [clicks[i], carts[i], orders[i]],
             recent: [clicks_recent[i], carts_recent[i], orders_recent[i]],
@@ -285,18 +321,14 @@ pub fn load_stats(dir: &Path) -> Result<ItemStats> {
         totals: [0; 4],
     };
     stats.totals = stats.compute_totals();
-    Ok(stats)
+    Ok((stats, ids))
 }
 
-/// Reads the popular items file.
-pub fn load_popular(dir: &Path) -> Result<Popular> {
+/// Reads the popular items file, its aids as positions of `ids`.
+pub fn load_popular(dir: &Path, ids: &ItemIds) -> Result<Popular> {
     let df = read_frame(dir, POPULAR)?;
     let kind = column::<UInt8Type>(dir, POPULAR, &df, "type", DataType::UInt8)?;
-    let aid = to_u32(
-        dir,
-        POPULAR,
-        column::<Int32Type>(dir, POPULAR, &df, "aid", DataType::Int32)?,
-    )?;
+    let aid = positions(dir, POPULAR, &df, "aid", ids)?;
     let mut popular = Popular::default();
     for (k, a) in kind.into_iter().zip(aid) {
         let t = EventType::from_code(k as i64)

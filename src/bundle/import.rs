@@ -68,14 +68,14 @@ pub fn import(dir: &Path, tables: &Path, rankers: OldRankers) -> Result<Built> {
     }
 
     let target = Target::prepare(dir, &params, rankers)?;
-    let stats = files::load_stats(tables).map_err(relabel)?;
+    let (stats, ids) = files::load_stats(tables).map_err(relabel)?;
     let mut covisit: [CovisitTable; NUM_TABLES] = Default::default();
     for kind in TableKind::ALL {
         let Some(spec) = params.spec(kind) else {
             continue;
         };
         let name = table_file(kind);
-        let table = files::load_table(tables, &name, spec.top_k).map_err(relabel)?;
+        let table = files::load_table(tables, &name, spec.top_k, &ids).map_err(relabel)?;
         let extent = table.aid_extent();
         if extent > stats.aid_bound() {
             return Err(problem(BundleProblem::UnknownAid {
@@ -88,11 +88,12 @@ pub fn import(dir: &Path, tables: &Path, rankers: OldRankers) -> Result<Built> {
     }
     let popular = Popular::from_stats(&stats, params.popular);
     if tables.join(POPULAR).exists() {
-        let theirs = files::load_popular(tables).map_err(relabel)?;
+        let theirs = files::load_popular(tables, &ids).map_err(relabel)?;
         compare_popular(&theirs, &popular)
             .map_err(|e| problem(BundleProblem::PopularMismatch(e)))?;
     }
     let index = Index {
+        ids,
         tables: covisit,
         stats,
         popular,
@@ -131,7 +132,7 @@ mod tests {
     use super::*;
     use crate::bundle::{Bundle, ITEM_STATS, build};
     use crate::domain::SessionLog;
-    use crate::index::ItemStats;
+    use crate::index::{ItemIds, ItemStats};
     use crate::progress::Silent;
     use crate::synthetic::{WorldConfig, simulate};
 
@@ -198,8 +199,11 @@ mod tests {
                 .unwrap();
                 parts(&table_file(*kind), frame);
             }
-            parts(ITEM_STATS, files::stats_frame(&self.stats).unwrap());
-            parts(POPULAR, files::popular_frame(&self.popular).unwrap());
+            let ids = ItemIds::Identity {
+                bound: self.stats.aid_bound(),
+            };
+            parts(ITEM_STATS, files::stats_frame(&self.stats, &ids).unwrap());
+            parts(POPULAR, files::popular_frame(&self.popular, &ids).unwrap());
             std::fs::write(dir.join(INDEX_JSON), self.json.to_string()).unwrap();
         }
     }

@@ -32,7 +32,7 @@ use crate::index::{self, CovisitTable, Index, IndexParams, NUM_TABLES, TableKind
 use crate::pipeline::Recommender;
 use crate::progress::Progress;
 use crate::ranker::{Rankers, TreeModel};
-use crate::training::Trained;
+use crate::training::{TrainReport, Trained};
 
 /// File name of an objective's ranker in a bundle.
 pub fn ranker_file(objective: EventType) -> String {
@@ -59,17 +59,19 @@ impl Bundle {
         }
         let (manifest, text) = Manifest::read(dir)?;
         manifest.verify_files(dir)?;
+        let (stats, ids) = files::load_stats(dir)?;
         let mut tables: [CovisitTable; NUM_TABLES] = Default::default();
         for kind in TableKind::ALL {
             // A bundle built before a kind existed has no file for it: an empty table.
             if let Some(spec) = manifest.parameters.spec(kind) {
-                tables[kind as usize] = files::load_table(dir, &table_file(kind), spec.top_k)?;
+                tables[kind as usize] =
+                    files::load_table(dir, &table_file(kind), spec.top_k, &ids)?;
             }
         }
         let embeddings = match (manifest.parameters.embedding, manifest.vectors) {
             (Some(params), Some(shape)) => Some(ItemEmbeddings {
                 vectors: files::load_vectors(dir, shape)?,
-                similar: files::load_table(dir, SIMILAR, params.similar)?,
+                similar: files::load_table(dir, SIMILAR, params.similar, &ids)?,
             }),
             (Some(_), None) => {
                 return Err(Error::bundle(
@@ -81,10 +83,12 @@ impl Bundle {
             }
             (None, _) => None,
         };
+        let popular = files::load_popular(dir, &ids)?;
         let index = Index {
+            ids,
             tables,
-            stats: files::load_stats(dir)?,
-            popular: files::load_popular(dir)?,
+            stats,
+            popular,
             embeddings,
         };
         let rankers = load_rankers(dir, &manifest)?;
@@ -141,42 +145,47 @@ impl Bundle {
     }
 }
 
-/// The rankers the manifest lists, parsed and checked; `None` when it lists none.
+/// The objectives whose rankers the manifest's training report says were fitted: all
+/// three for a bundle trained before a target could be left to the heuristic.
+fn fitted_objectives(training: &TrainReport) -> Vec<EventType> {
+    match &training.targets {
+        Some(targets) => EventType::ALL
+            .into_iter()
+            .filter(|&o| targets.get(o).is_some())
+            .collect(),
+        None => EventType::ALL.to_vec(),
+    }
+}
+
+/// The rankers the manifest lists, parsed and checked; `None` when it lists none. The
+/// ranker files must be exactly those of the objectives its training report fitted.
 fn load_rankers(dir: &Path, manifest: &Manifest) -> Result<Option<Rankers>> {
-    let names = EventType::ALL.map(ranker_file);
-    let present = names
-        .iter()
-        .filter(|n| manifest.files.contains_key(*n))
-        .count();
-    if present == 0 {
+    let present: Vec<EventType> = EventType::ALL
+        .into_iter()
+        .filter(|&o| manifest.files.contains_key(&ranker_file(o)))
+        .collect();
+    if present.is_empty() {
         return Ok(None);
     }
-    if present < names.len() || manifest.training.is_none() {
+    if manifest.training.as_ref().map(fitted_objectives) != Some(present.clone()) {
         return Err(Error::bundle(
             dir,
-            BundleProblem::IncompleteRankers { present },
+            BundleProblem::IncompleteRankers {
+                present: present.len(),
+            },
         ));
     }
-    let mut models = Vec::with_capacity(3);
-    for name in &names {
-        let path = dir.join(name);
+    let mut models: [Option<TreeModel>; 3] = Default::default();
+    for objective in present {
+        let name = ranker_file(objective);
+        let path = dir.join(&name);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let model = TreeModel::parse(&text)
             .and_then(|m| m.check_features().map(|()| m))
-            .map_err(|source| {
-                Error::bundle(
-                    dir,
-                    BundleProblem::Model {
-                        name: name.clone(),
-                        source,
-                    },
-                )
-            })?;
-        models.push(model);
+            .map_err(|source| Error::bundle(dir, BundleProblem::Model { name, source }))?;
+        models[objective.index()] = Some(model);
     }
-    Ok(Some(Rankers {
-        models: models.try_into().expect("three models"),
-    }))
+    Ok(Some(Rankers { models }))
 }
 
 /// What [`build`] did.
@@ -270,7 +279,12 @@ impl Target {
     fn install(self, index: Index, mut manifest: Manifest) -> Result<Built> {
         self.staging.write_index(&index, &mut manifest)?;
         if let Some(old) = &self.keep {
-            for objective in EventType::ALL {
+            for objective in old
+                .training
+                .as_ref()
+                .map(fitted_objectives)
+                .unwrap_or_default()
+            {
                 let name = ranker_file(objective);
                 let entry = self.staging.keep(&name, old)?;
                 manifest.files.insert(name, entry);
@@ -304,6 +318,7 @@ pub fn add_rankers(dir: &Path, trained: &Trained) -> Result<Manifest> {
         manifest.files.insert(name.clone(), entry);
     }
     for (objective, text) in EventType::ALL.into_iter().zip(&trained.texts) {
+        let Some(text) = text else { continue };
         let name = ranker_file(objective);
         let entry = staging.write(&name, text.as_bytes())?;
         manifest.files.insert(name, entry);

@@ -144,17 +144,17 @@ impl Staging {
                 continue;
             }
             let name = table_file(kind);
-            let frame = files::table_frame(index.table(kind))
+            let frame = files::table_frame(index.table(kind), &index.ids)
                 .map_err(|e| Error::polars(self.path.join(&name), e))?;
             let entry = self.write_frame(&name, frame)?;
             manifest.files.insert(name, entry);
         }
-        let frame = files::stats_frame(&index.stats)
+        let frame = files::stats_frame(&index.stats, &index.ids)
             .map_err(|e| Error::polars(self.path.join(ITEM_STATS), e))?;
         manifest
             .files
             .insert(ITEM_STATS.into(), self.write_frame(ITEM_STATS, frame)?);
-        let frame = files::popular_frame(&index.popular)
+        let frame = files::popular_frame(&index.popular, &index.ids)
             .map_err(|e| Error::polars(self.path.join(POPULAR), e))?;
         manifest
             .files
@@ -166,7 +166,7 @@ impl Staging {
                 rows: e.vectors.aid_bound(),
                 dim: e.vectors.dim(),
             });
-            let frame = files::table_frame(&e.similar)
+            let frame = files::table_frame(&e.similar, &index.ids)
                 .map_err(|err| Error::polars(self.path.join(SIMILAR), err))?;
             manifest
                 .files

@@ -99,12 +99,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
     bars.finish();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "wrote {}: {} sessions in {:.2} s ({:.0} sessions/s, {})",
+        "wrote {}: {} sessions in {:.2} s ({:.0} sessions/s; {})",
         path.display(),
         log.len(),
         seconds,
         log.len() as f64 / seconds.max(1e-9),
-        strategy.name()
+        recommender.describe(strategy)
     );
     Ok(())
 }

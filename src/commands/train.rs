@@ -7,9 +7,12 @@ use crate::cli::TrainArgs;
 use crate::commands::print_report;
 use crate::commands::progress::Bars;
 use crate::data::read_all_events;
+use crate::domain::EventType;
 use crate::error::{Error, Result};
 use crate::index::IndexParams;
-use crate::training::{BoosterParams, Objective, ObjectiveChoice, TrainConfig, train};
+use crate::training::{
+    BoosterParams, MIN_POSITIVES, Objective, ObjectiveChoice, TargetReport, TrainConfig, train,
+};
 
 impl TrainArgs {
     /// The training configuration these flags ask for, checked.
@@ -50,7 +53,12 @@ impl TrainArgs {
                 ..CandidateConfig::default()
             },
             objective,
-            folds: self.folds,
+            folds: match self.folds.as_str() {
+                "auto" => None,
+                n => Some(n.parse().map_err(|_| {
+                    Error::argument("--folds", format!("{n:?} is not auto or a number"))
+                })?),
+            },
             negative_rate: self.negative_rate,
             max_validation_sessions: self.max_validation_sessions,
             ignored_features: self.ignore_features.clone(),
@@ -158,29 +166,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     if let Some(targets) = &report.targets {
+        // A target left to the heuristic shows `-`.
+        let row = |name: &str, cell: &dyn Fn(&TargetReport) -> String| {
+            let cells = EventType::ALL.map(|o| targets.get(o).as_ref().map_or("-".into(), cell));
+            format!(
+                "{name:<12} {:>12} {:>12} {:>12}",
+                cells[0], cells[1], cells[2]
+            )
+        };
+        report!(out, "{}", row("objective", &|t| t.objective.clone()));
+        report!(out, "{}", row("trees", &|t| t.trees.to_string()));
         report!(
             out,
-            "{:<12} {:>12} {:>12} {:>12}",
-            "objective",
-            targets.clicks.objective,
-            targets.carts.objective,
-            targets.orders.objective
+            "{}",
+            row("fit time", &|t| format!("{:.1}s", t.seconds))
         );
+    }
+    for u in &report.unfitted {
         report!(
             out,
-            "{:<12} {:>12} {:>12} {:>12}",
-            "trees",
-            targets.clicks.trees,
-            targets.carts.trees,
-            targets.orders.trees
-        );
-        report!(
-            out,
-            "{:<12} {:>11.1}s {:>11.1}s {:>11.1}s",
-            "fit time",
-            targets.clicks.seconds,
-            targets.carts.seconds,
-            targets.orders.seconds
+            "{}: {} labelled examples ({} for validation), fewer than {MIN_POSITIVES}: no ranker, the heuristic ranks {}",
+            u.objective,
+            u.train_positives,
+            u.validation_positives,
+            u.objective
         );
     }
     report!(

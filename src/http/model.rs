@@ -22,12 +22,17 @@ pub struct ModelInfo {
     pub model_dir: String,
     /// The bundle's version id (the checksum of its manifest).
     pub version: String,
-    /// One past the largest aid.
+    /// Items the index holds statistics for: one past the largest aid when aids are dense
+    /// (as OTTO's are), the number of distinct aids otherwise.
     pub items: usize,
     /// Pairs per co-visitation table, by table name.
     #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     pub pairs: serde_json::Value,
+    /// True when at least one objective has a ranker.
     pub rankers: bool,
+    /// The objectives a LightGBM ranker ranks; the others are ranked by the heuristic (a
+    /// log of clicks only trains a clicks ranker alone).
+    pub ranked_objectives: Vec<&'static str>,
     pub embeddings: bool,
 }
 
@@ -51,9 +56,14 @@ impl Served {
         let info = ModelInfo {
             model_dir: dir.display().to_string(),
             version,
-            items: index.stats.aid_bound(),
+            items: index.ids.len(),
             pairs: pairs.into(),
             rankers: recommender.has_rankers(),
+            ranked_objectives: recommender
+                .ranked_objectives(recommender.default_strategy())
+                .into_iter()
+                .map(EventType::name)
+                .collect(),
             embeddings: index.embeddings.is_some(),
         };
         smoke_test(&recommender).map_err(|p| Error::bundle(dir, BundleProblem::SmokeTest(p)))?;
@@ -64,8 +74,9 @@ impl Served {
 /// Sessions of the model's most popular items, each objective, the default strategy: every
 /// answer must hold items with finite scores, best first.
 fn smoke_test(recommender: &Recommender) -> std::result::Result<(), String> {
-    let popular = &recommender.index().popular.by_type[EventType::Click.index()];
-    let aids: Vec<u32> = popular.iter().take(5).copied().collect();
+    let index = recommender.index();
+    let popular = &index.popular.by_type[EventType::Click.index()];
+    let aids: Vec<u32> = popular.iter().take(5).map(|&p| index.ids.aid(p)).collect();
     let ts: Vec<u32> = (0..aids.len() as u32)
         .map(|i| 1_661_724_000 + 60 * i)
         .collect();

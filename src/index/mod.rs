@@ -4,17 +4,21 @@
 //!
 //! - [`covisit`]: the counting kernel (pairs per session, aggregated per partition of aid_x);
 //! - [`table`]: the in-RAM form of a table for the request path (CSR);
-//! - [`stats`]: per-item counts and the most popular items per type.
+//! - [`stats`]: per-item counts and the most popular items per type;
+//! - [`ids`]: the positions items are stored at, so memory follows the distinct items,
+//!   never the largest id.
 //!
 //! Pure: the bundle (`crate::bundle`) stores and loads an index.
 
 pub mod covisit;
+pub mod ids;
 pub mod stats;
 pub mod table;
 
 use crate::domain::{DAY, HOUR, SessionLog};
 use crate::embedding::{self, EmbeddingParams, ItemEmbeddings};
 use crate::progress::{Progress, Unit};
+pub use ids::{ItemIds, Localized};
 pub use stats::{ItemRecord, ItemStats, Popular};
 pub use table::{CovisitTable, TableError};
 
@@ -203,9 +207,12 @@ impl Default for IndexParams {
     }
 }
 
-/// A built index in memory.
+/// A built index in memory. Every table, statistic and popular list holds item
+/// *positions* ([`ItemIds`]); callers with aids convert through `ids`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Index {
+    /// The aids the index knows and their positions.
+    pub ids: ItemIds,
     /// In the order of [`TableKind`] (an empty table for a kind the parameters lack).
     pub tables: [CovisitTable; NUM_TABLES],
     pub stats: ItemStats,
@@ -325,8 +332,12 @@ impl IndexParams {
 }
 
 /// Builds the whole index from sessions. Tables whose specs form the same pairs are
-/// counted in one pass over them.
+/// counted in one pass over them. Sparse aids are counted at their positions, over a copy
+/// of the log with positions for aids.
 pub fn build(log: &SessionLog, params: &IndexParams, progress: &dyn Progress) -> Index {
+    let ids = ItemIds::of(&log.aids);
+    let localized = ids.localize_log(log);
+    let log = localized.as_ref().unwrap_or(log);
     let mut tables: [Option<CovisitTable>; NUM_TABLES] = Default::default();
     let kinds = params.tables.len().min(NUM_TABLES);
     for k in 0..kinds {
@@ -357,6 +368,7 @@ pub fn build(log: &SessionLog, params: &IndexParams, progress: &dyn Progress) ->
         .as_ref()
         .map(|p| embedding::build(log, p, progress));
     Index {
+        ids,
         tables: tables.map(Option::unwrap_or_default),
         stats,
         popular,

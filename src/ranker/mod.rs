@@ -555,16 +555,26 @@ impl TreeModel {
     }
 }
 
-/// One model per objective (indexed by [`EventType::index`]).
+/// A model for each objective that had enough labelled examples to fit one (indexed by
+/// [`EventType::index`]); an objective without one is ranked by the heuristic. A log of
+/// clicks only, as most public session logs are, has a clicks model alone.
 #[derive(Clone, Debug)]
 pub struct Rankers {
-    pub models: [TreeModel; 3],
+    pub models: [Option<TreeModel>; 3],
 }
 
 impl Rankers {
-    /// The model of `objective`.
-    pub fn model(&self, objective: EventType) -> &TreeModel {
-        &self.models[objective.index()]
+    /// The model of `objective`, when it has one.
+    pub fn model(&self, objective: EventType) -> Option<&TreeModel> {
+        self.models[objective.index()].as_ref()
+    }
+
+    /// The objectives that have a model, in [`EventType`] order.
+    pub fn objectives(&self) -> Vec<EventType> {
+        EventType::ALL
+            .into_iter()
+            .filter(|&o| self.model(o).is_some())
+            .collect()
     }
 }
 

@@ -5,5 +5,6 @@ mod data_commands;
 mod fuzz;
 mod openapi;
 mod predict;
+mod real_logs;
 mod serve;
 mod train;
