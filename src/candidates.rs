@@ -479,11 +479,12 @@ pub fn candidates(
 mod tests {
     use super::*;
     use crate::domain::EventType::{Cart, Click};
-    use crate::index::{CovisitTable, ItemStats, Popular};
+    use crate::index::{CovisitTable, ItemIds, ItemStats, Popular};
 
     fn index() -> Index {
         let t = |x: &[u32], y: &[u32], w: &[f32]| CovisitTable::from_rows(x, y, w).unwrap();
         Index {
+            ids: ItemIds::default(),
             tables: [
                 t(&[1, 1, 2], &[10, 11, 10], &[4.0, 2.0, 3.0]),
                 t(&[1], &[12], &[6.0]),

@@ -145,14 +145,8 @@ pub enum BundleProblem {
         "its rankers were trained with item embeddings and it has none: rebuild the index with embeddings, or retrain"
     )]
     RankersNeedEmbeddings,
-    #[error(
-        "{name}: aid {aid} has no item statistics (item_stats.parquet covers aids below {bound})"
-    )]
-    UnknownAid {
-        name: String,
-        aid: u32,
-        bound: usize,
-    },
+    #[error("{name}: aid {aid} has no item statistics (no row of item_stats.parquet lists it)")]
+    UnknownAid { name: String, aid: u32 },
     #[error("popular.parquet disagrees with item_stats.parquet: {0}")]
     PopularMismatch(String),
     #[error("index.json: {0}")]

@@ -241,15 +241,18 @@ fn aids(dir: &Path, name: &str, df: &DataFrame, col: &str) -> Result<Vec<u32>> {
         .collect()
 }
 
-/// Column `col` of aids as positions; an aid without item statistics is an error.
+/// Column `col` of aids as positions; an aid without item statistics is
+/// [`BundleProblem::UnknownAid`].
 fn positions(dir: &Path, name: &str, df: &DataFrame, col: &str, ids: &ItemIds) -> Result<Vec<u32>> {
     let mut values = aids(dir, name, df, col)?;
     for v in &mut values {
         *v = ids.position(*v).ok_or_else(|| {
-            unreadable(
+            Error::bundle(
                 dir,
-                name,
-                format!("column `{col}`: aid {v} has no row in {ITEM_STATS}"),
+                BundleProblem::UnknownAid {
+                    name: name.to_string(),
+                    aid: *v,
+                },
             )
         })?;
     }

@@ -76,14 +76,6 @@ pub fn import(dir: &Path, tables: &Path, rankers: OldRankers) -> Result<Built> {
         };
         let name = table_file(kind);
         let table = files::load_table(tables, &name, spec.top_k, &ids).map_err(relabel)?;
-        let extent = table.aid_extent();
-        if extent > stats.aid_bound() {
-            return Err(problem(BundleProblem::UnknownAid {
-                name,
-                aid: extent as u32 - 1,
-                bound: stats.aid_bound(),
-            }));
-        }
         covisit[kind as usize] = table;
     }
     let popular = Popular::from_stats(&stats, params.popular);

@@ -197,13 +197,18 @@ impl Popular {
     }
 
     /// The list that fills a short recommendation for `objective`: popular clicks for
-    /// clicks, popular orders for carts and orders (as in the baseline).
+    /// clicks, popular orders for carts and orders (as in the baseline). A log without
+    /// orders falls back to its popular carts, one of clicks only to its popular clicks.
     pub fn fallback(&self, objective: EventType) -> &[u32] {
-        self.of(if objective == EventType::Click {
-            EventType::Click
-        } else {
-            EventType::Order
-        })
+        let preference: &[EventType] = match objective {
+            EventType::Click => &[EventType::Click],
+            _ => &[EventType::Order, EventType::Cart, EventType::Click],
+        };
+        preference
+            .iter()
+            .map(|&kind| self.of(kind))
+            .find(|list| !list.is_empty())
+            .unwrap_or(&[])
     }
 }
 
@@ -211,6 +216,23 @@ impl Popular {
 mod tests {
     use super::*;
     use crate::domain::EventType::{Cart, Click, Order};
+
+    #[test]
+    fn buys_fall_back_to_the_most_valuable_popular_list_the_log_has() {
+        let mut popular = Popular {
+            by_type: [vec![1, 2], vec![3], vec![4]],
+        };
+        assert_eq!(popular.fallback(Click), &[1, 2]);
+        assert_eq!(popular.fallback(Cart), &[4]);
+        popular.by_type[2].clear();
+        assert_eq!(popular.fallback(Order), &[3], "no orders: popular carts");
+        popular.by_type[1].clear();
+        assert_eq!(
+            popular.fallback(Cart),
+            &[1, 2],
+            "clicks only: popular clicks"
+        );
+    }
 
     /// A candidate's statistics are one cache line: a field added beyond it would double
     /// the memory a feature row waits for.

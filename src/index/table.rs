@@ -144,16 +144,6 @@ impl CovisitTable {
         self.offsets.len() - 1
     }
 
-    /// One past the largest aid the table mentions, as aid_x or aid_y (0 when empty).
-    pub fn aid_extent(&self) -> usize {
-        let x = (0..self.aid_bound())
-            .rev()
-            .find(|&x| self.offsets[x + 1] > self.offsets[x])
-            .map_or(0, |x| x + 1);
-        let y = self.neighbors.iter().max().map_or(0, |&y| y as usize + 1);
-        x.max(y)
-    }
-
     /// Number of (aid_x, aid_y) pairs.
     pub fn num_pairs(&self) -> usize {
         self.neighbors.len()

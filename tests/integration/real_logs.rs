@@ -145,21 +145,39 @@ fn the_full_mix_trains_three_rankers_reported_everywhere() {
 #[test]
 fn a_log_without_any_labels_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("tiny.jsonl");
-    // Sessions of one repeated aid: no candidate other than the history, so no clicks
-    // after a cut are ever among them in numbers.
+    let input = dir.path().join("unrelated.jsonl");
+    // Pairs (2k, 2k+1) clicked together over 30 days; in the last week each session clicks
+    // 2k, then an item never seen with it nor popular: no candidate is ever the label.
+    let day = 86_400_000u64;
+    let start = 1_659_305_420_000u64;
     let mut text = String::new();
-    for session in 0..400u64 {
-        let ts = 1_659_305_420_000 + session * 3_600_000;
-        let events: Vec<Value> = (0..3)
-            .map(|i| json!({"aid": session, "ts": ts + i * 1000, "type": "clicks"}))
+    let mut session = |id: u64, ts: u64, aids: [u64; 2]| {
+        let events: Vec<Value> = aids
+            .iter()
+            .enumerate()
+            .map(|(i, a)| json!({"aid": a, "ts": ts + i as u64 * 60_000, "type": "clicks"}))
             .collect();
-        text.push_str(&json!({"session": session, "events": events}).to_string());
+        text.push_str(&json!({"session": id, "events": events}).to_string());
         text.push('\n');
+    };
+    for k in 0..300u64 {
+        session(k, start + k * (20 * day / 300), [2 * k, 2 * k + 1]);
+    }
+    for k in 10..200u64 {
+        let other = 2 * ((k + 7) % 300) + 1;
+        session(1000 + k, start + 24 * day + k * 60_000 * 5, [2 * k, other]);
     }
     std::fs::write(&input, text).unwrap();
     let model = dir.path().join("model");
-    let out = run(&["train", "--input", s(&input), "--model-dir", s(&model)]);
+    let out = run(&[
+        "train",
+        "--input",
+        s(&input),
+        "--model-dir",
+        s(&model),
+        "--folds",
+        "1",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -169,6 +187,8 @@ fn a_log_without_any_labels_is_a_clear_error() {
 }
 
 /// Runs the binary and returns its output and peak resident memory in KiB.
+// The child is reaped by wait4, which also reports its peak memory: std's wait cannot.
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&str]) -> (std::process::Output, u64) {
     let child = crate::common::otto_rec()
         .args(args)
@@ -552,4 +572,92 @@ fn a_malformed_line_is_reported_with_its_number_and_nothing_is_written() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--purchases"));
     assert!(!output.exists());
+}
+
+#[test]
+fn an_srgnn_split_converts_to_train_sessions_and_labelled_test_prefixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (
+        dir.path().join("all_train_seq.txt"),
+        dir.path().join("test.txt"),
+    );
+    let made = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import pickle, sys\n\
+             pickle.dump([[1, 2, 3], [2, 3], [4000000000, 2]], open(sys.argv[1], 'wb'))\n\
+             pickle.dump(([[1, 2], [2]], [3, 3]), open(sys.argv[2], 'wb'))",
+            s(&train),
+            s(&test),
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = dir.path().join("out");
+    let status = std::process::Command::new("python3")
+        .args([
+            "scripts/srgnn_convert.py",
+            "--train",
+            s(&train),
+            "--test",
+            s(&test),
+            "--out",
+            s(&out),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let read = |name: &str| -> Vec<Value> {
+        std::fs::read_to_string(out.join(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let sessions = read("train.jsonl");
+    assert_eq!(sessions.len(), 3);
+    let aids: Vec<u64> = events(&sessions[2..])
+        .iter()
+        .map(|e| e["aid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(aids, vec![4_000_000_000, 2]);
+    assert!(events(&sessions).iter().all(|e| e["type"] == "clicks"));
+    // Sessions keep the file's order in time, each one's events a minute apart.
+    let first: Vec<u64> = sessions
+        .iter()
+        .map(|s| s["events"][0]["ts"].as_u64().unwrap())
+        .collect();
+    assert!(first.windows(2).all(|w| w[0] < w[1]), "{first:?}");
+    assert_eq!(
+        sessions[0]["events"][1]["ts"].as_u64().unwrap() - first[0],
+        60_000
+    );
+    // Each prefix is a test session after the train sessions, labelled with its next item.
+    let prefixes = read("test.jsonl");
+    let labels = read("test_labels.jsonl");
+    assert_eq!(prefixes.len(), 2);
+    assert_eq!(prefixes[0]["session"], 3);
+    assert!(prefixes[0]["events"][0]["ts"].as_u64().unwrap() > first[2]);
+    assert_eq!(labels[1], json!({"session": 4, "labels": {"clicks": 3}}));
+    // The benchmark's metrics come from evaluate: a submission ranking 3 second for
+    // session 3 and not at all for session 4 has HR@20 0.5 and MRR@20 0.25.
+    let submission = dir.path().join("sub.csv");
+    std::fs::write(
+        &submission,
+        "session_type,labels\n3_clicks,9 3\n4_clicks,9\n",
+    )
+    .unwrap();
+    let json = run_ok(&[
+        "evaluate",
+        "--labels",
+        s(&out.join("test_labels.jsonl")),
+        "--submission",
+        s(&submission),
+        "--json",
+    ]);
+    let r: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (r["clicks"].as_f64(), r["clicks_mrr"].as_f64()),
+        (Some(0.5), Some(0.25))
+    );
 }
