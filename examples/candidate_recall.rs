@@ -25,12 +25,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let limit: usize = args.get(2).map_or(Ok(20_000), |s| s.parse())?;
     let log = read_events(std::path::Path::new(path), &Silent)?;
-    let split = split(&log, SplitConfig::default());
+    let mut split = split(&log, SplitConfig::default());
     let params = IndexParams {
         embedding: Some(otto_rec::embedding::EmbeddingParams::default()),
         ..IndexParams::default()
     };
-    let index = index::build(&split.train, &params, &Silent);
+    let index = index::build(&mut split.train, &params, &Silent);
     let n = split.test.len().min(limit);
     println!("{n} labelled sessions");
     println!(

@@ -36,13 +36,14 @@ else
   trap 'rm -rf "$WORK"' EXIT
 fi
 
-step() { # name, command...: runs it, prints its wall time to stderr
+step() { # name, command...: runs it, adds its wall time to $WORK/steps
   local name=$1; shift
   local t0
   t0=$(date +%s%N)
   "$@"
-  awk -v n="$name" -v ns=$(( $(date +%s%N) - t0 )) 'BEGIN { printf "%-12s %6.1f s\n", n, ns / 1e9 }' >&2
+  awk -v n="$name" -v ns=$(( $(date +%s%N) - t0 )) 'BEGIN { printf "%-12s %6.1f s\n", n, ns / 1e9 }' >>"$WORK/steps"
 }
+: >"$WORK/steps"
 
 step convert python3 scripts/srgnn_convert.py --train "$data/all_train_seq.txt" \
   --test "$data/test.txt" --out "$WORK"
@@ -54,7 +55,7 @@ step predict "$BIN" predict --input "$WORK/test.jsonl" --model-dir "$WORK/model"
   --output "$WORK/ranker.csv" 2>/dev/null
 step heuristic "$BIN" predict --input "$WORK/test.jsonl" --model-dir "$WORK/model" \
   --output "$WORK/heuristic.csv" --heuristic 2>/dev/null
-cat "$WORK/train-report.txt" >&2
+cat "$WORK/train-report.txt" "$WORK/steps" >&2
 
 score() { # submission → "HR MRR" in %
   "$BIN" evaluate --labels "$WORK/test_labels.jsonl" --submission "$1" --json \

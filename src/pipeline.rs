@@ -433,7 +433,8 @@ mod tests {
             seed: 8,
         })
         .unwrap();
-        let index = build(&world.train, &IndexParams::default(), &Silent);
+        let mut world = world;
+        let index = build(&mut world.train, &IndexParams::default(), &Silent);
         (Recommender::new(index), world.test)
     }
 

@@ -85,14 +85,14 @@ pub fn write_frame(path: &Path, mut frame: DataFrame) -> Result<()> {
     })
 }
 
-/// An aid column: int32, as pandas and polars users expect, while every aid fits; int64
-/// when some aid is 2^31 or above (real logs' ids may be anywhere in u32).
+/// An aid column: int32, as pandas and polars users expect, while every aid fits; uint32
+/// (the same four bytes an aid) when some aid is 2^31 or above, as real logs' ids may be.
 fn aid_column(name: &str, positions: &[u32], ids: &ItemIds) -> Column {
     let aids = positions.iter().map(|&p| ids.aid(p));
-    if ids.aid_limit() <= i32::MAX as u64 {
+    if ids.aid_limit() <= i32::MAX as u64 + 1 {
         Column::new(name.into(), aids.map(|a| a as i32).collect::<Vec<i32>>())
     } else {
-        Column::new(name.into(), aids.map(i64::from).collect::<Vec<i64>>())
+        Column::new(name.into(), aids.collect::<Vec<u32>>())
     }
 }
 
@@ -225,7 +225,7 @@ fn column<T: PolarsNumericType>(
     Ok(values.into_no_null_iter().collect())
 }
 
-/// Column `col` of aids (int32 or int64, each in 0..2^32).
+/// Column `col` of aids (any integer type, each in 0..2^32).
 fn aids(dir: &Path, name: &str, df: &DataFrame, col: &str) -> Result<Vec<u32>> {
     column::<Int64Type>(dir, name, df, col, DataType::Int64)?
         .into_iter()

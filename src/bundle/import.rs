@@ -204,7 +204,7 @@ mod tests {
     fn setup(root: &Path) -> (Index, Job) {
         let built = build(
             &root.join("built"),
-            &world(),
+            &mut world(),
             &IndexParams::default(),
             &[PathBuf::from("events.parquet")],
             OldRankers::Keep,

@@ -211,7 +211,7 @@ pub enum OldRankers {
 /// is refused before anything is written.
 pub fn build(
     dir: &Path,
-    log: &SessionLog,
+    log: &mut SessionLog,
     params: &IndexParams,
     inputs: &[PathBuf],
     rankers: OldRankers,
@@ -353,7 +353,7 @@ mod tests {
     fn built(dir: &Path) -> Index {
         build(
             dir,
-            &world(),
+            &mut world(),
             &IndexParams {
                 embedding: Some(crate::embedding::EmbeddingParams::default()),
                 ..IndexParams::default()
@@ -432,7 +432,7 @@ mod tests {
         std::fs::write(path.join("notes.txt"), "keep me").unwrap();
         let err = build(
             &path,
-            &world(),
+            &mut world(),
             &IndexParams {
                 embedding: Some(crate::embedding::EmbeddingParams::default()),
                 ..IndexParams::default()
@@ -465,7 +465,7 @@ mod tests {
             popular: 7,
             ..IndexParams::default()
         };
-        build(&path, &world(), &params, &[], OldRankers::Keep, &Silent).unwrap();
+        build(&path, &mut world(), &params, &[], OldRankers::Keep, &Silent).unwrap();
         let bundle = Bundle::open(&path).unwrap();
         assert_eq!(bundle.manifest().parameters.popular, 7);
         assert_eq!(bundle.index().popular.of(EventType::Click).len(), 7);

@@ -93,9 +93,16 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
         }
         None => {
             let bars = Bars::default();
-            let log = read_all_events(&args.input, &bars)?;
+            let mut log = read_all_events(&args.input, &bars)?;
             let started = std::time::Instant::now();
-            let built = bundle::build(&args.model_dir, &log, &params, &args.input, rankers, &bars)?;
+            let built = bundle::build(
+                &args.model_dir,
+                &mut log,
+                &params,
+                &args.input,
+                rankers,
+                &bars,
+            )?;
             (built, started, String::new())
         }
     };

@@ -6,6 +6,7 @@ use crate::commands::print_report;
 use crate::commands::progress::Bars;
 use crate::data::read_all_events;
 use crate::error::Result;
+use crate::index::ItemIds;
 
 pub fn run(args: StatsArgs) -> Result<()> {
     let started = std::time::Instant::now();
@@ -22,9 +23,11 @@ pub fn run(args: StatsArgs) -> Result<()> {
             n as f64 / events as f64
         }
     };
-    let mut per_item = vec![0u32; log.aid_bound()];
+    // Events per item, counted at the items' positions: memory follows the items.
+    let ids = ItemIds::of(&log.aids);
+    let mut per_item = vec![0u32; ids.len()];
     for &a in &log.aids {
-        per_item[a as usize] += 1;
+        per_item[ids.position(a).expect("an aid of the log") as usize] += 1;
     }
     per_item.retain(|&c| c > 0);
     per_item.sort_unstable();

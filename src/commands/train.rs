@@ -97,7 +97,7 @@ fn flag_of(name: &str) -> &'static str {
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = args.config()?;
     let bars = Bars::default();
-    let log = read_all_events(std::slice::from_ref(&args.input), &bars)?;
+    let mut log = read_all_events(std::slice::from_ref(&args.input), &bars)?;
     let dir = &args.model_dir;
 
     // The bundle's serving index is kept; only a directory without a manifest gets one
@@ -120,7 +120,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let params = IndexParams::default();
             bundle::build(
                 dir,
-                &log,
+                &mut log,
                 &params,
                 std::slice::from_ref(&args.input),
                 OldRankers::Keep,

@@ -315,14 +315,36 @@ fn group_rows(rows: Rows) -> SessionLog {
     log
 }
 
-fn events_frame(log: &SessionLog, sessions: std::ops::Range<usize>) -> PolarsResult<DataFrame> {
-    let events = log.offsets[sessions.start]..log.offsets[sessions.end];
-    let mut session_col = Vec::with_capacity(events.len());
-    for i in sessions {
-        let n = log.offsets[i + 1] - log.offsets[i];
-        session_col.extend(std::iter::repeat_n(log.session_ids[i] as i32, n));
+/// An id column: int32 while every id fits it, int64 otherwise (ids of real logs may be
+/// anywhere in u32; every Parquet reader takes both).
+fn id_column(name: &str, ids: impl Iterator<Item = u32>, wide: bool) -> Column {
+    if wide {
+        Column::new(name.into(), ids.map(i64::from).collect::<Vec<i64>>())
+    } else {
+        Column::new(name.into(), ids.map(|v| v as i32).collect::<Vec<i32>>())
     }
-    let aid: Vec<i32> = log.aids[events.clone()].iter().map(|&a| a as i32).collect();
+}
+
+/// Which id columns of `log` need int64: (sessions, aids).
+fn wide_ids(log: &SessionLog) -> (bool, bool) {
+    let wide = |ids: &[u32]| ids.iter().any(|&v| v > i32::MAX as u32);
+    (wide(&log.session_ids), wide(&log.aids))
+}
+
+fn events_frame(
+    log: &SessionLog,
+    sessions: std::ops::Range<usize>,
+    (wide_sessions, wide_aids): (bool, bool),
+) -> PolarsResult<DataFrame> {
+    let events = log.offsets[sessions.start]..log.offsets[sessions.end];
+    let session_col = id_column(
+        "session",
+        sessions.flat_map(|i| {
+            std::iter::repeat_n(log.session_ids[i], log.offsets[i + 1] - log.offsets[i])
+        }),
+        wide_sessions,
+    );
+    let aid = id_column("aid", log.aids[events.clone()].iter().copied(), wide_aids);
     let kind: Vec<u8> = log.types[events.clone()].iter().map(|&t| t as u8).collect();
     let ts = if log.has_millis() {
         let ms: Vec<i64> = events
@@ -333,20 +355,16 @@ fn events_frame(log: &SessionLog, sessions: std::ops::Range<usize>) -> PolarsRes
         let seconds: Vec<i32> = log.ts[events].iter().map(|&t| t as i32).collect();
         Column::new("ts".into(), seconds)
     };
-    DataFrame::new_infer_height(vec![
-        Column::new("session".into(), session_col),
-        Column::new("aid".into(), aid),
-        ts,
-        Column::new("type".into(), kind),
-    ])
+    DataFrame::new_infer_height(vec![session_col, aid, ts, Column::new("type".into(), kind)])
 }
 
-/// Writes events one row per event (`session`, `aid` int32; `ts` int32 seconds, or int64
-/// milliseconds when the log has milliseconds; `type` uint8), atomically, in row groups so
-/// memory stays bounded.
+/// Writes events one row per event (`session`, `aid` int32, or int64 when an id needs it;
+/// `ts` int32 seconds, or int64 milliseconds when the log has milliseconds; `type`
+/// uint8), atomically, in row groups so memory stays bounded.
 pub fn write_events(log: &SessionLog, path: &Path) -> Result<()> {
+    let wide = wide_ids(log);
     write_atomic(path, |out| {
-        let first = events_frame(log, 0..0).map_err(|e| Error::polars(path, e))?;
+        let first = events_frame(log, 0..0, wide).map_err(|e| Error::polars(path, e))?;
         let mut writer = ParquetWriter::new(out)
             .batched(first.schema())
             .map_err(|e| Error::polars(path, e))?;
@@ -356,7 +374,7 @@ pub fn write_events(log: &SessionLog, path: &Path) -> Result<()> {
             while end < log.len() && log.offsets[end] - log.offsets[start] < ROWS_PER_BATCH {
                 end += 1;
             }
-            let frame = events_frame(log, start..end).map_err(|e| Error::polars(path, e))?;
+            let frame = events_frame(log, start..end, wide).map_err(|e| Error::polars(path, e))?;
             writer
                 .write_batch(&frame)
                 .map_err(|e| Error::polars(path, e))?;
@@ -389,6 +407,20 @@ mod tests {
         let path = dir.path().join("events.parquet");
         write_events(&sample(), &path).unwrap();
         assert_eq!(read_events(&path).unwrap(), sample());
+    }
+
+    #[test]
+    fn ids_beyond_int32_round_trip_through_int64_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.parquet");
+        let mut log = SessionLog::new();
+        let t = [1_661_200_000, 1_661_200_005];
+        log.push_session(u32::MAX, &[u32::MAX, 1 << 31], &t, &[EventType::Click; 2]);
+        log.push_session(7, &[3, 4], &t, &[EventType::Cart; 2]);
+        write_events(&log, &path).unwrap();
+        let back = read_events(&path).unwrap();
+        assert_eq!(back.session_ids, vec![7, u32::MAX], "sessions in id order");
+        assert_eq!(back.aids, vec![3, 4, u32::MAX, 1 << 31]);
     }
 
     #[test]

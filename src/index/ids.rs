@@ -63,7 +63,11 @@ pub fn distinct_aids(aids: &[u32]) -> Vec<u32> {
         }
         out
     } else {
-        let set: FxHashSet<u32> = aids.iter().copied().collect();
+        // Grown by inserts, not collected: collecting reserves room for every event.
+        let mut set = FxHashSet::default();
+        for &a in aids {
+            set.insert(a);
+        }
         let mut out: Vec<u32> = set.into_iter().collect();
         out.sort_unstable();
         out
@@ -196,6 +200,27 @@ impl ItemIds {
             known,
             unknown,
         })
+    }
+
+    /// Turns the aids of a log these ids were made from ([`of`](Self::of) its aids) into
+    /// positions, in place; [`unlocalize_in_place`](Self::unlocalize_in_place) turns them
+    /// back. Nothing to do for the identity.
+    pub fn localize_in_place(&self, log: &mut SessionLog) {
+        if let ItemIds::Sparse { positions, .. } = self {
+            for aid in &mut log.aids {
+                *aid = positions[aid];
+            }
+        }
+    }
+
+    /// Turns the positions [`localize_in_place`](Self::localize_in_place) made back into
+    /// aids.
+    pub fn unlocalize_in_place(&self, log: &mut SessionLog) {
+        if let ItemIds::Sparse { aids, .. } = self {
+            for position in &mut log.aids {
+                *position = aids[*position as usize];
+            }
+        }
     }
 
     /// A whole log with its aids as positions (a copy; `None` for the identity). Unknown

@@ -332,12 +332,24 @@ impl IndexParams {
 }
 
 /// Builds the whole index from sessions. Tables whose specs form the same pairs are
-/// counted in one pass over them. Sparse aids are counted at their positions, over a copy
-/// of the log with positions for aids.
-pub fn build(log: &SessionLog, params: &IndexParams, progress: &dyn Progress) -> Index {
+/// counted in one pass over them. Sparse aids are counted at their positions: the log's
+/// aids are turned into positions for the build and back into aids after it, in place, so
+/// no copy of the log is made.
+pub fn build(log: &mut SessionLog, params: &IndexParams, progress: &dyn Progress) -> Index {
     let ids = ItemIds::of(&log.aids);
-    let localized = ids.localize_log(log);
-    let log = localized.as_ref().unwrap_or(log);
+    ids.localize_in_place(log);
+    let index = build_at_positions(log, ids, params, progress);
+    index.ids.unlocalize_in_place(log);
+    index
+}
+
+/// [`build`] on a log whose aids are the positions of `ids`.
+fn build_at_positions(
+    log: &SessionLog,
+    ids: ItemIds,
+    params: &IndexParams,
+    progress: &dyn Progress,
+) -> Index {
     let mut tables: [Option<CovisitTable>; NUM_TABLES] = Default::default();
     let kinds = params.tables.len().min(NUM_TABLES);
     for k in 0..kinds {

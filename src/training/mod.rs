@@ -338,7 +338,7 @@ pub fn train(
     };
 
     // Fold 0: the last test period; its sessions train, validate and are held out.
-    let split0 = split(
+    let mut split0 = split(
         &log,
         SplitConfig {
             days: config.days,
@@ -370,7 +370,7 @@ pub fn train(
         config.seed,
         config.max_validation_sessions,
     );
-    let index0 = index::build(&split0.train, params, progress);
+    let index0 = index::build(&mut split0.train, params, progress);
     let Split {
         train: indexed,
         test: test0,
@@ -396,7 +396,7 @@ pub fn train(
                 millis: (millis % 1000) as u16,
             };
             let earlier = log.before(cutoff);
-            let split = split(
+            let mut split = split(
                 &earlier,
                 SplitConfig {
                     days: config.days,
@@ -407,7 +407,7 @@ pub fn train(
             if split.test.is_empty() {
                 break;
             }
-            let index = index::build(&split.train, params, progress);
+            let index = index::build(&mut split.train, params, progress);
             let all_train = vec![Role::Train; split.test.len()];
             progress.stage(
                 &format!("candidates and features, fold {}", fold + 1),
