@@ -282,6 +282,10 @@ pub struct TrainArgs {
     /// last period has as many).
     #[arg(long, default_value = "auto")]
     pub folds: String,
+    /// Cuts of each labelled training session: 1 is the split's own random cut; more label
+    /// that many of its prefixes (validation and held-out sessions keep one cut).
+    #[arg(long, default_value_t = 1)]
+    pub cuts: u32,
     /// Share of negative training rows kept (positives are always kept).
     #[arg(long, default_value_t = 1.0)]
     pub negative_rate: f64,

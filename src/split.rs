@@ -33,6 +33,9 @@ pub struct Split {
     pub test: SessionLog,
     /// One entry per test session, in the same order.
     pub labels: Vec<SessionLabels>,
+    /// The test sessions whole (items unseen in train dropped), in the same order: other
+    /// cuts of them label more training examples ([`more_cuts`]).
+    pub whole: SessionLog,
 }
 
 /// Splits `log` by the official rule.
@@ -91,14 +94,64 @@ pub fn split(log: &SessionLog, config: SplitConfig) -> Split {
         };
         out.labels.push(SessionLabels::after(full, kept));
         out.test.push(full.head(kept));
+        out.whole.push(full);
     }
     out
+}
+
+/// More cuts of the test sessions `chosen` (indices into `split`): for each, up to
+/// `extra` cut points besides the split's own, drawn by `seed` without repeats (all of
+/// them when the session has no more), each a session with the labels of what follows it.
+pub fn more_cuts(
+    split: &Split,
+    chosen: impl Iterator<Item = usize>,
+    extra: usize,
+    seed: u64,
+) -> (SessionLog, Vec<SessionLabels>) {
+    let mut rng = Rng::new(seed);
+    let (mut sessions, mut labels) = (SessionLog::new(), Vec::new());
+    let mut points = Vec::new();
+    for i in chosen {
+        let whole = split.whole.session(i);
+        let own = split.test.session(i).len();
+        points.clear();
+        points.extend((1..whole.len()).filter(|&k| k != own));
+        // A partial Fisher-Yates shuffle: the first `extra` points, uniformly drawn.
+        let take = extra.min(points.len());
+        for j in 0..take {
+            let pick = j + rng.below((points.len() - j) as u64) as usize;
+            points.swap(j, pick);
+        }
+        for &kept in &points[..take] {
+            labels.push(SessionLabels::after(whole, kept));
+            sessions.push(whole.head(kept));
+        }
+    }
+    (sessions, labels)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::EventType::{Cart, Click, Order};
+
+    #[test]
+    fn more_cuts_are_other_points_of_the_whole_session_with_their_labels() {
+        let split = split(&world(), SplitConfig { days: 7, seed: 1 });
+        assert_eq!(split.whole.len(), split.test.len());
+        // Session 3 kept 10, 11, 12 (99 dropped): cuts 1 and 2, one of them the split's.
+        let own = split.test.session(0).len();
+        let (sessions, labels) = more_cuts(&split, 0..1, 5, 3);
+        assert_eq!(sessions.len(), 1, "the one other point");
+        let kept = sessions.session(0).len();
+        assert_ne!(kept, own);
+        assert_eq!(sessions.session(0).aids, &[10, 11, 12][..kept]);
+        assert_eq!(
+            labels[0],
+            SessionLabels::after(split.whole.session(0), kept)
+        );
+        assert_eq!(more_cuts(&split, 0..1, 0, 3).0.len(), 0);
+    }
 
     fn world() -> SessionLog {
         let mut log = SessionLog::new();

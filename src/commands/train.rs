@@ -59,6 +59,7 @@ impl TrainArgs {
                     Error::argument("--folds", format!("{n:?} is not auto or a number"))
                 })?),
             },
+            cuts: self.cuts,
             negative_rate: self.negative_rate,
             max_validation_sessions: self.max_validation_sessions,
             ignored_features: self.ignore_features.clone(),
@@ -88,6 +89,7 @@ fn flag_of(name: &str) -> &'static str {
         "max_depth" => "--max-depth",
         "folds" => "--folds",
         "negative_rate" => "--negative-rate",
+        "cuts" => "--cuts",
         "max_validation_sessions" => "--max-validation-sessions",
         "ignored_features" => "--ignore-features",
         _ => "(training configuration)",

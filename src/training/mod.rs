@@ -29,7 +29,7 @@ use crate::metric::Recall;
 use crate::pipeline::{Recommender, Strategy};
 use crate::progress::{Progress, Unit};
 use crate::ranker::{Rankers, TreeModel};
-use crate::split::{Split, SplitConfig, split};
+use crate::split::{Split, SplitConfig, more_cuts, split};
 
 /// Hyper-parameters of one LightGBM ranker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +108,9 @@ pub struct TrainConfig {
     /// Test periods labelled: 1 is the last `days`; each more adds the period before.
     /// `None`: as many as [`auto_folds`] gives for the log.
     pub folds: Option<u32>,
+    /// Cuts of each labelled training session (1: the split's own; more label its other
+    /// prefixes too, as the session-based recommendation papers train on every prefix).
+    pub cuts: u32,
     /// Share of negative training rows kept.
     pub negative_rate: f64,
     /// Validation sessions at most (the rest of the 10 % train).
@@ -125,6 +128,7 @@ impl Default for TrainConfig {
             candidates: CandidateConfig::default(),
             objective: ObjectiveChoice::Best,
             folds: None,
+            cuts: 1,
             negative_rate: 1.0,
             max_validation_sessions: 50_000,
             ignored_features: Vec::new(),
@@ -173,6 +177,9 @@ impl TrainConfig {
         }
         if self.folds == Some(0) {
             return bad("folds", "must be at least 1");
+        }
+        if self.cuts == 0 {
+            return bad("cuts", "must be at least 1");
         }
         if !(self.negative_rate > 0.0 && self.negative_rate <= 1.0) {
             return bad("negative_rate", "must be in (0, 1]");
@@ -275,6 +282,9 @@ pub struct TrainReport {
     pub folds: u32,
     #[serde(default)]
     pub negative_rate: f64,
+    /// Cuts of each labelled training session.
+    #[serde(default = "one")]
+    pub cuts: u32,
     /// Per target, how its ranker was fitted; `None` for a target left to the heuristic.
     #[serde(default)]
     pub targets: Option<PerObjective<Option<TargetReport>>>,
@@ -284,6 +294,10 @@ pub struct TrainReport {
     /// True when the training index had item embeddings: the rankers then read them.
     #[serde(default)]
     pub embeddings: bool,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// A target that got no ranker: its labelled examples among the candidates of the
@@ -371,20 +385,43 @@ pub fn train(
         config.max_validation_sessions,
     );
     let index0 = index::build(&mut split0.train, params, progress);
-    let Split {
-        train: indexed,
-        test: test0,
-        labels: labels0,
-    } = split0;
-    drop(indexed);
-    progress.stage("candidates and features", test0.len() as u64, Unit::Items);
-    let mut rows = build_rows(&index0, &test0, &labels0, &roles, &options, progress);
+    progress.stage(
+        "candidates and features",
+        split0.test.len() as u64,
+        Unit::Items,
+    );
+    let mut rows = build_rows(
+        &index0,
+        &split0.test,
+        &split0.labels,
+        &roles,
+        &options,
+        progress,
+    );
     progress.finish();
     let candidate_recall = rows.candidate_recall.recall();
     let candidates_per_session = rows.candidates as f64 / rows.sessions.max(1) as f64;
     log::info!(
         "{candidates_per_session:.1} candidates per session on average; candidate recall: {candidate_recall}"
     );
+
+    // More cuts of the training sessions (validation and held-out sessions keep the
+    // split's one cut, as the metric defines).
+    let train_sessions = (0..roles.len()).filter(|&s| roles[s] == Role::Train);
+    rows.merge_train(more_cut_rows(
+        &index0,
+        &split0,
+        train_sessions,
+        config,
+        0,
+        &options,
+        progress,
+    ));
+    let Split {
+        test: test0,
+        labels: labels0,
+        ..
+    } = split0;
 
     // Earlier folds: the log as it was k periods ago, split the same way; train only.
     if let Some((log, last)) = log.as_ref().and_then(|l| Some((l, l.last_timestamp()?))) {
@@ -425,6 +462,15 @@ pub fn train(
             progress.finish();
             more.candidate_recall = Default::default();
             rows.merge_train(more);
+            rows.merge_train(more_cut_rows(
+                &index,
+                &split,
+                0..split.test.len(),
+                config,
+                fold,
+                &options,
+                progress,
+            ));
         }
     }
     drop(log);
@@ -505,6 +551,7 @@ pub fn train(
         candidates_per_session,
         folds,
         negative_rate: config.negative_rate,
+        cuts: config.cuts,
         targets: Some(PerObjective::from_array(targets)),
         unfitted,
         embeddings: params.embedding.is_some(),
@@ -530,6 +577,35 @@ pub fn auto_folds(sessions: usize) -> u32 {
     AUTO_FOLDS_SESSIONS
         .div_ceil(sessions.max(1))
         .clamp(1, MAX_AUTO_FOLDS as usize) as u32
+}
+
+/// Training rows of `config.cuts - 1` more cuts of each of the `chosen` sessions of a
+/// fold's split (none with one cut per session).
+fn more_cut_rows(
+    index: &index::Index,
+    split: &Split,
+    chosen: impl Iterator<Item = usize>,
+    config: &TrainConfig,
+    fold: u32,
+    options: &RowOptions<'_>,
+    progress: &dyn Progress,
+) -> rows::Rows {
+    let extra = config.cuts.saturating_sub(1) as usize;
+    if extra == 0 {
+        return rows::Rows::default();
+    }
+    // A stream of its own per fold: the split's cuts keep their draws.
+    let seed = config.seed ^ 0x6375_7473 ^ (fold as u64) << 40;
+    let (sessions, labels) = more_cuts(split, chosen, extra, seed);
+    progress.stage(
+        &format!("candidates and features, more cuts (fold {})", fold + 1),
+        sessions.len() as u64,
+        Unit::Items,
+    );
+    let all_train = vec![Role::Train; sessions.len()];
+    let rows = build_rows(index, &sessions, &labels, &all_train, options, progress);
+    progress.finish();
+    rows
 }
 
 /// [`rows::build`] for sessions and labels in aids: converted to the index's positions

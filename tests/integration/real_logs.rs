@@ -43,9 +43,9 @@ fn type_name(kind: &str) -> &'static str {
 
 /// Trains on `input`, predicts its sessions and serves the bundle; checks that exactly
 /// `ranked` objectives have rankers everywhere the bundle is described.
-fn train_predict_serve(dir: &Path, input: &Path, ranked: &[&str]) -> Server {
+fn train_predict_serve(dir: &Path, input: &Path, ranked: &[&str], flags: &[&str]) -> Server {
     let model = dir.join("model");
-    let out = run(&[
+    let mut args = vec![
         "train",
         "--input",
         s(input),
@@ -53,7 +53,9 @@ fn train_predict_serve(dir: &Path, input: &Path, ranked: &[&str]) -> Server {
         s(&model),
         "--max-trees",
         "20",
-    ]);
+    ];
+    args.extend_from_slice(flags);
+    let out = run(&args);
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -119,7 +121,7 @@ fn a_clicks_only_log_trains_a_clicks_ranker_and_leaves_carts_and_orders_to_the_h
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("clicks.jsonl");
     edited_world(&input, |_, aid| Some(("clicks", aid)));
-    train_predict_serve(dir.path(), &input, &["clicks"]);
+    train_predict_serve(dir.path(), &input, &["clicks"], &[]);
 }
 
 #[test]
@@ -129,7 +131,14 @@ fn a_log_without_orders_trains_clicks_and_carts_rankers() {
     edited_world(&input, |kind, aid| {
         (kind != "orders").then(|| (type_name(kind), aid))
     });
-    train_predict_serve(dir.path(), &input, &["clicks", "carts"]);
+    // Three cuts of each training session: more labelled examples, the same outcome.
+    let server = train_predict_serve(dir.path(), &input, &["clicks", "carts"], &["--cuts", "3"]);
+    drop(server);
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("model/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["training"]["cuts"], 3);
 }
 
 #[test]
@@ -139,6 +148,7 @@ fn the_full_mix_trains_three_rankers_reported_everywhere() {
         dir.path(),
         Path::new("fixtures/world/train.jsonl"),
         &["clicks", "carts", "orders"],
+        &[],
     );
 }
 
