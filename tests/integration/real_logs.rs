@@ -535,15 +535,13 @@ fn a_malformed_line_is_reported_with_its_number_and_nothing_is_written() {
     text.push_str("9,2014-04-07T10:51:09.277Z,4294967296,0\n");
     std::fs::write(&input, &text).unwrap();
     let output = dir.path().join("out.parquet");
-    let out = run(&[
-        "convert",
-        "--from",
-        "yoochoose",
-        "--input",
-        s(&input),
-        "--output",
-        s(&output),
-    ]);
+    let convert = |extra: &[&str]| {
+        let mut args = vec!["convert", "--from", "yoochoose", "--input", s(&input)];
+        args.extend_from_slice(&["--output", s(&output)]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = convert(&[]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = lines_of("fixtures/logs/yoochoose-clicks.dat") + 1;
@@ -556,29 +554,11 @@ fn a_malformed_line_is_reported_with_its_number_and_nothing_is_written() {
     assert!(!output.exists());
 
     std::fs::write(&input, "1,yesterday,214536502,0\n").unwrap();
-    let out = run(&[
-        "convert",
-        "--from",
-        "yoochoose",
-        "--input",
-        s(&input),
-        "--output",
-        s(&output),
-    ]);
+    let out = convert(&[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1: timestamp \"yesterday\""));
     // A flag of another format is refused before anything is read.
-    let out = run(&[
-        "convert",
-        "--from",
-        "yoochoose",
-        "--input",
-        s(&input),
-        "--output",
-        s(&output),
-        "--purchases",
-        "x.csv",
-    ]);
+    let out = convert(&["--purchases", "x.csv"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--purchases"));
     assert!(!output.exists());
