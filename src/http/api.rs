@@ -19,10 +19,13 @@ pub const DEFAULT_K: usize = 20;
     "event_types": [0, 1, 1, 1, 2], "type": "orders", "k": 20}))]
 pub struct PredictRequest {
     /// Item ids (0..=4294967295).
+    #[schema(min_items = 1, max_items = 500)]
     pub aids: Vec<i64>,
     /// Unix time of each event, seconds.
+    #[schema(min_items = 1, max_items = 500)]
     pub timestamps: Vec<i64>,
     /// 0 click, 1 cart, 2 order.
+    #[schema(min_items = 1, max_items = 500)]
     pub event_types: Vec<i64>,
     /// The objective: "clicks", "carts" or "orders" (default "orders").
     #[serde(rename = "type")]

@@ -80,9 +80,10 @@ pub enum ApiError {
     /// No such route.
     #[error("no route {0}")]
     NotFound(String),
-    /// The route exists with other methods.
-    #[error("method {0} is not allowed here")]
-    MethodNotAllowed(String),
+    /// The route exists with another method, `allow` (sent in the `Allow` header, as RFC
+    /// 9110 asks of a 405).
+    #[error("method {method} is not allowed here (allowed: {allow})")]
+    MethodNotAllowed { method: String, allow: &'static str },
     /// An admin route without the right bearer token.
     #[error("this route needs Authorization: Bearer <OTTO_ADMIN_TOKEN>")]
     Unauthorized,
@@ -105,7 +106,7 @@ impl ApiError {
             ApiError::Invalid(e) => e.code(),
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Draining => "draining",
             ApiError::Overloaded(_) => "overloaded",
@@ -121,7 +122,7 @@ impl ResponseError for ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Draining | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Reload { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -129,7 +130,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            response.insert_header((actix_web::http::header::ALLOW, *allow));
+        }
+        response.json(ErrorBody {
             status: "error",
             code: self.code(),
             message: self.to_string(),

@@ -115,7 +115,7 @@ impl AppState {
 pub const MODEL_VERSION_HEADER: &str = "X-Model-Version";
 
 /// Recommendations for one session.
-#[utoipa::path(post, path = "/predict", request_body = PredictRequest,
+#[utoipa::path(post, path = "/predict", tag = "recommendations", request_body = PredictRequest,
     responses(
         (status = 200, description = "Items best first, with scores", body = PredictResponse,
             headers(("X-Model-Version" = String, description = "The model version that answered"))),
@@ -173,7 +173,7 @@ struct HealthBody<'a> {
 }
 
 /// The server and the model it serves.
-#[utoipa::path(get, path = "/health",
+#[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, body = HealthBody,
         headers(("X-Model-Version" = String, description = "The model version")))))]
 async fn health(state: web::Data<AppState>) -> HttpResponse {
@@ -195,7 +195,7 @@ struct LiveBody {
 }
 
 /// Liveness: the process is up and its workers answer.
-#[utoipa::path(get, path = "/livez", responses((status = 200, body = LiveBody)))]
+#[utoipa::path(get, path = "/livez", tag = "operations", responses((status = 200, body = LiveBody)))]
 async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(LiveBody { status: "ok" })
 }
@@ -209,7 +209,7 @@ struct ReadyBody<'a> {
 }
 
 /// Readiness: a model is loaded (always, once listening) and the server is not draining.
-#[utoipa::path(get, path = "/readyz", responses(
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, body = ReadyBody, headers(("X-Model-Version" = String, description = "The model version"))),
     (status = 503, description = "`draining`: the server is shutting down", body = ErrorBody)))]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -252,7 +252,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Loads a bundle and swaps it in; the old model serves until then, and on any failure.
 /// Exists only when `OTTO_ADMIN_TOKEN` is set.
-#[utoipa::path(post, path = "/admin/reload", request_body(content = Option<ReloadRequest>),
+#[utoipa::path(post, path = "/admin/reload", tag = "operations", request_body(content = Option<ReloadRequest>),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The new model", body = ReloadBody,
@@ -278,10 +278,14 @@ async fn admin_reload(
     if !constant_time_eq(presented.as_bytes(), token.as_bytes()) {
         return Err(ApiError::Unauthorized);
     }
+    // No body, or JSON `null` (what the document's optional body allows), reloads the
+    // same directory.
     let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReloadRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(from_serde)?
+        serde_json::from_slice::<Option<ReloadRequest>>(&body)
+            .map_err(from_serde)?
+            .unwrap_or_default()
     };
     let info = state.into_inner().reload(request.model_dir).await?;
     Ok(HttpResponse::Ok()
@@ -293,7 +297,7 @@ async fn admin_reload(
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -304,8 +308,14 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(req.path().to_string()))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(req.method().to_string()))
+/// The answer of a route to a method other than `allow`: 405 with an `Allow` header.
+fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move |req: HttpRequest| async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow,
+        })
+    })
 }
 
 /// One request being handled; leaving (or being dropped on a cancelled request) frees
@@ -386,37 +396,42 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/predict")
             .route(web::post().to(predict))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(method_not_allowed("POST")),
     )
     .service(
         web::resource("/health")
             .route(web::get().to(health))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/metrics")
             .route(web::get().to(metrics))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/livez")
             .route(web::get().to(livez))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/readyz")
             .route(web::get().to(readyz))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/admin/reload")
             .route(web::post().to(admin_reload))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(method_not_allowed("POST")),
     )
     .service(
         web::resource("/openapi.json")
             .route(web::get().to(openapi::document))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/docs")
+            .route(web::get().to(openapi::docs_redirect))
+            .default_service(method_not_allowed("GET")),
     )
     .service(openapi::docs())
     .default_service(web::to(not_found));

@@ -12,6 +12,10 @@ use utoipa_swagger_ui::SwaggerUi;
 #[openapi(
     info(title = "otto-rec", description = "Session-based recommendations (OTTO): candidates, features, LightGBM rankers."),
     paths(super::predict, super::health, super::livez, super::readyz, super::metrics, super::admin_reload),
+    tags(
+        (name = "recommendations", description = "A session in, the items to show next out."),
+        (name = "operations", description = "Health, probes, metrics and model reloads."),
+    ),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -44,6 +48,14 @@ pub async fn document() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(json())
+}
+
+/// `GET /docs`, as users of FastAPI-style services type it: a permanent redirect to
+/// `/docs/`, where the page's relative links resolve.
+pub async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+        .finish()
 }
 
 /// `GET /docs/`: Swagger UI reading `/openapi.json`.

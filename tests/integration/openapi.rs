@@ -80,6 +80,10 @@ fn the_document_describes_every_route_and_error_code() {
 #[test]
 fn docs_serve_swagger_ui_from_the_binary() {
     let server = Server::start(&repo_path("models/default"));
+    // `/docs`, as FastAPI users type it, redirects to the page.
+    let (status, head, _) = server.exchange("GET", "/docs", &[], b"");
+    assert_eq!(status, 308);
+    assert!(head.contains("location: /docs/"), "{head}");
     let (status, _, page) = server.exchange("GET", "/docs/", &[], b"");
     assert_eq!(status, 200);
     assert!(page.contains("swagger-ui"), "{page}");

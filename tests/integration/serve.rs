@@ -150,9 +150,25 @@ fn every_error_has_its_status_and_a_json_message_and_the_server_keeps_answering(
     let (status, text) = server.request("GET", "/nowhere", b"");
     assert_eq!(status, 404);
     assert!(text.contains("\"code\":\"not_found\""), "{text}");
-    let (status, text) = server.request("GET", "/predict", b"");
-    assert_eq!(status, 405);
-    assert!(text.contains("\"code\":\"method_not_allowed\""), "{text}");
+    // A 405 names the allowed method (RFC 9110), on every route.
+    for (method, path, allow) in [
+        ("GET", "/predict", "post"),
+        ("POST", "/health", "get"),
+        ("DELETE", "/metrics", "get"),
+        ("POST", "/livez", "get"),
+        ("PUT", "/readyz", "get"),
+        ("GET", "/admin/reload", "post"),
+        ("POST", "/openapi.json", "get"),
+        ("POST", "/docs", "get"),
+    ] {
+        let (status, head, text) = server.exchange(method, path, &[], b"");
+        assert_eq!(status, 405, "{method} {path}");
+        assert!(
+            head.contains(&format!("allow: {allow}")),
+            "{method} {path}: {head}"
+        );
+        assert!(text.contains("\"code\":\"method_not_allowed\""), "{text}");
+    }
     // Unknown aids and out-of-order events are not errors.
     let (status, body) =
         server.predict(&json!({"aids":[999999999, 5],"timestamps":[20, 10],"event_types":[0, 1]}));
@@ -338,6 +354,10 @@ fn probes_versions_and_hot_reload_keep_serving_through_failures() {
         assert!(body.contains("\"code\":\"unauthorized\""), "{body}");
     }
     let auth = ["Authorization: Bearer s3cret"];
+    // A JSON null body, valid by the document, reloads the same directory.
+    let (status, _, body) = server.exchange("POST", "/admin/reload", &auth, b"null");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&version), "{body}");
     // A reload to a directory that is not a bundle fails; the old model keeps serving.
     let request = format!("{{\"model_dir\":{:?}}}", s(dir.path()));
     let (status, _, body) = server.exchange("POST", "/admin/reload", &auth, request.as_bytes());
