@@ -2,7 +2,7 @@
 //! (`utoipa`): `GET /openapi.json`, and `GET /docs/` showing it with Swagger UI served from
 //! the binary (no CDN: the page works offline).
 
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -32,22 +32,36 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The document as pretty JSON, built on first use (the same bytes on every call).
-pub fn json() -> &'static str {
-    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    JSON.get_or_init(|| {
+/// The document as pretty JSON, built on first use (the same bytes on every call). Without
+/// `admin`, `POST /admin/reload` and its bearer scheme are left out: the route answers 404
+/// then, so a client reading the document must not find it there.
+pub fn json(admin: bool) -> &'static str {
+    static WITH_ADMIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static WITHOUT_ADMIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let cell = if admin { &WITH_ADMIN } else { &WITHOUT_ADMIN };
+    cell.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+        if !admin {
+            doc.paths.paths.remove(ADMIN_RELOAD);
+            if let Some(components) = &mut doc.components {
+                components.security_schemes.remove("bearer");
+            }
+        }
         doc.to_pretty_json()
             .expect("the OpenAPI document serialises")
     })
 }
 
-/// `GET /openapi.json`.
-pub async fn document() -> HttpResponse {
+/// The path of the admin route, as the document names it.
+const ADMIN_RELOAD: &str = "/admin/reload";
+
+/// `GET /openapi.json`: the document of this server (with the admin route only when it
+/// is on).
+pub async fn document(state: web::Data<super::AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(json())
+        .body(json(state.admin_token.is_some()))
 }
 
 /// `GET /docs`, as users of FastAPI-style services type it: a permanent redirect to

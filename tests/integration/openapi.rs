@@ -6,9 +6,17 @@ use crate::common::{Server, repo_path};
 
 const GOLDEN: &str = "tests/golden/openapi.json";
 
+/// A server with the admin route on, whose document lists every route.
+fn admin_server() -> Server {
+    Server::start_with_env(
+        &repo_path("models/default"),
+        &[("OTTO_ADMIN_TOKEN", "t0ken")],
+    )
+}
+
 #[test]
 fn openapi_json_equals_the_golden_file() {
-    let server = Server::start(&repo_path("models/default"));
+    let server = admin_server();
     let (status, head, body) = server.exchange("GET", "/openapi.json", &[], b"");
     assert_eq!(status, 200);
     assert!(head.contains("content-type: application/json"), "{head}");
@@ -25,8 +33,24 @@ fn openapi_json_equals_the_golden_file() {
 }
 
 #[test]
-fn the_document_describes_every_route_and_error_code() {
+fn without_an_admin_token_the_document_leaves_the_admin_route_out() {
     let server = Server::start(&repo_path("models/default"));
+    let (status, body) = server.request("GET", "/openapi.json", b"");
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["paths"]["/predict"]["post"].is_object());
+    assert!(
+        doc["paths"].get("/admin/reload").is_none(),
+        "{}",
+        doc["paths"]
+    );
+    assert!(doc["components"]["securitySchemes"].get("bearer").is_none());
+    assert_eq!(server.request("POST", "/admin/reload", b"").0, 404);
+}
+
+#[test]
+fn the_document_describes_every_route_and_error_code() {
+    let server = admin_server();
     let (status, body) = server.request("GET", "/openapi.json", b"");
     assert_eq!(status, 200);
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
