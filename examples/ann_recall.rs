@@ -6,7 +6,7 @@
 //! QUERIES items (default 2,000) are drawn evenly over the items with vectors.
 
 use otto_rec::bundle::Bundle;
-use otto_rec::embedding::ann::exact_neighbours;
+use otto_rec::index::embedding::ann::exact_neighbours;
 use rayon::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

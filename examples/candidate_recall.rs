@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let log = read_events(std::path::Path::new(path), &Silent)?;
     let mut split = split(&log, SplitConfig::default());
     let params = IndexParams {
-        embedding: Some(otto_rec::embedding::EmbeddingParams::default()),
+        embedding: Some(otto_rec::index::embedding::EmbeddingParams::default()),
         ..IndexParams::default()
     };
     let index = index::build(&mut split.train, &params, &Silent);

@@ -1,6 +1,7 @@
 //! Candidate generation for the ranker: the session's history, the neighbours of its
-//! history in each co-visitation table, and popular items, merged into one set per session
-//! (shared by the three objectives). Each candidate carries its rank in every source.
+//! history in each co-visitation table, similar items, the items of similar past sessions
+//! and popular items, merged into one set per session (shared by the three objectives).
+//! Each candidate carries its rank in every source.
 //!
 //! [`SessionContext`] holds what is computed once per session — per-aid interactions and,
 //! per table, the co-visitation weights aggregated over the history — and is what the
@@ -12,7 +13,8 @@ use crate::domain::{
     BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, best_first, recency_weight,
     unique_newest_first,
 };
-use crate::embedding::dot;
+use crate::index::embedding::dot;
+use crate::index::sessions::Neighbour;
 use crate::index::{CovisitTable, Index, NUM_TABLES, TableKind};
 
 /// Where a candidate came from.
@@ -24,10 +26,13 @@ pub enum Source {
     PopularOrders,
     /// Nearest items by embedding of the session's most recent aids.
     Similar,
+    /// Items of the most similar past sessions (session-based kNN).
+    Knn,
 }
 
-/// Number of sources: the history, one per table, two popularity lists, similar items.
-pub const NUM_SOURCES: usize = 1 + NUM_TABLES + 3;
+/// Number of sources: the history, one per table, two popularity lists, similar items,
+/// similar sessions.
+pub const NUM_SOURCES: usize = 1 + NUM_TABLES + 4;
 
 impl Source {
     /// Every source, in rank-array order.
@@ -39,6 +44,7 @@ impl Source {
         all[1 + NUM_TABLES] = Source::PopularClicks;
         all[2 + NUM_TABLES] = Source::PopularOrders;
         all[3 + NUM_TABLES] = Source::Similar;
+        all[4 + NUM_TABLES] = Source::Knn;
         all
     }
 
@@ -50,6 +56,7 @@ impl Source {
             Source::PopularClicks => 1 + NUM_TABLES,
             Source::PopularOrders => 2 + NUM_TABLES,
             Source::Similar => 3 + NUM_TABLES,
+            Source::Knn => 4 + NUM_TABLES,
         }
     }
 
@@ -61,6 +68,7 @@ impl Source {
             Source::PopularClicks => "popular_clicks".into(),
             Source::PopularOrders => "popular_orders".into(),
             Source::Similar => "similar".into(),
+            Source::Knn => "knn".into(),
         }
     }
 }
@@ -99,6 +107,22 @@ pub struct CandidateConfig {
     /// Similar items kept as candidates (the best by recency-weighted cosine).
     #[serde(default)]
     pub similar: usize,
+    /// Items of similar past sessions kept as candidates (the best by kNN score); 0 turns
+    /// the session neighbours off.
+    #[serde(default)]
+    pub knn: usize,
+    /// The session's most recent distinct aids that look up past sessions.
+    #[serde(default)]
+    pub knn_query: usize,
+    /// Most recent past sessions sharing an item that are compared with the session.
+    #[serde(default)]
+    pub knn_sample: usize,
+    /// Most similar of them whose items are scored.
+    #[serde(default)]
+    pub knn_neighbours: usize,
+    /// Weight of an item's IDF in its score: `similarity · decay · (1 + w · idf)`.
+    #[serde(default)]
+    pub knn_idf: f32,
 }
 
 impl Default for CandidateConfig {
@@ -111,6 +135,11 @@ impl Default for CandidateConfig {
             neighbour_ranking: NeighbourRanking::Recency,
             similar_history: 1,
             similar: 20,
+            knn: 50,
+            knn_query: 10,
+            knn_sample: 500,
+            knn_neighbours: 100,
+            knn_idf: 1.0,
         }
     }
 }
@@ -211,7 +240,7 @@ impl TableAgg {
     }
 
     /// The `n` aids of highest `key`, best first; ties keep first-seen order.
-    fn best(&self, n: usize, key: impl Fn(&CovisitAgg) -> f32) -> Vec<u32> {
+    pub fn best(&self, n: usize, key: impl Fn(&CovisitAgg) -> f32) -> Vec<u32> {
         best_first(self.aggs.iter().map(|(_, agg)| key(agg)), n)
             .into_iter()
             .map(|i| self.aggs[i as usize].0)
@@ -238,6 +267,13 @@ pub struct SessionContext<'a> {
     pub similar: TableAgg,
     /// The session's vectors (empty without embeddings).
     pub vectors: SessionVectors<'a>,
+    /// Items of similar past sessions: `sum` the kNN score, `max` the best single
+    /// neighbour's contribution, `count` the neighbours that hold the item.
+    pub knn: TableAgg,
+    /// The similar past sessions, most similar first.
+    pub neighbours: Vec<Neighbour>,
+    /// The best kNN score of an item (0: none).
+    pub knn_top: f32,
 }
 
 /// Aggregates the rows of `sources` (newest first) in `table`.
@@ -253,6 +289,31 @@ fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
             a.max = a.max.max(w);
             a.count += 1;
             a.recency_sum += w / (1 + p) as f32;
+        }
+    }
+    agg
+}
+
+/// Scores the items of `neighbours` (V-SKNN): each neighbour adds `similarity · decay ·
+/// (1 + idf_weight · idf)` to each of its items, where `decay = 1 / (1 + step)` favours
+/// neighbours that share the session's most recent items.
+fn score_neighbours(index: &Index, neighbours: &[Neighbour], idf_weight: f32) -> TableAgg {
+    let Some(sessions) = &index.sessions else {
+        return TableAgg::default();
+    };
+    let size: usize = neighbours
+        .iter()
+        .map(|n| sessions.items_of(n.session).len())
+        .sum();
+    let mut agg = TableAgg::with_capacity(size);
+    for n in neighbours {
+        let base = n.similarity / (1 + n.step as u32) as f32;
+        for &item in sessions.items_of(n.session) {
+            let w = base * (1.0 + idf_weight * sessions.idf(item));
+            let a = agg.entry(item);
+            a.sum += w;
+            a.max = a.max.max(w);
+            a.count += 1;
         }
     }
     agg
@@ -376,6 +437,23 @@ impl<'a> SessionContext<'a> {
             }
             None => (TableAgg::default(), SessionVectors::default()),
         };
+        let (knn, neighbours) = match &index.sessions {
+            Some(sessions) if config.knn > 0 => {
+                let mut neighbours = Vec::new();
+                let query = &unique[..unique.len().min(config.knn_query)];
+                sessions.neighbours(
+                    query,
+                    config.knn_sample,
+                    config.knn_neighbours,
+                    &mut neighbours,
+                );
+                (
+                    score_neighbours(index, &neighbours, config.knn_idf),
+                    neighbours,
+                )
+            }
+            _ => (TableAgg::default(), Vec::new()),
+        };
         SessionContext {
             session,
             unique,
@@ -387,6 +465,9 @@ impl<'a> SessionContext<'a> {
             open_cart: cart.len(),
             similar,
             vectors,
+            knn_top: knn.aggs.iter().map(|(_, a)| a.sum).fold(0.0, f32::max),
+            knn,
+            neighbours,
         }
     }
 
@@ -418,7 +499,11 @@ pub fn candidates(
     index: &Index,
     config: &CandidateConfig,
 ) -> Vec<Candidate> {
-    let most = config.history + NUM_TABLES * config.per_table + 2 * config.popular + config.similar;
+    let most = config.history
+        + NUM_TABLES * config.per_table
+        + 2 * config.popular
+        + config.similar
+        + config.knn;
     let mut out: Vec<Candidate> = Vec::with_capacity(most);
     let mut slot: FxHashMap<u32, usize> =
         FxHashMap::with_capacity_and_hasher(most, Default::default());
@@ -457,6 +542,9 @@ pub fn candidates(
     let similar = ctx.similar.best(config.similar, |a| a.recency_sum);
     for (rank, aid) in similar.into_iter().enumerate() {
         add(aid, Source::Similar, rank);
+    }
+    for (rank, aid) in ctx.knn.best(config.knn, |a| a.sum).into_iter().enumerate() {
+        add(aid, Source::Knn, rank);
     }
     for (kind, source) in [
         (EventType::Click, Source::PopularClicks),
@@ -497,6 +585,7 @@ mod tests {
                 by_type: [vec![50, 10], vec![], vec![60]],
             },
             embeddings: None,
+            sessions: None,
         }
     }
 

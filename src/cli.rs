@@ -187,7 +187,7 @@ pub struct BuildIndexArgs {
     pub embedding_min_count: u32,
     /// Subsampling of frequent items: an item with a share f of all events keeps each
     /// event with probability (√(f/t) + 1)·t/f, t = this (0 keeps every event).
-    #[arg(long, default_value_t = crate::embedding::EmbeddingParams::default().sample)]
+    #[arg(long, default_value_t = crate::index::embedding::EmbeddingParams::default().sample)]
     pub embedding_sample: f64,
     /// Seed of the embedding trainer (with RAYON_NUM_THREADS=1 the same seed gives the same vectors).
     #[arg(long, default_value_t = 42)]
@@ -195,6 +195,15 @@ pub struct BuildIndexArgs {
     /// Similar items kept per item.
     #[arg(long, default_value_t = 20)]
     pub similar_items: usize,
+    /// Leave out the session index (past sessions by item, for the session-kNN candidates).
+    #[arg(long)]
+    pub no_sessions: bool,
+    /// Most recent past sessions listed per item in the session index.
+    #[arg(long, default_value_t = crate::index::sessions::SessionKnnParams::default().sessions_per_item)]
+    pub sessions_per_item: usize,
+    /// Most recent distinct items kept per past session in the session index.
+    #[arg(long, default_value_t = crate::index::sessions::SessionKnnParams::default().items_per_session)]
+    pub items_per_session: usize,
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +312,22 @@ pub struct TrainArgs {
     /// candidates; 0 leaves the source out. Used when the bundle has embeddings.
     #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().similar_history)]
     pub similar_history: usize,
+    /// Items of similar past sessions (session-based kNN) kept as candidates; 0 leaves the
+    /// source out. Used when the bundle has a session index (the default).
+    #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().knn)]
+    pub knn: usize,
+    /// Most recent distinct aids of a session that look up similar past sessions.
+    #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().knn_query)]
+    pub knn_query: usize,
+    /// Most recent past sessions sharing an item with the session that are compared with it.
+    #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().knn_sample)]
+    pub knn_sample: usize,
+    /// Most similar past sessions whose items are scored (k).
+    #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().knn_neighbours)]
+    pub knn_neighbours: usize,
+    /// Weight of an item's IDF in its kNN score (0: none).
+    #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().knn_idf)]
+    pub knn_idf: f32,
     /// How a table's neighbours are ranked: sum (of weights over the history aids) or
     /// recency (each weight divided by 1 + the position of its history aid).
     #[arg(long, default_value = "recency")]

@@ -145,6 +145,10 @@ pub enum BundleProblem {
         "its rankers were trained with item embeddings and it has none: rebuild the index with embeddings, or retrain"
     )]
     RankersNeedEmbeddings,
+    #[error(
+        "its rankers were trained with similar past sessions and it has no session index: rebuild the index with them (the default), or retrain"
+    )]
+    RankersNeedSessions,
     #[error("{name}: aid {aid} has no item statistics (no row of item_stats.parquet lists it)")]
     UnknownAid { name: String, aid: u32 },
     #[error("popular.parquet disagrees with item_stats.parquet: {0}")]
@@ -186,6 +190,7 @@ impl BundleProblem {
             BundleProblem::NotABundle => "not_a_bundle",
             BundleProblem::RankersIncompatible(_) => "rankers_incompatible",
             BundleProblem::RankersNeedEmbeddings => "rankers_need_embeddings",
+            BundleProblem::RankersNeedSessions => "rankers_need_sessions",
             BundleProblem::SmokeTest(_) => "smoke_test_failed",
             BundleProblem::UnknownAid { .. } => "unknown_aid",
             BundleProblem::PopularMismatch(_) => "popular_mismatch",

@@ -4,17 +4,17 @@
 //!
 //! Families: session (shape and time of the session), session × item (how the session
 //! interacted with the candidate), item (global counts, recent counts and ratios from the
-//! index), pair (co-visitation weights from the history, per table) and the candidate's
-//! rank in each source. Missing values (e.g. recency of an aid the session never touched)
+//! index), pair (co-visitation weights from the history, per table), the candidate's
+//! rank in each source, item vectors, and the items of similar past sessions. Missing values (e.g. recency of an aid the session never touched)
 //! are NaN, which LightGBM treats as missing.
 
 use crate::candidates::{ABSENT, Candidate, Interaction, RECENT_SOURCES, SessionContext};
 use crate::domain::{HOUR, hour_of_day, weekday};
-use crate::embedding::dot;
 use crate::index::Index;
+use crate::index::embedding::dot;
 
 /// Feature names, in row order.
-pub const FEATURE_NAMES: [&str; 105] = [
+pub const FEATURE_NAMES: [&str; 112] = [
     // session
     "session_events",
     "session_duration_s",
@@ -118,6 +118,7 @@ pub const FEATURE_NAMES: [&str; 105] = [
     "rank_popular_clicks",
     "rank_popular_orders",
     "rank_similar",
+    "rank_knn",
     "num_sources",
     // embeddings (NaN without item vectors)
     "emb_cos_last",
@@ -126,6 +127,13 @@ pub const FEATURE_NAMES: [&str; 105] = [
     "emb_cos_max_buys",
     "similar_recency_sum",
     "similar_count",
+    // similar past sessions (NaN without the session index)
+    "knn_score",
+    "knn_max",
+    "knn_count",
+    "knn_share",
+    "knn_neighbours",
+    "knn_top_similarity",
 ];
 
 /// Number of features.
@@ -323,6 +331,24 @@ pub fn write_row(
         similar.recency_sum,
         similar.count as f32,
     ]);
+
+    if index.sessions.is_some() {
+        let knn = ctx.knn.get(aid).copied().unwrap_or_default();
+        row.extend_from_slice(&[
+            knn.sum,
+            knn.max,
+            knn.count as f32,
+            if ctx.knn_top > 0.0 {
+                knn.sum / ctx.knn_top
+            } else {
+                0.0
+            },
+            ctx.neighbours.len() as f32,
+            ctx.neighbours.first().map_or(0.0, |n| n.similarity),
+        ]);
+    } else {
+        row.extend_from_slice(&[f32::NAN; 6]);
+    }
     debug_assert_eq!(row.len() - start, NUM_FEATURES);
 }
 
@@ -332,7 +358,7 @@ mod tests {
     use crate::candidates::{CandidateConfig, candidates};
     use crate::domain::EventType::{Cart, Click, Order};
     use crate::domain::{Session, SessionLog};
-    use crate::embedding::{Embeddings, ItemEmbeddings};
+    use crate::index::embedding::{Embeddings, ItemEmbeddings};
     use crate::index::{CovisitTable, ItemIds, ItemStats, Popular};
 
     fn index() -> Index {
@@ -365,6 +391,7 @@ mod tests {
                 ),
                 similar: t(&[2], &[7], &[0.8]),
             }),
+            sessions: None,
         }
     }
 

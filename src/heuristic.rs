@@ -133,6 +133,7 @@ mod tests {
                 by_type: [vec![90, 10, 91], vec![], vec![95, 96]],
             },
             embeddings: None,
+            sessions: None,
         }
     }
 

@@ -10,8 +10,8 @@
 //!    through which long work reports progress).
 //! 2. **Core** — pure algorithms that never touch files, HTTP or the command line:
 //!    [`split`] (the official validation split), [`metric`] (Recall@20), [`synthetic`]
-//!    (an OTTO-like world), [`index`] (co-visitation tables and item statistics),
-//!    [`embedding`] (item vectors and similar items),
+//!    (an OTTO-like world), [`index`] (the retrieval sources — co-visitation tables, item
+//!    vectors and similar items, similar past sessions — and item statistics),
 //!    [`heuristic`] (the baseline re-rank), [`candidates`] and [`features`] (what the
 //!    rankers score), [`ranker`] (the request-path evaluator of LightGBM models) and
 //!    [`pipeline`] (the [`Recommender`](pipeline::Recommender) that `predict` and `serve`
@@ -27,7 +27,6 @@ pub mod commands;
 pub mod counter;
 pub mod data;
 pub mod domain;
-pub mod embedding;
 pub mod error;
 pub mod features;
 pub mod heuristic;

@@ -10,8 +10,9 @@ use polars::prelude::*;
 use super::manifest::VectorShape;
 use crate::data::atomic::write_atomic;
 use crate::domain::EventType;
-use crate::embedding::Embeddings;
 use crate::error::{BundleProblem, Error, Result};
+use crate::index::embedding::Embeddings;
+use crate::index::sessions::SessionIndex;
 use crate::index::{CovisitTable, ItemIds, ItemRecord, ItemStats, Popular, TableKind};
 
 /// Item statistics file.
@@ -22,6 +23,72 @@ pub const POPULAR: &str = "popular.parquet";
 pub const VECTORS: &str = "item_vectors.f32";
 /// Similar items, in the co-visitation table format (weight = cosine).
 pub const SIMILAR: &str = "similar_items.parquet";
+/// Past sessions by item (session-based kNN): little-endian u32, see [`session_bytes`].
+pub const SESSIONS: &str = "sessions.u32";
+/// First word of [`SESSIONS`]: "OTSK" and the layout's version.
+const SESSIONS_MAGIC: [u32; 2] = [u32::from_le_bytes(*b"OTSK"), 1];
+
+/// The session index as little-endian u32 words: the magic and version, the lengths of its
+/// four arrays, then the arrays (item offsets, item sessions, session offsets, session
+/// items), items as positions in `item_stats.parquet`'s order.
+pub fn session_bytes(index: &SessionIndex) -> Vec<u8> {
+    let parts = index.parts();
+    let mut words: Vec<u32> = SESSIONS_MAGIC.to_vec();
+    words.extend(parts.iter().map(|p| p.len() as u32));
+    let mut bytes =
+        Vec::with_capacity(4 * (words.len() + parts.iter().map(|p| p.len()).sum::<usize>()));
+    for w in words.iter().chain(parts.iter().flat_map(|p| p.iter())) {
+        bytes.extend_from_slice(&w.to_le_bytes());
+    }
+    bytes
+}
+
+/// Reads the session index file of a bundle whose statistics are `stats`, checking its
+/// layout and every offset and value.
+pub fn load_sessions(dir: &Path, stats: &ItemStats) -> Result<SessionIndex> {
+    let path = dir.join(SESSIONS);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::bundle(
+                dir,
+                BundleProblem::FileMissing(SESSIONS.into()),
+            ));
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let bad = |detail: String| unreadable(dir, SESSIONS, detail);
+    if bytes.len() % 4 != 0 || bytes.len() < 24 {
+        return Err(bad(format!("{} bytes: not a session index", bytes.len())));
+    }
+    let mut words = bytes
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let head: Vec<u32> = words.by_ref().take(6).collect();
+    if head[..2] != SESSIONS_MAGIC {
+        return Err(bad("not a session index of this version (bad magic)".into()));
+    }
+    let lens: Vec<usize> = head[2..].iter().map(|&l| l as usize).collect();
+    if lens.iter().sum::<usize>() != bytes.len() / 4 - 6 {
+        return Err(bad(format!(
+            "array lengths {lens:?} do not add up to the file's {} words",
+            bytes.len() / 4 - 6
+        )));
+    }
+    let mut take = |n: usize| -> Vec<u32> { words.by_ref().take(n).collect() };
+    let (a, b, c, d) = (take(lens[0]), take(lens[1]), take(lens[2]), take(lens[3]));
+    drop(bytes);
+    if a.len() != stats.aid_bound() + 1 {
+        return Err(bad(format!(
+            "{} items, but the statistics list {}",
+            a.len().saturating_sub(1),
+            stats.aid_bound()
+        )));
+    }
+    SessionIndex::from_parts(a, b, c, d)
+        .map(|index| index.with_idf(stats))
+        .map_err(|e| bad(e.to_string()))
+}
 
 /// The vectors as little-endian bytes.
 pub fn vector_bytes(e: &Embeddings) -> Vec<u8> {

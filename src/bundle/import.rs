@@ -61,6 +61,11 @@ pub fn import(dir: &Path, tables: &Path, rankers: OldRankers) -> Result<Built> {
             "embedding parameters: item vectors are built by `otto-rec build-index --embeddings`, not imported".into(),
         )));
     }
+    if params.sessions.is_some() {
+        return Err(problem(BundleProblem::BadIndexJson(
+            "session parameters: the session index (session-based kNN) is built from the events by `otto-rec build-index`, not imported; leave `sessions` out of index.json to import the tables alone, then retrain".into(),
+        )));
+    }
     if job.input.ts_min > job.input.ts_max || job.input.events == 0 {
         return Err(problem(BundleProblem::BadIndexJson(
             "input: no events, or ts_min after ts_max".into(),
@@ -90,6 +95,7 @@ pub fn import(dir: &Path, tables: &Path, rankers: OldRankers) -> Result<Built> {
         stats,
         popular,
         embeddings: None,
+        sessions: None,
     };
     let mut input = job.input;
     input
@@ -200,12 +206,16 @@ mod tests {
         }
     }
 
-    /// A built bundle and the job directory that describes the same index.
+    /// A built bundle and the job directory that describes the same index (without the
+    /// session index, which a job does not build).
     fn setup(root: &Path) -> (Index, Job) {
         let built = build(
             &root.join("built"),
             &mut world(),
-            &IndexParams::default(),
+            &IndexParams {
+                sessions: None,
+                ..IndexParams::default()
+            },
             &[PathBuf::from("events.parquet")],
             OldRankers::Keep,
             &Silent,
@@ -305,6 +315,17 @@ mod tests {
         let err = refused(|job, _| job.popular.by_type[2].swap(0, 1));
         assert_eq!(err.code(), "popular_mismatch");
         assert!(err.to_string().contains("orders rank 0"), "{err}");
+
+        let err = refused(|job, _| {
+            job.json["parameters"]["sessions"] =
+                serde_json::to_value(crate::index::sessions::SessionKnnParams::default()).unwrap();
+        });
+        assert_eq!(err.code(), "bad_index_json");
+        assert!(
+            err.to_string()
+                .contains("built from the events by `otto-rec build-index`"),
+            "{err}"
+        );
 
         let err = refused(|job, dir| {
             job.write(dir);

@@ -18,7 +18,7 @@ mod swap;
 
 use std::path::{Path, PathBuf};
 
-pub use self::files::{ITEM_STATS, POPULAR, SIMILAR, VECTORS, table_file};
+pub use self::files::{ITEM_STATS, POPULAR, SESSIONS, SIMILAR, VECTORS, table_file};
 pub use self::import::{INDEX_JSON, import};
 pub use self::manifest::{
     FORMAT_VERSION, FileEntry, InputSummary, MANIFEST, Manifest, VectorShape, checksum,
@@ -26,8 +26,8 @@ pub use self::manifest::{
 use self::swap::Staging;
 use crate::candidates::CandidateConfig;
 use crate::domain::{EventType, SessionLog};
-use crate::embedding::ItemEmbeddings;
 use crate::error::{BundleProblem, Error, InputProblem, Result};
+use crate::index::embedding::ItemEmbeddings;
 use crate::index::{self, CovisitTable, Index, IndexParams, NUM_TABLES, TableKind};
 use crate::pipeline::Recommender;
 use crate::progress::Progress;
@@ -84,12 +84,17 @@ impl Bundle {
             (None, _) => None,
         };
         let popular = files::load_popular(dir, &ids)?;
+        let sessions = match manifest.parameters.sessions {
+            Some(_) => Some(files::load_sessions(dir, &stats)?),
+            None => None,
+        };
         let index = Index {
             ids,
             tables,
             stats,
             popular,
             embeddings,
+            sessions,
         };
         let rankers = load_rankers(dir, &manifest)?;
         if rankers.is_some()
@@ -97,6 +102,12 @@ impl Bundle {
             && manifest.training.as_ref().is_some_and(|t| t.embeddings)
         {
             return Err(Error::bundle(dir, BundleProblem::RankersNeedEmbeddings));
+        }
+        if rankers.is_some()
+            && index.sessions.is_none()
+            && manifest.training.as_ref().is_some_and(|t| t.session_knn)
+        {
+            return Err(Error::bundle(dir, BundleProblem::RankersNeedSessions));
         }
         Ok(Bundle {
             dir: dir.to_path_buf(),
@@ -259,6 +270,14 @@ impl Target {
                         ),
                     ));
                 }
+                if m.training.as_ref().is_some_and(|t| t.session_knn) && params.sessions.is_none() {
+                    return Err(Error::bundle(
+                        dir,
+                        BundleProblem::RankersIncompatible(
+                            "they read similar past sessions, which this index leaves out; build it with the session index, or --drop-rankers".into(),
+                        ),
+                    ));
+                }
                 // Opening checks every file and the rankers' features against this otto-rec.
                 Bundle::open(dir).map_err(|e| {
                     Error::bundle(
@@ -355,7 +374,7 @@ mod tests {
             dir,
             &mut world(),
             &IndexParams {
-                embedding: Some(crate::embedding::EmbeddingParams::default()),
+                embedding: Some(crate::index::embedding::EmbeddingParams::default()),
                 ..IndexParams::default()
             },
             &[],
@@ -373,8 +392,11 @@ mod tests {
         let index = built(&path);
         let bundle = Bundle::open(&path).unwrap();
         assert_eq!(bundle.index(), &index);
-        assert_eq!(bundle.manifest().files.len(), 4 + TableKind::ALL.len());
+        assert_eq!(bundle.manifest().files.len(), 5 + TableKind::ALL.len());
         assert!(bundle.index().embeddings.is_some());
+        let sessions = bundle.index().sessions.as_ref().expect("a session index");
+        assert_eq!(sessions.num_sessions(), 1_500);
+        assert!(sessions.idf(sessions.items_of(0)[0]) > 0.0);
         assert_eq!(bundle.version().len(), 16);
         assert!(!bundle.has_rankers());
         assert!(index.table(TableKind::Clicks).num_pairs() > 0);
@@ -402,6 +424,45 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.exit_code(), 1);
+    }
+
+    #[test]
+    fn a_session_index_file_is_checked_word_by_word() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model");
+        let index = built(&path);
+        let file = path.join(SESSIONS);
+        let good = std::fs::read(&file).unwrap();
+        let load = |bytes: &[u8]| {
+            std::fs::write(&file, bytes).unwrap();
+            files::load_sessions(&path, &index.stats)
+        };
+        assert_eq!(load(&good).unwrap(), *index.sessions.as_ref().unwrap());
+        let mut magic = good.clone();
+        magic[0] ^= 1;
+        let mut short = good.clone();
+        short.truncate(good.len() - 4);
+        // The first posting list's first session becomes larger than its second.
+        let mut order = good.clone();
+        let items = index.ids.len();
+        let first = (6 + items + 1) * 4;
+        order[first..first + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        for (bytes, expected) in [
+            (magic, "bad magic"),
+            (short, "do not add up"),
+            (order, "must be ascending"),
+            (vec![0; 8], "not a session index"),
+        ] {
+            let err = load(&bytes).unwrap_err();
+            assert_eq!(err.code(), "bundle_file_unreadable", "{err}");
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(load_missing(&path, &index), "bundle_file_missing");
+    }
+
+    fn load_missing(path: &Path, index: &Index) -> &'static str {
+        files::load_sessions(path, &index.stats).unwrap_err().code()
     }
 
     #[test]
@@ -434,7 +495,7 @@ mod tests {
             &path,
             &mut world(),
             &IndexParams {
-                embedding: Some(crate::embedding::EmbeddingParams::default()),
+                embedding: Some(crate::index::embedding::EmbeddingParams::default()),
                 ..IndexParams::default()
             },
             &[],

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::DataFrame;
 
-use super::files::{self, ITEM_STATS, POPULAR, SIMILAR, VECTORS, table_file};
+use super::files::{self, ITEM_STATS, POPULAR, SESSIONS, SIMILAR, VECTORS, table_file};
 use super::manifest::{FileEntry, MANIFEST, Manifest, VectorShape, checksum};
 use crate::data::atomic::write_atomic;
 use crate::error::{BundleProblem, Error, Result};
@@ -171,6 +171,10 @@ impl Staging {
             manifest
                 .files
                 .insert(SIMILAR.into(), self.write_frame(SIMILAR, frame)?);
+        }
+        if let Some(sessions) = &index.sessions {
+            let entry = self.write(SESSIONS, &files::session_bytes(sessions))?;
+            manifest.files.insert(SESSIONS.into(), entry);
         }
         Ok(())
     }

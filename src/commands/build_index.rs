@@ -5,8 +5,9 @@ use crate::bundle::{self, OldRankers};
 use crate::cli::BuildIndexArgs;
 use crate::commands::progress::Bars;
 use crate::data::read_all_events;
-use crate::embedding::EmbeddingParams;
 use crate::error::{Error, Result};
+use crate::index::embedding::EmbeddingParams;
+use crate::index::sessions::SessionKnnParams;
 use crate::index::{Index, IndexParams, TableKind};
 
 impl BuildIndexArgs {
@@ -65,6 +66,21 @@ impl BuildIndexArgs {
                     _ => "--embedding-*",
                 };
                 Error::argument(flag, e.problem)
+            })?)
+        };
+        params.sessions = if self.no_sessions {
+            None
+        } else {
+            let sessions = SessionKnnParams {
+                sessions_per_item: self.sessions_per_item,
+                items_per_session: self.items_per_session,
+            };
+            Some(sessions.validate().map_err(|(field, problem)| {
+                let flag = match field {
+                    "sessions_per_item" => "--sessions-per-item",
+                    _ => "--items-per-session",
+                };
+                Error::argument(flag, problem)
             })?)
         };
         Ok(params)

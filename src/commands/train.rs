@@ -38,6 +38,16 @@ impl TrainArgs {
                 ));
             }
         };
+        if self.knn > 0 && (self.knn_query == 0 || self.knn_sample == 0 || self.knn_neighbours == 0)
+        {
+            return Err(Error::argument(
+                "--knn-query/--knn-sample/--knn-neighbours",
+                "must be at least 1 (or --knn 0 to leave similar sessions out)",
+            ));
+        }
+        if !(self.knn_idf >= 0.0 && self.knn_idf <= 100.0) {
+            return Err(Error::argument("--knn-idf", "must be between 0 and 100"));
+        }
         if self.candidates_per_table == 0 || self.neighbour_history == 0 {
             return Err(Error::argument(
                 "--candidates-per-table/--neighbour-history",
@@ -50,6 +60,11 @@ impl TrainArgs {
                 history_for_neighbours: self.neighbour_history,
                 neighbour_ranking,
                 similar_history: self.similar_history,
+                knn: self.knn,
+                knn_query: self.knn_query,
+                knn_sample: self.knn_sample,
+                knn_neighbours: self.knn_neighbours,
+                knn_idf: self.knn_idf,
                 ..CandidateConfig::default()
             },
             objective,

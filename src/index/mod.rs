@@ -1,9 +1,14 @@
-//! The co-visitation index (design.md §2): tables of "items seen together" — the three of
-//! the "Candidate ReRank" baseline and two variants top solutions added — and the item
-//! statistics the candidates and the ranker need.
+//! The index: every retrieval source the candidates draw from, and the item statistics the
+//! candidates and the ranker need. Built from one log by [`build`].
 //!
-//! - [`covisit`]: the counting kernel (pairs per session, aggregated per partition of aid_x);
-//! - [`table`]: the in-RAM form of a table for the request path (CSR);
+//! - [`covisit`]: co-visitation tables (design.md §2), "items seen together" — the three of
+//!   the "Candidate ReRank" baseline and two variants top solutions added — counted per
+//!   session and aggregated per partition of aid_x;
+//! - [`embedding`]: item vectors (skip-gram) and each item's nearest items;
+//! - [`sessions`]: past sessions by item, for finding a session's most similar past
+//!   sessions (session-based kNN);
+//! - [`table`]: the in-RAM form of a neighbour table for the request path (CSR), shared by
+//!   the co-visitation tables and the similar items;
 //! - [`stats`]: per-item counts and the most popular items per type;
 //! - [`ids`]: the positions items are stored at, so memory follows the distinct items,
 //!   never the largest id.
@@ -11,12 +16,15 @@
 //! Pure: the bundle (`crate::bundle`) stores and loads an index.
 
 pub mod covisit;
+pub mod embedding;
 pub mod ids;
+pub mod sessions;
 pub mod stats;
 pub mod table;
 
+use self::embedding::{EmbeddingParams, ItemEmbeddings};
+use self::sessions::{SessionIndex, SessionKnnParams};
 use crate::domain::{DAY, HOUR, SessionLog};
-use crate::embedding::{self, EmbeddingParams, ItemEmbeddings};
 use crate::progress::{Progress, Unit};
 pub use ids::{ItemIds, Localized};
 pub use stats::{ItemRecord, ItemStats, Popular};
@@ -147,6 +155,10 @@ pub struct IndexParams {
     /// Item vectors and similar items, when built.
     #[serde(default)]
     pub embedding: Option<EmbeddingParams>,
+    /// Past sessions by item (session-based kNN), when built. Absent from the parameters of
+    /// a bundle built before they existed.
+    #[serde(default)]
+    pub sessions: Option<SessionKnnParams>,
 }
 
 impl Default for IndexParams {
@@ -203,6 +215,7 @@ impl Default for IndexParams {
             popular: 100,
             pairs_per_pass: 150_000_000,
             embedding: None,
+            sessions: Some(SessionKnnParams::default()),
         }
     }
 }
@@ -219,6 +232,8 @@ pub struct Index {
     pub popular: Popular,
     /// Item vectors and similar items, when the index has them.
     pub embeddings: Option<ItemEmbeddings>,
+    /// Past sessions by item, when the index has them.
+    pub sessions: Option<SessionIndex>,
 }
 
 impl Index {
@@ -318,6 +333,10 @@ impl IndexParams {
         if self.popular == 0 {
             return Err(format!("popular {}", ParamsError::Zero));
         }
+        if let Some(p) = self.sessions {
+            p.validate()
+                .map_err(|(field, problem)| format!("sessions: {field} {problem}"))?;
+        }
         Ok(())
     }
 
@@ -379,11 +398,18 @@ fn build_at_positions(
         .embedding
         .as_ref()
         .map(|p| embedding::build(log, p, progress));
+    let sessions = params.sessions.as_ref().map(|p| {
+        progress.stage("past sessions by item", 1, Unit::Items);
+        let index = SessionIndex::build(log, ids.len(), p).with_idf(&stats);
+        progress.finish();
+        index
+    });
     Index {
         ids,
         tables: tables.map(Option::unwrap_or_default),
         stats,
         popular,
         embeddings,
+        sessions,
     }
 }

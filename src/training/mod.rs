@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use self::lightgbm::{Booster, Dataset, LightgbmError, params_string};
 use self::rows::{
-    ObjectiveRows, Role, RowOptions, Selection, assign_roles, holdout_recall, ranked_recall,
+    ObjectiveRows, Role, RowOptions, Selection, assign_earlier_roles, assign_roles, holdout_recall,
+    ranked_recall,
 };
 use crate::candidates::CandidateConfig;
 use crate::domain::{DAY, EventType, SessionLog, Timestamp};
@@ -294,6 +295,10 @@ pub struct TrainReport {
     /// True when the training index had item embeddings: the rankers then read them.
     #[serde(default)]
     pub embeddings: bool,
+    /// True when the rankers read the items of similar past sessions (the training index
+    /// had a session index and the candidates draw from it).
+    #[serde(default)]
+    pub session_knn: bool,
 }
 
 fn one() -> u32 {
@@ -445,31 +450,32 @@ pub fn train(
                 break;
             }
             let index = index::build(&mut split.train, params, progress);
-            let all_train = vec![Role::Train; split.test.len()];
+            // A tenth of the fold's sessions validate: early stopping and the choice of
+            // objective then see every period, not a tenth of the last one alone.
+            let valid_so_far = rows.valid_sessions();
+            let fold_roles = assign_earlier_roles(
+                split.test.len(),
+                config.seed.wrapping_add(fold as u64),
+                config.max_validation_sessions.saturating_sub(valid_so_far),
+            );
             progress.stage(
                 &format!("candidates and features, fold {}", fold + 1),
                 split.test.len() as u64,
                 Unit::Items,
             );
-            let mut more = build_rows(
+            let more = build_rows(
                 &index,
                 &split.test,
                 &split.labels,
-                &all_train,
+                &fold_roles,
                 &options,
                 progress,
             );
             progress.finish();
-            more.candidate_recall = Default::default();
-            rows.merge_train(more);
+            rows.merge_fold(more);
+            let fold_train = (0..fold_roles.len()).filter(|&s| fold_roles[s] == Role::Train);
             rows.merge_train(more_cut_rows(
-                &index,
-                &split,
-                0..split.test.len(),
-                config,
-                fold,
-                &options,
-                progress,
+                &index, &split, fold_train, config, fold, &options, progress,
             ));
         }
     }
@@ -555,6 +561,7 @@ pub fn train(
         targets: Some(PerObjective::from_array(targets)),
         unfitted,
         embeddings: params.embedding.is_some(),
+        session_knn: params.sessions.is_some() && config.candidates.knn > 0,
     };
     Ok(Trained {
         texts,
@@ -564,12 +571,13 @@ pub fn train(
 }
 
 /// Labelled sessions that [`auto_folds`] aims for: fewer let the rankers see too few
-/// examples (on Diginetica's 9,000 sessions of the last week, four periods raise HR@20 from
-/// 53.5 to 54.1; BENCHMARKS.md), while a log with as many in its last period (OTTO's 1.7M,
-/// the generated worlds' 52,000) labels that one alone.
-pub const AUTO_FOLDS_SESSIONS: usize = 30_000;
+/// examples (on Diginetica's 9,000 sessions a week, twelve periods with the session-kNN
+/// candidates give HR@20 54.5 against 54.3 with four and 53.5 with one; BENCHMARKS.md),
+/// while a log with as many in its last period (OTTO's 1.7M) labels that one alone, and
+/// the generated worlds' 52,000 label two.
+pub const AUTO_FOLDS_SESSIONS: usize = 100_000;
 /// Periods [`auto_folds`] labels at most.
-pub const MAX_AUTO_FOLDS: u32 = 4;
+pub const MAX_AUTO_FOLDS: u32 = 12;
 
 /// The periods to label when the last holds `sessions` labelled sessions: enough to reach
 /// [`AUTO_FOLDS_SESSIONS`], at most [`MAX_AUTO_FOLDS`].
@@ -811,15 +819,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_folds_label_earlier_periods_until_thirty_thousand_sessions() {
-        assert_eq!(
-            auto_folds(51_718),
-            1,
-            "a generated world's last week suffices"
-        );
-        assert_eq!(auto_folds(30_000), 1);
-        assert_eq!(auto_folds(15_000), 2);
-        assert_eq!(auto_folds(8_981), 4, "Diginetica's last week, capped");
+    fn auto_folds_label_earlier_periods_until_a_hundred_thousand_sessions() {
+        assert_eq!(auto_folds(1_700_000), 1, "OTTO's last week suffices");
+        assert_eq!(auto_folds(100_000), 1);
+        assert_eq!(auto_folds(51_718), 2, "a generated world's last week");
+        assert_eq!(auto_folds(8_981), 12, "Diginetica's last week, capped");
         assert_eq!(auto_folds(0), MAX_AUTO_FOLDS);
     }
 

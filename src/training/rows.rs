@@ -86,10 +86,29 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// Validation sessions with candidate rows (the most over the objectives).
+    pub fn valid_sessions(&self) -> usize {
+        self.objectives
+            .iter()
+            .map(|o| o.valid.groups.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Adds the training rows of another fold (its validation rows are not used).
     pub fn merge_train(&mut self, other: Rows) {
         for (mine, theirs) in self.objectives.iter_mut().zip(other.objectives) {
             mine.train.append(theirs.train);
+        }
+    }
+
+    /// Adds the training and validation rows of another fold (its candidate counts are
+    /// not: they describe the last period).
+    pub fn merge_fold(&mut self, other: Rows) {
+        for (mine, theirs) in self.objectives.iter_mut().zip(other.objectives) {
+            mine.train.append(theirs.train);
+            mine.valid.append(theirs.valid);
+            mine.valid_truth += theirs.valid_truth;
         }
     }
 
@@ -305,6 +324,17 @@ pub fn holdout_recall(
 /// seeded; validation sessions beyond `max_valid` train instead (validation rows keep
 /// every negative, so at scale they would outgrow the sampled training rows).
 pub fn assign_roles(n: usize, seed: u64, max_valid: usize) -> Vec<Role> {
+    assign_roles_with(n, seed, max_valid, true)
+}
+
+/// The roles of an earlier fold's sessions: like [`assign_roles`], with no session held
+/// out (the held-out measure is the last period's): 90 % train, 10 % validate while
+/// `max_valid` allows.
+pub fn assign_earlier_roles(n: usize, seed: u64, max_valid: usize) -> Vec<Role> {
+    assign_roles_with(n, seed, max_valid, false)
+}
+
+fn assign_roles_with(n: usize, seed: u64, max_valid: usize, holdout: bool) -> Vec<Role> {
     let mut rng = Rng::new(seed ^ 0x5EED);
     let mut valid = 0;
     (0..n)
@@ -315,7 +345,8 @@ pub fn assign_roles(n: usize, seed: u64, max_valid: usize) -> Vec<Role> {
                 Role::Valid
             }
             7 => Role::Train,
-            _ => Role::Holdout,
+            _ if holdout => Role::Holdout,
+            _ => Role::Train,
         })
         .collect()
 }

@@ -9,8 +9,8 @@ pub mod sgns;
 
 use serde::{Deserialize, Serialize};
 
+use super::CovisitTable;
 use crate::domain::SessionLog;
-use crate::index::CovisitTable;
 use crate::progress::Progress;
 
 /// Parameters of the item vectors and the similar-items table, with their defaults
