@@ -9,7 +9,7 @@
 //! TRAIN indexes (default `build-index` parameters), TEST holds the truncated sessions and
 //! LABELS their truth (as `scripts/public-benchmark.sh` writes them into its WORK
 //! directory). The candidate settings are the defaults; KNN=n,query,sample,neighbours,idf
-//! overrides the session-kNN ones.
+//! overrides the session-kNN ones, ITEMS_PER_SESSION=n the items kept per past session.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -29,7 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut log = read_events(std::path::Path::new(train), &Silent)?;
     let started = Instant::now();
-    let index = index::build(&mut log, &IndexParams::default(), &Silent);
+    let mut params = IndexParams::default();
+    if let (Some(p), Ok(items)) = (params.sessions.as_mut(), std::env::var("ITEMS_PER_SESSION")) {
+        p.items_per_session = items.parse()?;
+    }
+    let index = index::build(&mut log, &params, &Silent);
     println!("index built in {:.1} s", started.elapsed().as_secs_f64());
     drop(log);
     let test = read_events(std::path::Path::new(test), &Silent)?;

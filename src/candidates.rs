@@ -135,10 +135,10 @@ impl Default for CandidateConfig {
             neighbour_ranking: NeighbourRanking::Recency,
             similar_history: 1,
             similar: 20,
-            knn: 50,
-            knn_query: 10,
-            knn_sample: 500,
-            knn_neighbours: 100,
+            knn: 30,
+            knn_query: 5,
+            knn_sample: 200,
+            knn_neighbours: 50,
             knn_idf: 1.0,
         }
     }

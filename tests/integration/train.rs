@@ -329,3 +329,124 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("embedding"), "{stderr}");
 }
+
+/// The session index is built by default and its rankers are never left without it: the
+/// manifest records that they read it, a rebuild with `--no-sessions` refuses to keep them,
+/// and a bundle that has lost it is refused at load. `--knn 0` trains rankers that do not
+/// read it, and a bundle built with `--no-sessions` trains, predicts and serves without it.
+#[test]
+fn session_knn_is_built_by_default_and_rankers_never_lose_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "fixtures/world/train.jsonl";
+    let test = "fixtures/world/test.jsonl";
+    let model = dir.path().join("model");
+    run_ok(&["build-index", "--input", input, "--model-dir", s(&model)]);
+    assert!(model.join("sessions.u32").exists());
+    let train = |model: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--input",
+            input,
+            "--model-dir",
+            s(model),
+            "--max-trees",
+            "10",
+        ];
+        args.extend_from_slice(extra);
+        run_ok(&args);
+        let text = std::fs::read(model.join("manifest.json")).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&text).unwrap()
+    };
+    let manifest = train(&model, &[]);
+    assert_eq!(manifest["training"]["session_knn"], true);
+    assert_eq!(manifest["training"]["candidates"]["knn"], 50);
+    assert!(
+        manifest["files"]["sessions.u32"]["xxh3"].is_string(),
+        "{manifest}"
+    );
+    let before = std::fs::read(model.join("manifest.json")).unwrap();
+    let out = run(&[
+        "build-index",
+        "--input",
+        input,
+        "--model-dir",
+        s(&model),
+        "--no-sessions",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("similar past sessions"), "{stderr}");
+    assert_eq!(std::fs::read(model.join("manifest.json")).unwrap(), before);
+
+    // The same bundle with its session index taken out of the manifest and the directory.
+    let mut manifest: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    manifest["parameters"]["sessions"] = serde_json::Value::Null;
+    manifest["files"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sessions.u32");
+    std::fs::remove_file(model.join("sessions.u32")).unwrap();
+    std::fs::write(
+        model.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let csv = dir.path().join("x.csv");
+    let out = run(&[
+        "predict",
+        "--input",
+        test,
+        "--model-dir",
+        s(&model),
+        "--output",
+        s(&csv),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("similar past sessions"), "{stderr}");
+
+    // Without the session index, or with rankers that do not read it.
+    let plain = dir.path().join("plain");
+    run_ok(&[
+        "build-index",
+        "--input",
+        input,
+        "--model-dir",
+        s(&plain),
+        "--no-sessions",
+    ]);
+    assert!(!plain.join("sessions.u32").exists());
+    assert_eq!(train(&plain, &[])["training"]["session_knn"], false);
+    run_ok(&[
+        "predict",
+        "--input",
+        test,
+        "--model-dir",
+        s(&plain),
+        "--output",
+        s(&csv),
+    ]);
+    let off = dir.path().join("off");
+    run_ok(&["build-index", "--input", input, "--model-dir", s(&off)]);
+    assert_eq!(
+        train(&off, &["--knn", "0"])["training"]["session_knn"],
+        false
+    );
+    run_ok(&[
+        "build-index",
+        "--input",
+        input,
+        "--model-dir",
+        s(&off),
+        "--no-sessions",
+    ]);
+    run_ok(&[
+        "predict",
+        "--input",
+        test,
+        "--model-dir",
+        s(&off),
+        "--output",
+        s(&csv),
+    ]);
+}
