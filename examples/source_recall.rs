@@ -105,7 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         as usize;
                 }
             }
-            let knn = ctx.knn.best(20, |a| a.sum);
+            let knn = ctx.knn.best(20, |a| a.score);
             if let Some(rank) = knn.iter().position(|&a| a == target) {
                 f.knn_hits = 1;
                 f.knn_rr = 1.0 / (rank + 1) as f64;

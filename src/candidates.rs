@@ -203,15 +203,26 @@ pub struct SessionVectors<'a> {
     pub buys: Vec<&'a [f32]>,
 }
 
-/// One table's aggregated weights by candidate aid, kept in first-seen order (for
-/// deterministic iteration) with a map from aid to position.
+/// A candidate's score from the session's similar past sessions.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KnnAgg {
+    /// Σ over the neighbours that hold it of `similarity · decay · (1 + w · idf)`.
+    pub score: f32,
+    /// The largest single neighbour's term.
+    pub best: f32,
+    /// Neighbours that hold it.
+    pub neighbours: u16,
+}
+
+/// One source's aggregates by candidate aid (a table's weights, by default), kept in
+/// first-seen order (for deterministic iteration) with a map from aid to position.
 #[derive(Clone, Debug, Default)]
-pub struct TableAgg {
-    aggs: Vec<(u32, CovisitAgg)>,
+pub struct TableAgg<A = CovisitAgg> {
+    aggs: Vec<(u32, A)>,
     slot: FxHashMap<u32, u32>,
 }
 
-impl TableAgg {
+impl<A: Default> TableAgg<A> {
     /// Room for `n` distinct aids, so neither the map nor the list grows while filled.
     fn with_capacity(n: usize) -> Self {
         TableAgg {
@@ -221,26 +232,26 @@ impl TableAgg {
     }
 
     /// The aggregate of `aid`, if a source listed it.
-    pub fn get(&self, aid: u32) -> Option<&CovisitAgg> {
+    pub fn get(&self, aid: u32) -> Option<&A> {
         self.slot.get(&aid).map(|&i| &self.aggs[i as usize].1)
     }
 
-    fn get_mut(&mut self, aid: u32) -> Option<&mut CovisitAgg> {
+    fn get_mut(&mut self, aid: u32) -> Option<&mut A> {
         self.slot.get(&aid).map(|&i| &mut self.aggs[i as usize].1)
     }
 
     /// The aggregate of `aid`, added empty if it is new.
-    fn entry(&mut self, aid: u32) -> &mut CovisitAgg {
+    fn entry(&mut self, aid: u32) -> &mut A {
         let next = self.aggs.len() as u32;
         let i = *self.slot.entry(aid).or_insert(next) as usize;
         if i == self.aggs.len() {
-            self.aggs.push((aid, CovisitAgg::default()));
+            self.aggs.push((aid, A::default()));
         }
         &mut self.aggs[i].1
     }
 
     /// The `n` aids of highest `key`, best first; ties keep first-seen order.
-    pub fn best(&self, n: usize, key: impl Fn(&CovisitAgg) -> f32) -> Vec<u32> {
+    pub fn best(&self, n: usize, key: impl Fn(&A) -> f32) -> Vec<u32> {
         best_first(self.aggs.iter().map(|(_, agg)| key(agg)), n)
             .into_iter()
             .map(|i| self.aggs[i as usize].0)
@@ -267,9 +278,8 @@ pub struct SessionContext<'a> {
     pub similar: TableAgg,
     /// The session's vectors (empty without embeddings).
     pub vectors: SessionVectors<'a>,
-    /// Items of similar past sessions: `sum` the kNN score, `max` the best single
-    /// neighbour's contribution, `count` the neighbours that hold the item.
-    pub knn: TableAgg,
+    /// Items of similar past sessions and their scores.
+    pub knn: TableAgg<KnnAgg>,
     /// The similar past sessions, most similar first.
     pub neighbours: Vec<Neighbour>,
     /// The best kNN score of an item (0: none).
@@ -280,7 +290,7 @@ pub struct SessionContext<'a> {
 fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
     // Sized for every neighbour distinct, so the map never grows while it is filled.
     let pairs: usize = sources.iter().map(|&h| table.neighbors(h).len()).sum();
-    let mut agg = TableAgg::with_capacity(pairs);
+    let mut agg: TableAgg = TableAgg::with_capacity(pairs);
     for (p, &h) in sources.iter().enumerate() {
         let (ys, ws) = table.row(h);
         for (&y, &w) in ys.iter().zip(ws) {
@@ -297,7 +307,7 @@ fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
 /// Scores the items of `neighbours` (V-SKNN): each neighbour adds `similarity · decay ·
 /// (1 + idf_weight · idf)` to each of its items, where `decay = 1 / (1 + step)` favours
 /// neighbours that share the session's most recent items.
-fn score_neighbours(index: &Index, neighbours: &[Neighbour], idf_weight: f32) -> TableAgg {
+fn score_neighbours(index: &Index, neighbours: &[Neighbour], idf_weight: f32) -> TableAgg<KnnAgg> {
     let Some(sessions) = &index.sessions else {
         return TableAgg::default();
     };
@@ -305,15 +315,15 @@ fn score_neighbours(index: &Index, neighbours: &[Neighbour], idf_weight: f32) ->
         .iter()
         .map(|n| sessions.items_of(n.session).len())
         .sum();
-    let mut agg = TableAgg::with_capacity(size);
+    let mut agg = TableAgg::<KnnAgg>::with_capacity(size);
     for n in neighbours {
         let base = n.similarity / (1 + n.step as u32) as f32;
         for &item in sessions.items_of(n.session) {
             let w = base * (1.0 + idf_weight * sessions.idf(item));
             let a = agg.entry(item);
-            a.sum += w;
-            a.max = a.max.max(w);
-            a.count += 1;
+            a.score += w;
+            a.best = a.best.max(w);
+            a.neighbours += 1;
         }
     }
     agg
@@ -465,7 +475,7 @@ impl<'a> SessionContext<'a> {
             open_cart: cart.len(),
             similar,
             vectors,
-            knn_top: knn.aggs.iter().map(|(_, a)| a.sum).fold(0.0, f32::max),
+            knn_top: knn.aggs.iter().map(|(_, a)| a.score).fold(0.0, f32::max),
             knn,
             neighbours,
         }
@@ -543,7 +553,12 @@ pub fn candidates(
     for (rank, aid) in similar.into_iter().enumerate() {
         add(aid, Source::Similar, rank);
     }
-    for (rank, aid) in ctx.knn.best(config.knn, |a| a.sum).into_iter().enumerate() {
+    for (rank, aid) in ctx
+        .knn
+        .best(config.knn, |a| a.score)
+        .into_iter()
+        .enumerate()
+    {
         add(aid, Source::Knn, rank);
     }
     for (kind, source) in [
@@ -666,6 +681,43 @@ mod tests {
         assert_eq!(ten.ranks, expected);
         assert_eq!(ten.num_sources(), 2);
         assert_eq!(cands[0].ranks[Source::History.index()], 0);
+    }
+
+    #[test]
+    fn similar_past_sessions_score_their_items_by_hand() {
+        use crate::domain::SessionLog;
+        use crate::index::sessions::{SessionIndex, SessionKnnParams};
+        // Past sessions: [2, 20] then (newer) [1, 21]; numbered newest first.
+        let mut past = SessionLog::new();
+        past.push_session(0, &[2, 20], &[10, 11], &[Click, Click]);
+        past.push_session(1, &[1, 21], &[20, 21], &[Click, Click]);
+        let mut index = index();
+        let stats = ItemStats::default();
+        index.sessions =
+            Some(SessionIndex::build(&past, 30, &SessionKnnParams::default()).with_idf(&stats));
+        let (aids, ts, types) = ([1, 2, 1], [100, 200, 300], [Click, Cart, Click]);
+        let session = Session::new(&aids, &ts, &types);
+        let config = CandidateConfig::default();
+        let ctx = SessionContext::new(&index, session, &config);
+        // Newest first the session is [1, 2]: weights 1 and 1/2, over m = 2. [1, 21] shares
+        // 1 (similarity 0.5, step 0); [2, 20] shares 2 (0.25, step 1, decay 1/2). Every
+        // item's IDF is ln(2 sessions / 1).
+        let idf = 1.0 + 2f32.ln();
+        assert_eq!(ctx.neighbours.len(), 2);
+        let score = |aid: u32| ctx.knn.get(aid).unwrap().score;
+        assert_eq!(score(21), 0.5 * idf);
+        assert_eq!(score(1), 0.5 * idf);
+        assert_eq!(score(20), 0.125 * idf);
+        assert_eq!(ctx.knn.get(20).unwrap().neighbours, 1);
+        assert_eq!(ctx.knn_top, 0.5 * idf);
+        let cands = candidates(&ctx, &index, &config);
+        let rank =
+            |aid: u32| cands.iter().find(|c| c.aid == aid).unwrap().ranks[Source::Knn.index()];
+        assert_eq!((rank(21), rank(1), rank(20), rank(2)), (0, 1, 2, 3));
+        // --knn 0 leaves the source out.
+        let off = CandidateConfig { knn: 0, ..config };
+        let ctx = SessionContext::new(&index, session, &off);
+        assert!(ctx.neighbours.is_empty() && ctx.knn.get(21).is_none());
     }
 
     #[test]

@@ -335,11 +335,11 @@ pub fn write_row(
     if index.sessions.is_some() {
         let knn = ctx.knn.get(aid).copied().unwrap_or_default();
         row.extend_from_slice(&[
-            knn.sum,
-            knn.max,
-            knn.count as f32,
+            knn.score,
+            knn.best,
+            knn.neighbours as f32,
             if ctx.knn_top > 0.0 {
-                knn.sum / ctx.knn_top
+                knn.score / ctx.knn_top
             } else {
                 0.0
             },

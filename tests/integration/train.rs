@@ -359,7 +359,10 @@ fn session_knn_is_built_by_default_and_rankers_never_lose_it() {
     };
     let manifest = train(&model, &[]);
     assert_eq!(manifest["training"]["session_knn"], true);
-    assert_eq!(manifest["training"]["candidates"]["knn"], 50);
+    assert_eq!(
+        manifest["training"]["candidates"]["knn"],
+        otto_rec::candidates::CandidateConfig::default().knn
+    );
     assert!(
         manifest["files"]["sessions.u32"]["xxh3"].is_string(),
         "{manifest}"
