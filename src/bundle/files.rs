@@ -46,17 +46,7 @@ pub fn session_bytes(index: &SessionIndex) -> Vec<u8> {
 /// Reads the session index file of a bundle whose statistics are `stats`, checking its
 /// layout and every offset and value.
 pub fn load_sessions(dir: &Path, stats: &ItemStats) -> Result<SessionIndex> {
-    let path = dir.join(SESSIONS);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::bundle(
-                dir,
-                BundleProblem::FileMissing(SESSIONS.into()),
-            ));
-        }
-        Err(e) => return Err(Error::io(&path, e)),
-    };
+    let bytes = read_bytes(dir, SESSIONS)?;
     let bad = |detail: String| unreadable(dir, SESSIONS, detail);
     if bytes.len() % 4 != 0 || bytes.len() < 24 {
         return Err(bad(format!("{} bytes: not a session index", bytes.len())));
@@ -90,6 +80,18 @@ pub fn load_sessions(dir: &Path, stats: &ItemStats) -> Result<SessionIndex> {
         .map_err(|e| bad(e.to_string()))
 }
 
+/// The bytes of the bundle file `name`; a missing file is `bundle_file_missing`.
+fn read_bytes(dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let path = dir.join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::bundle(dir, BundleProblem::FileMissing(name.into())))
+        }
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
 /// The vectors as little-endian bytes.
 pub fn vector_bytes(e: &Embeddings) -> Vec<u8> {
     e.rows().iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -97,17 +99,7 @@ pub fn vector_bytes(e: &Embeddings) -> Vec<u8> {
 
 /// Reads the item vectors file of `shape`.
 pub fn load_vectors(dir: &Path, shape: VectorShape) -> Result<Embeddings> {
-    let path = dir.join(VECTORS);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::bundle(
-                dir,
-                BundleProblem::FileMissing(VECTORS.into()),
-            ));
-        }
-        Err(e) => return Err(Error::io(&path, e)),
-    };
+    let bytes = read_bytes(dir, VECTORS)?;
     if shape.dim == 0 || bytes.len() != shape.rows * shape.dim * 4 {
         return Err(unreadable(
             dir,
