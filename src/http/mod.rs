@@ -257,9 +257,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     responses(
         (status = 200, description = "The new model", body = ReloadBody,
             headers(("X-Model-Version" = String, description = "The new model version"))),
+        (status = 400, description = "`malformed_json`: the body is neither empty, `null` nor a JSON object of the document's fields", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 404, description = "`not_found`: no OTTO_ADMIN_TOKEN", body = ErrorBody),
-        (status = 422, description = "The bundle's error code (e.g. `manifest_missing`, `checksum_mismatch`, `smoke_test_failed`); the old model keeps serving", body = ErrorBody),
+        (status = 422, description = "`invalid_field` (an unknown field, or `model_dir` not a string), or the bundle's error code (e.g. `bundle_not_found`, `manifest_missing`, `checksum_mismatch`, `smoke_test_failed`); the old model keeps serving", body = ErrorBody),
     ))]
 async fn admin_reload(
     req: HttpRequest,
@@ -283,9 +284,17 @@ async fn admin_reload(
     let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReloadRequest::default()
     } else {
-        serde_json::from_slice::<Option<ReloadRequest>>(&body)
-            .map_err(from_serde)?
-            .unwrap_or_default()
+        match serde_json::from_slice::<serde_json::Value>(&body).map_err(from_serde)? {
+            serde_json::Value::Null => ReloadRequest::default(),
+            object @ serde_json::Value::Object(_) => {
+                serde_json::from_value(object).map_err(from_serde)?
+            }
+            _ => {
+                return Err(ApiError::Malformed(
+                    "the body must be a JSON object, null or empty".into(),
+                ));
+            }
+        }
     };
     let info = state.into_inner().reload(request.model_dir).await?;
     Ok(HttpResponse::Ok()

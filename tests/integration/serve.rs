@@ -358,6 +358,15 @@ fn probes_versions_and_hot_reload_keep_serving_through_failures() {
     let (status, _, body) = server.exchange("POST", "/admin/reload", &auth, b"null");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&version), "{body}");
+    // Any other JSON than an object or null is refused, as the document says.
+    for bad in [&b"[null]"[..], b"[null, null]", b"3", b"\"x\""] {
+        let (status, _, body) = server.exchange("POST", "/admin/reload", &auth, bad);
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("\"code\":\"malformed_json\""), "{body}");
+    }
+    let (status, _, body) = server.exchange("POST", "/admin/reload", &auth, br#"{"x":1}"#);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("\"code\":\"invalid_field\""), "{body}");
     // A reload to a directory that is not a bundle fails; the old model keeps serving.
     let request = format!("{{\"model_dir\":{:?}}}", s(dir.path()));
     let (status, _, body) = server.exchange("POST", "/admin/reload", &auth, request.as_bytes());
