@@ -14,7 +14,7 @@ use crate::domain::{
     unique_newest_first,
 };
 use crate::index::embedding::dot;
-use crate::index::sessions::Neighbour;
+use crate::index::sessions::{Neighbour, SessionIndex};
 use crate::index::{CovisitTable, Index, NUM_TABLES, TableKind};
 
 /// Where a candidate came from.
@@ -307,10 +307,11 @@ fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
 /// Scores the items of `neighbours` (V-SKNN): each neighbour adds `similarity · decay ·
 /// (1 + idf_weight · idf)` to each of its items, where `decay = 1 / (1 + step)` favours
 /// neighbours that share the session's most recent items.
-fn score_neighbours(index: &Index, neighbours: &[Neighbour], idf_weight: f32) -> TableAgg<KnnAgg> {
-    let Some(sessions) = &index.sessions else {
-        return TableAgg::default();
-    };
+fn score_neighbours(
+    sessions: &SessionIndex,
+    neighbours: &[Neighbour],
+    idf_weight: f32,
+) -> TableAgg<KnnAgg> {
     let size: usize = neighbours
         .iter()
         .map(|n| sessions.items_of(n.session).len())
@@ -458,7 +459,7 @@ impl<'a> SessionContext<'a> {
                     &mut neighbours,
                 );
                 (
-                    score_neighbours(index, &neighbours, config.knn_idf),
+                    score_neighbours(sessions, &neighbours, config.knn_idf),
                     neighbours,
                 )
             }

@@ -84,10 +84,11 @@ impl Bundle {
             (None, _) => None,
         };
         let popular = files::load_popular(dir, &ids)?;
-        let sessions = match manifest.parameters.sessions {
-            Some(_) => Some(files::load_sessions(dir, &stats)?),
-            None => None,
-        };
+        let sessions = manifest
+            .parameters
+            .sessions
+            .map(|_| files::load_sessions(dir, &stats))
+            .transpose()?;
         let index = Index {
             ids,
             tables,

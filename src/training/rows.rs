@@ -113,14 +113,10 @@ impl Rows {
     }
 
     fn merge(&mut self, other: Rows) {
-        for (mine, theirs) in self.objectives.iter_mut().zip(other.objectives) {
-            mine.train.append(theirs.train);
-            mine.valid.append(theirs.valid);
-            mine.valid_truth += theirs.valid_truth;
-        }
         self.candidate_recall.merge(&other.candidate_recall);
         self.candidates += other.candidates;
         self.sessions += other.sessions;
+        self.merge_fold(other);
     }
 }
 
