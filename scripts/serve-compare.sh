@@ -5,6 +5,7 @@
 #
 #   [ROUNDS=N] scripts/serve-compare.sh BIN [BIN ...]
 #   scripts/serve-compare.sh "BIN --workers 2" "BIN --workers 8"   # serve flags after BIN
+#   scripts/serve-compare.sh "OLD --model-dir OLD_MODEL" "NEW"        # each its own bundle
 #
 # Prints one line per round and binary: req/s, p50/p90/p99 ms, errors, requests.
 set -euo pipefail
@@ -23,7 +24,10 @@ for round in $(seq "${ROUNDS:-3}"); do
   for spec in "${bins[@]}"; do
     read -r bin flags <<<"$spec"
     # shellcheck disable=SC2086 # the flags are words
-    start_server --model-dir models/default $flags
+    case " $flags " in
+      *" --model-dir "*) start_server $flags ;; # a bundle of its own (e.g. another feature set)
+      *) start_server --model-dir models/default $flags ;;
+    esac
     line=$(BODIES_FILE=$work/bodies wrk -t2 -c8 -d20s --timeout 5s --latency -s scripts/loadtest.lua "$url" | grep '^RESULT')
     read -r _ rps p50 p90 p99 errors requests <<<"$line"
     printf '%-6s %-28s %10s %9s %9s %9s %8s %9s\n' "$round" "$spec" "$rps" "$p50" "$p90" "$p99" "$errors" "$requests"
