@@ -214,12 +214,94 @@ pub struct KnnAgg {
     pub neighbours: u16,
 }
 
+/// Positions of aids in a list, by open addressing: a power-of-two table of (aid + 1,
+/// position) pairs at most half full, probed linearly from a multiplicative hash. Built
+/// once per session and source and never shrunk, it does one probe where a general map
+/// does a group search, and its pairs sit together in one allocation.
+#[derive(Clone, Debug, Default)]
+struct AidSlots {
+    /// (aid + 1, position); aid + 1 = 0 marks a free slot.
+    table: Vec<(u32, u32)>,
+    /// 32 − log2(table length): the hash's top bits index the table.
+    shift: u32,
+}
+
+impl AidSlots {
+    /// Room for `n` aids without growing.
+    fn with_capacity(n: usize) -> Self {
+        let len = (2 * n).max(8).next_power_of_two();
+        AidSlots {
+            table: vec![(0, 0); len],
+            shift: 32 - len.trailing_zeros(),
+        }
+    }
+
+    #[inline]
+    fn home(&self, aid: u32) -> usize {
+        (aid.wrapping_mul(0x9E37_79B1) >> self.shift) as usize
+    }
+
+    /// The position of `aid`, if it has one.
+    #[inline]
+    fn get(&self, aid: u32) -> Option<u32> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let key = aid.wrapping_add(1);
+        let mask = self.table.len() - 1;
+        let mut i = self.home(aid);
+        loop {
+            let (k, v) = self.table[i];
+            if k == key {
+                return Some(v);
+            }
+            if k == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The position of `aid`, given `next` (and the table grown) if it has none; and
+    /// whether it is new.
+    #[inline(always)]
+    fn get_or_insert(&mut self, aid: u32, next: u32) -> (u32, bool) {
+        if 2 * (next as usize + 1) > self.table.len() {
+            self.grow();
+        }
+        let key = aid.wrapping_add(1);
+        let mask = self.table.len() - 1;
+        let mut i = self.home(aid);
+        loop {
+            let (k, v) = self.table[i];
+            if k == key {
+                return (v, false);
+            }
+            if k == 0 {
+                self.table[i] = (key, next);
+                return (next, true);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let old = std::mem::take(&mut self.table);
+        *self = AidSlots::with_capacity(old.len().max(4));
+        for (k, v) in old.into_iter().filter(|&(k, _)| k != 0) {
+            self.get_or_insert(k.wrapping_sub(1), v);
+        }
+    }
+}
+
 /// One source's aggregates by candidate aid (a table's weights, by default), kept in
 /// first-seen order (for deterministic iteration) with a map from aid to position.
 #[derive(Clone, Debug, Default)]
 pub struct TableAgg<A = CovisitAgg> {
     aggs: Vec<(u32, A)>,
-    slot: FxHashMap<u32, u32>,
+    slot: AidSlots,
 }
 
 impl<A: Default> TableAgg<A> {
@@ -227,27 +309,27 @@ impl<A: Default> TableAgg<A> {
     fn with_capacity(n: usize) -> Self {
         TableAgg {
             aggs: Vec::with_capacity(n),
-            slot: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            slot: AidSlots::with_capacity(n),
         }
     }
 
     /// The aggregate of `aid`, if a source listed it.
     pub fn get(&self, aid: u32) -> Option<&A> {
-        self.slot.get(&aid).map(|&i| &self.aggs[i as usize].1)
+        self.slot.get(aid).map(|i| &self.aggs[i as usize].1)
     }
 
     fn get_mut(&mut self, aid: u32) -> Option<&mut A> {
-        self.slot.get(&aid).map(|&i| &mut self.aggs[i as usize].1)
+        self.slot.get(aid).map(|i| &mut self.aggs[i as usize].1)
     }
 
     /// The aggregate of `aid`, added empty if it is new.
+    #[inline]
     fn entry(&mut self, aid: u32) -> &mut A {
-        let next = self.aggs.len() as u32;
-        let i = *self.slot.entry(aid).or_insert(next) as usize;
-        if i == self.aggs.len() {
+        let (i, new) = self.slot.get_or_insert(aid, self.aggs.len() as u32);
+        if new {
             self.aggs.push((aid, A::default()));
         }
-        &mut self.aggs[i].1
+        &mut self.aggs[i as usize].1
     }
 
     /// The `n` aids of highest `key`, best first; ties keep first-seen order.
@@ -312,6 +394,14 @@ fn score_neighbours(
     neighbours: &[Neighbour],
     idf_weight: f32,
 ) -> TableAgg<KnnAgg> {
+    // The neighbours' items are scattered over the index: fetched in two waves (where
+    // they are, then the items) so their memory latencies overlap.
+    neighbours
+        .iter()
+        .for_each(|n| sessions.prefetch_offsets(n.session));
+    neighbours
+        .iter()
+        .for_each(|n| sessions.prefetch_items(n.session));
     let size: usize = neighbours
         .iter()
         .map(|n| sessions.items_of(n.session).len())
@@ -603,6 +693,27 @@ mod tests {
             embeddings: None,
             sessions: None,
         }
+    }
+
+    #[test]
+    fn aid_slots_agree_with_a_map_through_growth() {
+        // Sized for 4, filled with 1,000 aids (multiples of 1024 share their low bits, the
+        // rest are spread): every aid keeps its first position, absent aids are absent.
+        let mut slots = AidSlots::with_capacity(4);
+        let mut map = FxHashMap::default();
+        let aids = (0..500u32)
+            .map(|i| i * 1024)
+            .chain((0..500).map(|i| i * 7 + 3));
+        for (next, aid) in aids.enumerate() {
+            let (got, new) = slots.get_or_insert(aid, next as u32);
+            let want = *map.entry(aid).or_insert(next as u32);
+            assert_eq!((got, new), (want, want == next as u32), "aid {aid}");
+        }
+        for aid in 0..10_000u32 {
+            assert_eq!(slots.get(aid), map.get(&aid).copied(), "aid {aid}");
+        }
+        assert_eq!(AidSlots::default().get(7), None);
+        assert!(slots.table.len() >= 2 * map.len());
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ItemStats;
+use super::{ItemStats, prefetch};
 use crate::domain::SessionLog;
 
 /// Parameters of the session index, with their defaults.
@@ -262,6 +262,28 @@ impl SessionIndex {
         }
     }
 
+    /// Starts loading where past session `session`'s items are, so that
+    /// [`prefetch_items`](Self::prefetch_items) finds them without waiting.
+    #[inline]
+    pub fn prefetch_offsets(&self, session: u32) {
+        if let Some(at) = self.session_offsets.get(session as usize) {
+            prefetch(at);
+        }
+    }
+
+    /// Starts loading the items of past session `session` (its first two cache lines:
+    /// 32 items).
+    #[inline]
+    pub fn prefetch_items(&self, session: u32) {
+        let s = session as usize;
+        if let (Some(&a), Some(&b)) = (self.session_offsets.get(s), self.session_offsets.get(s + 1))
+            && a < b
+        {
+            prefetch(&self.session_items[a as usize]);
+            prefetch(&self.session_items[(a as usize + 16).min(b as usize - 1)]);
+        }
+    }
+
     /// The most recent distinct items of past session `session`, newest first.
     pub fn items_of(&self, session: u32) -> &[u32] {
         let s = session as usize;
@@ -278,25 +300,27 @@ impl SessionIndex {
             return;
         }
         let lists: Vec<&[u32]> = query.iter().map(|&q| self.sessions_of(q)).collect();
+        let weights: Vec<f32> = (0..m).map(|j| (m - j) as f32 / m as f32).collect();
         let mut cursor = vec![0usize; m];
+        // Each list's head, u32::MAX once it is exhausted (no session has that number).
+        let mut heads: Vec<u32> = lists
+            .iter()
+            .map(|l| l.first().copied().unwrap_or(u32::MAX))
+            .collect();
         // A walk down the lists together: each round takes the most recent session at any
         // list's head and credits every query item whose list holds it.
         while out.len() < sample {
-            let mut best = u32::MAX;
-            for (list, &c) in lists.iter().zip(&cursor) {
-                if let Some(&s) = list.get(c) {
-                    best = best.min(s);
-                }
-            }
+            let best = heads.iter().copied().min().unwrap_or(u32::MAX);
             if best == u32::MAX {
                 break;
             }
             let mut weight = 0f32;
             let mut step = u16::MAX;
-            for (j, (list, c)) in lists.iter().zip(cursor.iter_mut()).enumerate() {
-                if list.get(*c) == Some(&best) {
-                    *c += 1;
-                    weight += (m - j) as f32 / m as f32;
+            for j in 0..m {
+                if heads[j] == best {
+                    cursor[j] += 1;
+                    heads[j] = lists[j].get(cursor[j]).copied().unwrap_or(u32::MAX);
+                    weight += weights[j];
                     step = step.min(j as u16);
                 }
             }
