@@ -3,7 +3,13 @@
 # CMake >= 3.28 (LightGBM 4.7's build; Debian 12 ships 3.25, PyPI ships a current one),
 # libclang (bindgen, for the LightGBM bindings) and GNU OpenMP (LightGBM trains on every
 # core; libgomp ships with gcc). Source it to get CMake on PATH.
+#
+#   source scripts/deps.sh          # everything: training (LightGBM) included
+#   source scripts/deps.sh serve    # a build without the `train` feature needs none of it
 set -euo pipefail
+if [ "${1:-}" = serve ]; then
+  return 0
+fi
 
 cmake_ok() {
   command -v cmake >/dev/null 2>&1 || return 1

@@ -10,7 +10,7 @@
 # every test prefix is predicted, and HR@20 (= Recall@20, the papers' "P@20") and MRR@20
 # are printed, for the rankers and the heuristic, beside the published figures.
 #
-# Environment: BIN (default target/release/otto-rec, built when missing), WORK (a directory
+# Environment: BIN (default: the working tree, built in release), WORK (a directory
 # for the converted files and the bundle; default a fresh temporary one, removed at exit).
 # Flags after `--` go to `train`. The data are never copied into the project.
 set -euo pipefail
@@ -24,11 +24,8 @@ for f in all_train_seq.txt test.txt; do
   [ -f "$data/$f" ] || { echo "public-benchmark: $data/$f not found" >&2; exit 1; }
 done
 
-BIN=${BIN:-target/release/otto-rec}
-if [ ! -x "$BIN" ]; then
-  source scripts/deps.sh
-  cargo build --release --quiet
-fi
+source scripts/release-bin.sh # BIN, or the working tree built (training included)
+BIN=$bin
 if [ -n "${WORK:-}" ]; then
   mkdir -p "$WORK"
 else

@@ -61,6 +61,12 @@ pub enum Error {
     /// An error reported by LightGBM.
     #[error("LightGBM: {0}")]
     Lightgbm(String),
+    /// Training asked of a build without LightGBM.
+    #[error(
+        "this otto-rec was built without training (the cargo feature `train`, LightGBM): \
+         build it with the default features, e.g. `cargo build --release`, to train rankers"
+    )]
+    TrainingNotBuilt,
     /// The HTTP server could not start or stopped with an error.
     #[error("server: {0}")]
     Server(#[source] std::io::Error),
@@ -211,6 +217,7 @@ impl Error {
             Error::Io { .. } => "io_error",
             Error::Polars { .. } => "polars_error",
             Error::Lightgbm(_) => "lightgbm_error",
+            Error::TrainingNotBuilt => "training_not_built",
             Error::Server(_) => "server_error",
         }
     }
@@ -223,7 +230,8 @@ impl Error {
             | Error::Argument { .. }
             | Error::Bundle { .. }
             | Error::Tables { .. }
-            | Error::NoRankers => 1,
+            | Error::NoRankers
+            | Error::TrainingNotBuilt => 1,
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => 1,
                 _ => 2,

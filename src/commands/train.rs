@@ -112,6 +112,7 @@ fn flag_of(name: &str) -> &'static str {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    crate::training::check_available()?;
     let config = args.config()?;
     let bars = Bars::default();
     let mut log = read_all_events(std::slice::from_ref(&args.input), &bars)?;

@@ -578,7 +578,8 @@ impl Rankers {
     }
 }
 
-#[cfg(test)]
+// The evaluator is tested against models LightGBM fits, and against LightGBM's own predictions.
+#[cfg(all(test, feature = "train"))]
 mod tests {
     use super::*;
     use crate::progress::Silent;

@@ -237,7 +237,7 @@ impl QuickScorer {
     }
 
     /// The used features whose scan exits on the pass's largest value, and the others.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "train"))]
     pub(super) fn scan_kinds(&self) -> (usize, usize) {
         let long = self.used.iter().filter(|&&(_, long)| long).count();
         (long, self.used.len() - long)

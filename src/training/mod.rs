@@ -9,6 +9,7 @@
 //! fold k repeats the split on the log as it was k test periods earlier (its sessions only
 //! train). Hyper-parameters are checked once into a [`TrainConfig`].
 
+#[cfg(feature = "train")]
 pub mod lightgbm;
 pub mod rows;
 
@@ -16,15 +17,19 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "train")]
 use self::lightgbm::{Booster, Dataset, LightgbmError, params_string};
 use self::rows::{
-    ObjectiveRows, Role, RowOptions, Selection, assign_earlier_roles, assign_roles, holdout_recall,
-    ranked_recall,
+    ObjectiveRows, Role, RowOptions, assign_earlier_roles, assign_roles, holdout_recall,
 };
+#[cfg(feature = "train")]
+use self::rows::{Selection, ranked_recall};
 use crate::candidates::CandidateConfig;
 use crate::domain::{DAY, EventType, SessionLog, Timestamp};
 use crate::error::{Error, InputProblem, Result};
-use crate::features::{FEATURE_NAMES, NUM_FEATURES};
+use crate::features::FEATURE_NAMES;
+#[cfg(feature = "train")]
+use crate::features::NUM_FEATURES;
 use crate::index::{self, IndexParams};
 use crate::metric::Recall;
 use crate::pipeline::{Recommender, Strategy};
@@ -343,6 +348,7 @@ pub fn train(
     config: &TrainConfig,
     progress: &dyn Progress,
 ) -> Result<Trained> {
+    check_available()?;
     let started = Instant::now();
     let ignored: Vec<usize> = config
         .ignored_features
@@ -642,6 +648,7 @@ fn build_rows(
 /// the one with the higher validation Recall@20. The rows are binned once for every
 /// objective, and the f32 training rows are freed as soon as LightGBM holds its binned
 /// copy (a quarter of their size).
+#[cfg(feature = "train")]
 fn fit_target(
     mut data: ObjectiveRows,
     target: EventType,
@@ -699,6 +706,7 @@ fn fit_target(
 
 /// Fits one LightGBM model with early stopping on `valid`; returns it as LightGBM text,
 /// cut back to its best iteration.
+#[cfg(feature = "train")]
 pub fn fit(
     train: &Selection,
     valid: &Selection,
@@ -713,11 +721,13 @@ pub fn fit(
 /// A target's training and validation rows as LightGBM datasets (the validation set on
 /// the training set's bins), with labels and query groups: one pair serves every
 /// objective, since the binary objective ignores the groups.
+#[cfg(feature = "train")]
 struct Binned {
     train: Dataset,
     valid: Dataset,
 }
 
+#[cfg(feature = "train")]
 impl Binned {
     fn new(train: &Selection, valid: &Selection) -> std::result::Result<Self, LightgbmError> {
         let mut train_set = Dataset::from_rows(&train.rows, NUM_FEATURES, "", None)?;
@@ -811,6 +821,27 @@ impl Binned {
         }
         progress.finish();
         booster.model_text()
+    }
+}
+
+/// Without LightGBM (a build without the `train` feature), no ranker can be fitted.
+#[cfg(not(feature = "train"))]
+fn fit_target(
+    _data: ObjectiveRows,
+    _target: EventType,
+    _config: &TrainConfig,
+    _progress: &dyn Progress,
+) -> Result<(String, TreeModel, TargetReport)> {
+    Err(Error::TrainingNotBuilt)
+}
+
+/// Whether this build can train rankers: an error saying how to get one that can, when
+/// it was built without the `train` feature (LightGBM).
+pub fn check_available() -> Result<()> {
+    if cfg!(feature = "train") {
+        Ok(())
+    } else {
+        Err(Error::TrainingNotBuilt)
     }
 }
 
