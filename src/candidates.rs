@@ -212,6 +212,11 @@ pub struct KnnAgg {
     pub best: f32,
     /// Neighbours that hold it.
     pub neighbours: u16,
+    /// Σ of the terms, each over 1 + its distance in the neighbour session from the shared
+    /// query item (STAN's sequence weighting: items next to the match count most).
+    pub adjacent: f32,
+    /// Σ of the terms where it came after the shared query item in the neighbour session.
+    pub after: f32,
 }
 
 /// Positions of aids in a list, by open addressing: a power-of-two table of (aid + 1,
@@ -388,9 +393,12 @@ fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
 
 /// Scores the items of `neighbours` (V-SKNN): each neighbour adds `similarity · decay ·
 /// (1 + idf_weight · idf)` to each of its items, where `decay = 1 / (1 + step)` favours
-/// neighbours that share the session's most recent items.
+/// neighbours that share the session's most recent items. `query` is the query the
+/// neighbours were found for: `query[step]` is the match whose place in the neighbour
+/// session the sequence-aware sums measure from.
 fn score_neighbours(
     sessions: &SessionIndex,
+    query: &[u32],
     neighbours: &[Neighbour],
     idf_weight: f32,
 ) -> TableAgg<KnnAgg> {
@@ -409,12 +417,22 @@ fn score_neighbours(
     let mut agg = TableAgg::<KnnAgg>::with_capacity(size);
     for n in neighbours {
         let base = n.similarity / (1 + n.step as u32) as f32;
-        for &item in sessions.items_of(n.session) {
+        let items = sessions.items_of(n.session);
+        // Items are newest first: those before the match came after it.
+        let matched = query
+            .get(n.step as usize)
+            .and_then(|q| items.iter().position(|i| i == q))
+            .unwrap_or(items.len());
+        for (p, &item) in items.iter().enumerate() {
             let w = base * (1.0 + idf_weight * sessions.idf(item));
             let a = agg.entry(item);
             a.score += w;
             a.best = a.best.max(w);
             a.neighbours += 1;
+            a.adjacent += w / (1 + p.abs_diff(matched)) as f32;
+            if p < matched {
+                a.after += w;
+            }
         }
     }
     agg
@@ -549,7 +567,7 @@ impl<'a> SessionContext<'a> {
                     &mut neighbours,
                 );
                 (
-                    score_neighbours(sessions, &neighbours, config.knn_idf),
+                    score_neighbours(sessions, query, &neighbours, config.knn_idf),
                     neighbours,
                 )
             }
@@ -822,6 +840,12 @@ mod tests {
         assert_eq!(score(20), 0.125 * idf);
         assert_eq!(ctx.knn.get(20).unwrap().neighbours, 1);
         assert_eq!(ctx.knn_top, 0.5 * idf);
+        // Stored newest first, [21, 1] matches at 1 (position 1): 21 came after the match,
+        // one step away; the match itself is at distance 0. Likewise 20 in [20, 2].
+        let agg = |aid: u32| *ctx.knn.get(aid).unwrap();
+        assert_eq!((agg(21).adjacent, agg(21).after), (0.25 * idf, 0.5 * idf));
+        assert_eq!((agg(1).adjacent, agg(1).after), (0.5 * idf, 0.0));
+        assert_eq!((agg(20).adjacent, agg(20).after), (0.0625 * idf, 0.125 * idf));
         let cands = candidates(&ctx, &index, &config);
         let rank =
             |aid: u32| cands.iter().find(|c| c.aid == aid).unwrap().ranks[Source::Knn.index()];

@@ -14,7 +14,7 @@ use crate::index::Index;
 use crate::index::embedding::dot;
 
 /// Feature names, in row order.
-pub const FEATURE_NAMES: [&str; 112] = [
+pub const FEATURE_NAMES: [&str; 114] = [
     // session
     "session_events",
     "session_duration_s",
@@ -134,6 +134,8 @@ pub const FEATURE_NAMES: [&str; 112] = [
     "knn_share",
     "knn_neighbours",
     "knn_top_similarity",
+    "knn_adjacent",
+    "knn_after_share",
 ];
 
 /// Number of features.
@@ -345,9 +347,15 @@ pub fn write_row(
             },
             ctx.neighbours.len() as f32,
             ctx.neighbours.first().map_or(0.0, |n| n.similarity),
+            knn.adjacent,
+            if knn.score > 0.0 {
+                knn.after / knn.score
+            } else {
+                0.0
+            },
         ]);
     } else {
-        row.extend_from_slice(&[f32::NAN; 6]);
+        row.extend_from_slice(&[f32::NAN; 8]);
     }
     debug_assert_eq!(row.len() - start, NUM_FEATURES);
 }
