@@ -246,25 +246,32 @@ impl AidSlots {
         (aid.wrapping_mul(0x9E37_79B1) >> self.shift) as usize
     }
 
-    /// The position of `aid`, if it has one.
-    #[inline]
-    fn get(&self, aid: u32) -> Option<u32> {
-        if self.table.is_empty() {
-            return None;
-        }
+    /// Where `aid` is: `Ok(its position)`, or `Err(the free slot it would take)`. The
+    /// table must not be empty.
+    #[inline(always)]
+    fn find(&self, aid: u32) -> Result<u32, usize> {
         let key = aid.wrapping_add(1);
         let mask = self.table.len() - 1;
         let mut i = self.home(aid);
         loop {
             let (k, v) = self.table[i];
             if k == key {
-                return Some(v);
+                return Ok(v);
             }
             if k == 0 {
-                return None;
+                return Err(i);
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// The position of `aid`, if it has one.
+    #[inline]
+    fn get(&self, aid: u32) -> Option<u32> {
+        if self.table.is_empty() {
+            return None;
+        }
+        self.find(aid).ok()
     }
 
     /// The position of `aid`, given `next` (and the table grown) if it has none; and
@@ -274,19 +281,12 @@ impl AidSlots {
         if 2 * (next as usize + 1) > self.table.len() {
             self.grow();
         }
-        let key = aid.wrapping_add(1);
-        let mask = self.table.len() - 1;
-        let mut i = self.home(aid);
-        loop {
-            let (k, v) = self.table[i];
-            if k == key {
-                return (v, false);
+        match self.find(aid) {
+            Ok(position) => (position, false),
+            Err(slot) => {
+                self.table[slot] = (aid.wrapping_add(1), next);
+                (next, true)
             }
-            if k == 0 {
-                self.table[i] = (key, next);
-                return (next, true);
-            }
-            i = (i + 1) & mask;
         }
     }
 
