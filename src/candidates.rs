@@ -845,7 +845,10 @@ mod tests {
         let agg = |aid: u32| *ctx.knn.get(aid).unwrap();
         assert_eq!((agg(21).adjacent, agg(21).after), (0.25 * idf, 0.5 * idf));
         assert_eq!((agg(1).adjacent, agg(1).after), (0.5 * idf, 0.0));
-        assert_eq!((agg(20).adjacent, agg(20).after), (0.0625 * idf, 0.125 * idf));
+        assert_eq!(
+            (agg(20).adjacent, agg(20).after),
+            (0.0625 * idf, 0.125 * idf)
+        );
         let cands = candidates(&ctx, &index, &config);
         let rank =
             |aid: u32| cands.iter().find(|c| c.aid == aid).unwrap().ranks[Source::Knn.index()];
