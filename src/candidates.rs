@@ -624,17 +624,16 @@ pub fn candidates(
         + config.similar
         + config.knn;
     let mut out: Vec<Candidate> = Vec::with_capacity(most);
-    let mut slot: FxHashMap<u32, usize> =
-        FxHashMap::with_capacity_and_hasher(most, Default::default());
+    let mut slot = AidSlots::with_capacity(most);
     let mut add = |aid: u32, source: Source, rank: usize| {
-        let i = *slot.entry(aid).or_insert_with(|| {
+        let (i, new) = slot.get_or_insert(aid, out.len() as u32);
+        if new {
             out.push(Candidate {
                 aid,
                 ranks: [ABSENT; NUM_SOURCES],
             });
-            out.len() - 1
-        });
-        out[i].ranks[source.index()] = rank.min(ABSENT as usize - 1) as u16;
+        }
+        out[i as usize].ranks[source.index()] = rank.min(ABSENT as usize - 1) as u16;
     };
 
     // History by its weighted score (ties: more recent first).

@@ -23,11 +23,12 @@ Keyword options are the command's flags: ``train(events, "m", knn=0, folds=4)`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 from ._native import OttoRecError, Recommender, __version__, run
 
@@ -64,16 +65,14 @@ def _flags(options: dict[str, Any]) -> list[str]:
 
 
 def _to_polars(events: Any):
-    """A polars DataFrame of ``events`` (polars itself, or pandas through numpy)."""
+    """A polars DataFrame of ``events``' event columns (polars itself, or pandas through
+    numpy); columns it lacks are left for the caller to report."""
     import polars as pl
 
     if isinstance(events, pl.DataFrame):
         return events
     if type(events).__module__.split(".")[0] == "pandas":
-        missing = [c for c in EVENT_COLUMNS if c not in events.columns]
-        if missing:
-            raise _missing(missing, list(events.columns))
-        return pl.DataFrame({c: events[c].to_numpy() for c in EVENT_COLUMNS})
+        return pl.DataFrame({c: events[c].to_numpy() for c in EVENT_COLUMNS if c in events})
     raise TypeError(
         "events must be a path, a polars DataFrame or a pandas DataFrame, "
         f"not {type(events).__name__}"
@@ -86,22 +85,19 @@ def _error(code: str, message: str) -> OttoRecError:
     return err
 
 
-def _missing(missing: list[str], columns: list) -> OttoRecError:
-    has = ", ".join(map(str, columns))
-    return _error("missing_column", f"events: missing column(s) {', '.join(missing)} (has {has})")
-
-
-def _events_file(events: Any, directory: str, ts_unit: str) -> str:
+@contextlib.contextmanager
+def _events_file(events: Any, ts_unit: str) -> Iterator[str]:
     """A path otto-rec reads ``events`` from: the path itself, or the DataFrame written as
-    event-per-row Parquet in ``directory``."""
+    event-per-row Parquet into a temporary directory, removed afterwards."""
     if isinstance(events, (str, os.PathLike)):
-        return os.fspath(events)
+        yield os.fspath(events)
+        return
     import polars as pl
 
     frame = _to_polars(events)
     missing = [c for c in EVENT_COLUMNS if c not in frame.columns]
     if missing:
-        raise _missing(missing, frame.columns)
+        raise _error("missing_column", f"events: missing column(s) {', '.join(missing)}")
     if ts_unit == "s":
         ts = pl.col("ts").cast(pl.Int32, strict=True)  # int32 seconds
     elif ts_unit == "ms":
@@ -111,22 +107,21 @@ def _events_file(events: Any, directory: str, ts_unit: str) -> str:
     kind = pl.col("type")
     if frame.schema["type"] != pl.Utf8:
         kind = kind.cast(pl.UInt8, strict=True)
-    path = os.path.join(directory, "events.parquet")
-    frame.select(
-        pl.col("session").cast(pl.Int64, strict=True),
-        pl.col("aid").cast(pl.Int64, strict=True),
-        ts,
-        kind,
-    ).write_parquet(path)
-    return path
-
-
-def _command(name: str, events: Any, model_dir: Union[str, os.PathLike], ts_unit: str,
-             options: dict[str, Any], extra: Optional[list[str]] = None) -> None:
     with tempfile.TemporaryDirectory(prefix="otto-rec-") as tmp:
-        path = _events_file(events, tmp, ts_unit)
-        args = [name, "--input", path, "--model-dir", os.fspath(model_dir)]
-        run(args + (extra or []) + _flags(options))
+        path = os.path.join(tmp, "events.parquet")
+        frame.select(
+            pl.col("session").cast(pl.Int64, strict=True),
+            pl.col("aid").cast(pl.Int64, strict=True),
+            ts,
+            kind,
+        ).write_parquet(path)
+        yield path
+
+
+def _command(name: str, path: str, model_dir: Union[str, os.PathLike],
+             options: dict[str, Any], extra: Optional[list[str]] = None) -> None:
+    run([name, "--input", path, "--model-dir", os.fspath(model_dir)]
+        + (extra or []) + _flags(options))
 
 
 def generate(out: Union[str, os.PathLike], sessions: int = 20000, seed: int = 42,
@@ -141,7 +136,8 @@ def build_index(events: Any, model_dir: Union[str, os.PathLike], *, ts_unit: str
                 **options: Any) -> None:
     """Builds the bundle's index (co-visitation tables, item statistics, session index)
     from ``events`` into ``model_dir``, as ``otto-rec build-index`` does."""
-    _command("build-index", events, model_dir, ts_unit, options)
+    with _events_file(events, ts_unit) as path:
+        _command("build-index", path, model_dir, options)
 
 
 def train(events: Any, model_dir: Union[str, os.PathLike], *, ts_unit: str = "s",
@@ -149,7 +145,8 @@ def train(events: Any, model_dir: Union[str, os.PathLike], *, ts_unit: str = "s"
     """Trains the rankers on ``events`` into ``model_dir`` (building the index first when the
     directory has none), as ``otto-rec train`` does; returns the training report of the
     bundle's manifest (objectives, trees, validation figures)."""
-    _command("train", events, model_dir, ts_unit, options)
+    with _events_file(events, ts_unit) as path:
+        _command("train", path, model_dir, options)
     with open(os.path.join(os.fspath(model_dir), "manifest.json")) as f:
         return json.load(f).get("training", {})
 
@@ -163,15 +160,16 @@ def predict(events: Any, model_dir: Union[str, os.PathLike], *,
     writes that file (``.csv``: a Kaggle submission; ``.jsonl``: items and scores)."""
     import polars as pl
 
-    with tempfile.TemporaryDirectory(prefix="otto-rec-") as tmp:
+    with _events_file(events, ts_unit) as path, tempfile.TemporaryDirectory(
+        prefix="otto-rec-"
+    ) as tmp:
         # One run when the caller asks for JSONL; a submission CSV holds no scores, so the
         # frame comes from a JSONL run of its own.
         wants_jsonl = output is not None and os.fspath(output).endswith(".jsonl")
         jsonl = os.fspath(output) if wants_jsonl else os.path.join(tmp, "predictions.jsonl")
-        _command("predict", events, model_dir, ts_unit, options,
-                 ["--output", jsonl, "--k", str(k)])
+        _command("predict", path, model_dir, options, ["--output", jsonl, "--k", str(k)])
         if output is not None and not wants_jsonl:
-            _command("predict", events, model_dir, ts_unit, options,
+            _command("predict", path, model_dir, options,
                      ["--output", os.fspath(output), "--k", str(k)])
         rows: dict[str, list] = {"session": [], "type": [], "aids": [], "scores": []}
         with open(jsonl) as f:

@@ -112,6 +112,7 @@ fn flag_of(name: &str) -> &'static str {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    // Before the input is read: a build without training should not read gigabytes first.
     crate::training::check_available()?;
     let config = args.config()?;
     let bars = Bars::default();

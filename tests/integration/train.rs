@@ -303,31 +303,57 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
     assert_eq!(std::fs::read(model.join("manifest.json")).unwrap(), before);
 
     // The same bundle with its vectors taken out of the manifest and the directory.
-    let mut manifest: serde_json::Value = serde_json::from_slice(&before).unwrap();
-    let object = manifest.as_object_mut().unwrap();
-    object.remove("vectors");
-    object["parameters"]["embedding"] = serde_json::Value::Null;
-    for file in ["item_vectors.f32", "similar_items.parquet"] {
-        object["files"].as_object_mut().unwrap().remove(file);
+    remove_from_bundle(
+        &model,
+        &["item_vectors.f32", "similar_items.parquet"],
+        |manifest| {
+            manifest.as_object_mut().unwrap().remove("vectors");
+            manifest["parameters"]["embedding"] = serde_json::Value::Null;
+        },
+    );
+    assert_predict_refused(&model, test, &dir.path().join("x.csv"), "embedding");
+}
+
+/// Takes `files` out of the bundle in `model`, and out of its manifest, which `edit` then
+/// changes further.
+fn remove_from_bundle(
+    model: &std::path::Path,
+    files: &[&str],
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
+    let text = std::fs::read(model.join("manifest.json")).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    for file in files {
+        manifest["files"].as_object_mut().unwrap().remove(*file);
         std::fs::remove_file(model.join(file)).unwrap();
     }
+    edit(&mut manifest);
     std::fs::write(
         model.join("manifest.json"),
         serde_json::to_vec(&manifest).unwrap(),
     )
     .unwrap();
+}
+
+/// `predict` of `test` with the bundle in `model` exits 1 with `needle` in its message.
+fn assert_predict_refused(
+    model: &std::path::Path,
+    test: &str,
+    output: &std::path::Path,
+    needle: &str,
+) {
     let out = run(&[
         "predict",
         "--input",
         test,
         "--model-dir",
-        s(&model),
+        s(model),
         "--output",
-        s(&dir.path().join("x.csv")),
+        s(output),
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("embedding"), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
 }
 
 /// The session index is built by default and its rankers are never left without it: the
@@ -382,31 +408,11 @@ fn session_knn_is_built_by_default_and_rankers_never_lose_it() {
     assert_eq!(std::fs::read(model.join("manifest.json")).unwrap(), before);
 
     // The same bundle with its session index taken out of the manifest and the directory.
-    let mut manifest: serde_json::Value = serde_json::from_slice(&before).unwrap();
-    manifest["parameters"]["sessions"] = serde_json::Value::Null;
-    manifest["files"]
-        .as_object_mut()
-        .unwrap()
-        .remove("sessions.u32");
-    std::fs::remove_file(model.join("sessions.u32")).unwrap();
-    std::fs::write(
-        model.join("manifest.json"),
-        serde_json::to_vec(&manifest).unwrap(),
-    )
-    .unwrap();
+    remove_from_bundle(&model, &["sessions.u32"], |manifest| {
+        manifest["parameters"]["sessions"] = serde_json::Value::Null;
+    });
     let csv = dir.path().join("x.csv");
-    let out = run(&[
-        "predict",
-        "--input",
-        test,
-        "--model-dir",
-        s(&model),
-        "--output",
-        s(&csv),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("similar past sessions"), "{stderr}");
+    assert_predict_refused(&model, test, &csv, "similar past sessions");
 
     // Without the session index, or with rankers that do not read it.
     let plain = dir.path().join("plain");
