@@ -336,6 +336,15 @@ pub struct TrainArgs {
     /// group of features adds.
     #[arg(long, value_delimiter = ',')]
     pub ignore_features: Vec<String>,
+    /// Early exit when the bundle recommends: every candidate is scored on this many first
+    /// trees of a ranker and only the best --early-exit-keep on the rest; 0 scores every
+    /// candidate on every tree.
+    #[arg(long, default_value_t = crate::training::DEFAULT_EARLY_EXIT.trees)]
+    pub early_exit_trees: usize,
+    /// Candidates per session scored on a ranker's remaining trees (at least the items
+    /// asked for are, whatever this is).
+    #[arg(long, default_value_t = crate::training::DEFAULT_EARLY_EXIT.keep)]
+    pub early_exit_keep: usize,
 }
 
 #[derive(Debug, Args)]

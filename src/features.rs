@@ -8,10 +8,12 @@
 //! rank in each source, item vectors, and the items of similar past sessions. Missing values (e.g. recency of an aid the session never touched)
 //! are NaN, which LightGBM treats as missing.
 
-use crate::candidates::{ABSENT, Candidate, Interaction, RECENT_SOURCES, SessionContext};
+use crate::candidates::{
+    ABSENT, BUY_VECTORS, Candidate, Interaction, RECENT_SOURCES, RECENT_VECTORS, SessionContext,
+};
 use crate::domain::{HOUR, hour_of_day, weekday};
 use crate::index::Index;
-use crate::index::embedding::dot;
+use crate::index::embedding::dots;
 
 /// Feature names, in row order.
 pub const FEATURE_NAMES: [&str; 114] = [
@@ -313,23 +315,35 @@ pub fn write_row(
         .embeddings
         .as_ref()
         .and_then(|e| e.vectors.vector(aid));
-    let cos = |other: Option<&[f32]>| match (own, other) {
-        (Some(a), Some(b)) => dot(a, b),
-        _ => f32::NAN,
-    };
-    let max_cos = |others: &[&[f32]]| match own {
-        Some(a) if !others.is_empty() => others
+    // The candidate's cosines to the session's vectors, in one call: the last aid's, the
+    // mean, the recent aids', the buys' (an absent vector is an empty slice, never read).
+    const SESSION_VECTORS: usize = 2 + RECENT_VECTORS + BUY_VECTORS;
+    let mut others: [&[f32]; SESSION_VECTORS] = [&[]; SESSION_VECTORS];
+    let mut cosines = [f32::NAN; SESSION_VECTORS];
+    let (recent, buys) = (v.recent.len(), v.buys.len());
+    let [last, mean, rest @ ..] = &mut others;
+    *last = v.last.unwrap_or_default();
+    *mean = v.mean.as_deref().unwrap_or_default();
+    rest[..recent].copy_from_slice(&v.recent);
+    rest[recent..recent + buys].copy_from_slice(&v.buys);
+    let used = 2 + recent + buys;
+    if let Some(a) = own {
+        dots(a, &others[..used], &mut cosines[..used]);
+    }
+    let cos = |i: usize, present: bool| if present { cosines[i] } else { f32::NAN };
+    let max_cos = |range: std::ops::Range<usize>| match own {
+        Some(_) if !range.is_empty() => cosines[range]
             .iter()
-            .map(|b| dot(a, b))
+            .copied()
             .fold(f32::NEG_INFINITY, f32::max),
         _ => f32::NAN,
     };
     let similar = ctx.similar.get(aid).copied().unwrap_or_default();
     row.extend_from_slice(&[
-        cos(v.last),
-        cos(v.mean.as_deref()),
-        max_cos(&v.recent),
-        max_cos(&v.buys),
+        cos(0, v.last.is_some()),
+        cos(1, v.mean.is_some()),
+        max_cos(2..2 + recent),
+        max_cos(2 + recent..used),
         similar.recency_sum,
         similar.count as f32,
     ]);

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
 use crate::heuristic;
 use crate::index::{Index, ItemIds, Localized};
-use crate::ranker::{Rankers, TreeModel};
+use crate::ranker::{EarlyExit, Rankers, TreeModel};
 
 /// Time spent per stage of one recommendation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,6 +47,7 @@ pub struct Recommender {
     index: Index,
     rankers: Option<Rankers>,
     candidates: CandidateConfig,
+    early_exit: Option<EarlyExit>,
 }
 
 impl Recommender {
@@ -56,16 +57,36 @@ impl Recommender {
             index,
             rankers: None,
             candidates: CandidateConfig::default(),
+            early_exit: None,
         }
     }
 
-    /// A recommender that ranks with `rankers` over candidates drawn by `candidates`.
-    pub fn with_rankers(index: Index, rankers: Rankers, candidates: CandidateConfig) -> Self {
+    /// A recommender that ranks with `rankers` over candidates drawn by `candidates`,
+    /// scoring them all on every tree, or with `early_exit` only the best of the first
+    /// trees on the rest.
+    pub fn with_rankers(
+        index: Index,
+        mut rankers: Rankers,
+        candidates: CandidateConfig,
+        early_exit: Option<EarlyExit>,
+    ) -> Self {
+        if let Some(e) = early_exit {
+            rankers.prepare_early_exit(e.trees);
+        }
         Recommender {
             index,
             rankers: Some(rankers),
             candidates,
+            early_exit,
         }
+    }
+
+    /// The early exit for lists of `k` items: every item of a list must have its full score.
+    fn early_exit(&self, k: usize) -> Option<EarlyExit> {
+        self.early_exit.map(|e| EarlyExit {
+            keep: e.keep.max(k),
+            ..e
+        })
     }
 
     /// True when rankers are loaded.
@@ -209,7 +230,7 @@ impl Recommender {
         let lists = models
             .iter()
             .map(|&(objective, model)| {
-                model.score_rows(&rows, &mut scores);
+                model.score_groups(&rows, &[cands.len()], self.early_exit(k), &mut scores);
                 self.ranked(&cands, &scores, objective, k, model.score_floor())
             })
             .collect();
@@ -324,9 +345,10 @@ impl Recommender {
             .map(|&s| self.candidate_rows(s, &mut rows, &mut timings))
             .collect();
         let mut scores = Vec::new();
+        let groups: Vec<usize> = cands.iter().map(Vec::len).collect();
         for objective in models {
             let model = rankers.model(objective).expect("an objective with a model");
-            model.score_rows(&rows, &mut scores);
+            model.score_groups(&rows, &groups, self.early_exit(k), &mut scores);
             let floor = model.score_floor();
             let mut at = 0;
             for (c, list) in cands.iter().zip(&mut lists) {

@@ -149,9 +149,12 @@ impl Bundle {
     /// trained with, or the heuristic when there are none.
     pub fn into_recommender(self) -> Recommender {
         match (self.rankers, self.manifest.training) {
-            (Some(rankers), Some(training)) => {
-                Recommender::with_rankers(self.index, rankers, training.candidates)
-            }
+            (Some(rankers), Some(training)) => Recommender::with_rankers(
+                self.index,
+                rankers,
+                training.candidates,
+                training.early_exit,
+            ),
             _ => Recommender::new(self.index),
         }
     }

@@ -10,6 +10,7 @@ use crate::data::read_all_events;
 use crate::domain::EventType;
 use crate::error::{Error, Result};
 use crate::index::IndexParams;
+use crate::ranker::EarlyExit;
 use crate::training::{
     BoosterParams, MIN_POSITIVES, Objective, ObjectiveChoice, TargetReport, TrainConfig, train,
 };
@@ -78,6 +79,10 @@ impl TrainArgs {
             negative_rate: self.negative_rate,
             max_validation_sessions: self.max_validation_sessions,
             ignored_features: self.ignore_features.clone(),
+            early_exit: (self.early_exit_trees > 0).then_some(EarlyExit {
+                trees: self.early_exit_trees,
+                keep: self.early_exit_keep,
+            }),
             days: self.days,
             seed: self.seed,
             booster: BoosterParams {
@@ -107,6 +112,7 @@ fn flag_of(name: &str) -> &'static str {
         "cuts" => "--cuts",
         "max_validation_sessions" => "--max-validation-sessions",
         "ignored_features" => "--ignore-features",
+        "early_exit" => "--early-exit-keep",
         _ => "(training configuration)",
     }
 }

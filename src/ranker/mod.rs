@@ -214,6 +214,32 @@ pub struct TreeModel {
     trees: Vec<Tree>,
     /// The QuickScorer layout, when every tree fits it.
     quick: Option<QuickScorer>,
+    /// The two stages of an [`EarlyExit`], set by
+    /// [`prepare_early_exit`](TreeModel::prepare_early_exit).
+    stages: Option<Box<Stages>>,
+}
+
+/// Where an [`EarlyExit`] splits a model: its first `trees` trees and the rest, each in
+/// QuickScorer's layout when the model fits it.
+#[derive(Clone, Debug)]
+struct Stages {
+    trees: usize,
+    quick: Option<(QuickScorer, QuickScorer)>,
+}
+
+/// Early exit, a two-stage cascade over an additive ensemble: every candidate of a session
+/// is scored on the model's first `trees` trees, and only its `keep` best on the rest.
+/// The candidates that go on get exactly the full model's scores (the second stage adds
+/// its leaves onto the first's sums, in tree order); the others are left out of the
+/// ranking. With `keep` at least the number of items asked for, the answer differs from
+/// full scoring only when a candidate outside the first stage's best `keep` would have
+/// made the list (BENCHMARKS.md measures how often that costs a hit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EarlyExit {
+    /// Trees of the first stage.
+    pub trees: usize,
+    /// Candidates per session scored on the remaining trees.
+    pub keep: usize,
 }
 
 fn parse_list<T: std::str::FromStr>(key: &str, value: &str) -> Result<Vec<T>, ModelError> {
@@ -309,7 +335,23 @@ impl TreeModel {
             objective,
             trees,
             quick,
+            stages: None,
         })
+    }
+
+    /// Splits the model after its first `trees` trees for
+    /// [`score_groups`](Self::score_groups); a model with at most `trees` trees is not
+    /// split, and scores every row on every tree.
+    pub fn prepare_early_exit(&mut self, trees: usize) {
+        let width = self.feature_names.len();
+        self.stages = (trees > 0 && trees < self.trees.len()).then(|| {
+            let quick = self.quick.as_ref().and_then(|_| {
+                let head = QuickScorer::new(&self.trees[..trees], width)?;
+                let tail = QuickScorer::new(&self.trees[trees..], width)?;
+                Some((head, tail))
+            });
+            Box::new(Stages { trees, quick })
+        });
     }
 
     fn parse_tree(
@@ -491,6 +533,87 @@ impl TreeModel {
         self.score_rows_with(None, rows, out);
     }
 
+    /// Scores the rows of consecutive groups (a session's candidates each, `groups` their
+    /// sizes) into `out`. With `early` and the stages
+    /// [`prepare_early_exit`](Self::prepare_early_exit) laid out for its tree count, only
+    /// the `keep` best rows of each group on the first trees are scored on the rest: they
+    /// get [`score_rows`](Self::score_rows)' scores bit for bit, the others
+    /// `f64::NEG_INFINITY`. Otherwise every row is scored as by `score_rows`.
+    pub fn score_groups(
+        &self,
+        rows: &[f32],
+        groups: &[usize],
+        early: Option<EarlyExit>,
+        out: &mut Vec<f64>,
+    ) {
+        let width = self.feature_names.len();
+        debug_assert_eq!(groups.iter().sum::<usize>() * width, rows.len());
+        let (keep, stages) = match (early, &self.stages) {
+            (Some(e), Some(stages))
+                if stages.trees == e.trees && groups.iter().any(|&n| n > e.keep) =>
+            {
+                (e.keep, stages)
+            }
+            _ => return self.score_rows(rows, out),
+        };
+        let quick = stages.quick.as_ref().filter(|_| QuickScorer::available());
+        out.clear();
+        out.resize(rows.len() / width, 0.0);
+        match quick {
+            Some((head, _)) => head.raw_scores_with(head.fastest(), rows, out),
+            None => self.walk_add(&self.trees[..stages.trees], rows, out),
+        }
+        // Each group's best `keep` on the first stage (ties: the earlier row), in row order.
+        let mut chosen = Vec::with_capacity(groups.len() * keep);
+        let mut first = 0;
+        for &n in groups {
+            let group = first..first + n;
+            if n <= keep {
+                chosen.extend(group);
+            } else {
+                let mut order: Vec<usize> = group.collect();
+                let by_score = |&a: &usize, &b: &usize| out[b].total_cmp(&out[a]).then(a.cmp(&b));
+                order.select_nth_unstable_by(keep - 1, by_score);
+                order.truncate(keep);
+                order.sort_unstable();
+                chosen.extend(order);
+            }
+            first += n;
+        }
+        let mut picked = Vec::with_capacity(chosen.len() * width);
+        let mut sums = Vec::with_capacity(chosen.len());
+        for &i in &chosen {
+            picked.extend_from_slice(&rows[i * width..][..width]);
+            sums.push(out[i]);
+        }
+        match quick {
+            Some((_, tail)) => tail.raw_scores_with(tail.fastest(), &picked, &mut sums),
+            None => self.walk_add(&self.trees[stages.trees..], &picked, &mut sums),
+        }
+        out.fill(f64::NEG_INFINITY);
+        for (&i, &sum) in chosen.iter().zip(&sums) {
+            out[i] = self.transform(sum);
+        }
+    }
+
+    /// Adds the leaves of `trees` to each row's sum in `out`, in tree order, walking groups
+    /// of rows through each tree together.
+    fn walk_add(&self, trees: &[Tree], rows: &[f32], out: &mut [f64]) {
+        let width = self.feature_names.len();
+        let all: Vec<&[f32]> = rows.chunks_exact(width).collect();
+        for (group, sums) in all.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            for tree in trees {
+                if tree.has_zero_missing {
+                    for (sum, row) in sums.iter_mut().zip(group) {
+                        *sum += tree.leaf(row);
+                    }
+                } else {
+                    tree.add_leaves(group, sums);
+                }
+            }
+        }
+    }
+
     /// Raw sums by a QuickScorer kernel, or by the walk without one, then the model's
     /// transform.
     fn score_rows_with(
@@ -504,20 +627,7 @@ impl TreeModel {
         out.resize(rows.len() / width, 0.0);
         match quick {
             Some((quick, kernel)) => quick.raw_scores_with(kernel, rows, out),
-            None => {
-                let all: Vec<&[f32]> = rows.chunks_exact(width).collect();
-                for (group, sums) in all.chunks(LANES).zip(out.chunks_mut(LANES)) {
-                    for tree in &self.trees {
-                        if tree.has_zero_missing {
-                            for (sum, row) in sums.iter_mut().zip(group) {
-                                *sum += tree.leaf(row);
-                            }
-                        } else {
-                            tree.add_leaves(group, sums);
-                        }
-                    }
-                }
-            }
+            None => self.walk_add(&self.trees, rows, out),
         }
         for v in out.iter_mut() {
             *v = self.transform(*v);
@@ -567,6 +677,14 @@ impl Rankers {
     /// The model of `objective`, when it has one.
     pub fn model(&self, objective: EventType) -> Option<&TreeModel> {
         self.models[objective.index()].as_ref()
+    }
+
+    /// Lays out every model for an [`EarlyExit`] after `trees` trees
+    /// ([`TreeModel::prepare_early_exit`]).
+    pub fn prepare_early_exit(&mut self, trees: usize) {
+        for model in self.models.iter_mut().flatten() {
+            model.prepare_early_exit(trees);
+        }
     }
 
     /// The objectives that have a model, in [`EventType`] order.
@@ -719,6 +837,60 @@ mod tests {
                 for (i, row) in rows.chunks_exact(NUM_FEATURES).enumerate() {
                     assert_eq!(quick[i].to_bits(), walked[i].to_bits(), "row {i} of {n}");
                     assert_eq!(quick[i].to_bits(), model.score(row).to_bits(), "row {i}");
+                }
+            }
+        }
+    }
+
+    /// An early exit scores each group's best `keep` rows on the first trees with the full
+    /// model's bits and leaves the others out; with QuickScorer's stages and with the walk.
+    #[test]
+    fn early_exit_finishes_each_groups_best_rows_exactly() {
+        for objective in [Objective::Binary, Objective::Lambdarank] {
+            let (text, valid) = trained(objective);
+            for quick in [true, false] {
+                let mut model = TreeModel::parse(&text).unwrap();
+                if !quick {
+                    model.quick = None;
+                }
+                let trees = model.num_trees() / 3;
+                model.prepare_early_exit(trees);
+                let exit = EarlyExit { trees, keep: 10 };
+                let groups = [5, 37, 10, 11, 60, 1];
+                let n: usize = groups.iter().sum();
+                let rows = &valid.rows[..n * NUM_FEATURES];
+                let (mut full, mut early) = (Vec::new(), Vec::new());
+                model.score_rows(rows, &mut full);
+                model.score_groups(rows, &groups, Some(exit), &mut early);
+                let head: Vec<f64> = rows
+                    .chunks_exact(NUM_FEATURES)
+                    .map(|r| model.trees[..trees].iter().map(|t| t.leaf(r)).sum())
+                    .collect();
+                let mut first = 0;
+                for &g in &groups {
+                    let mut best: Vec<usize> = (first..first + g).collect();
+                    best.sort_by(|&a, &b| head[b].total_cmp(&head[a]).then(a.cmp(&b)));
+                    best.truncate(exit.keep);
+                    for i in first..first + g {
+                        if best.contains(&i) {
+                            assert_eq!(early[i].to_bits(), full[i].to_bits(), "row {i}");
+                        } else {
+                            assert_eq!(early[i], f64::NEG_INFINITY, "row {i}");
+                        }
+                    }
+                    first += g;
+                }
+                // No early exit, or one the model was not split for: every row in full.
+                for other in [
+                    None,
+                    Some(EarlyExit {
+                        trees: trees + 1,
+                        keep: 10,
+                    }),
+                ] {
+                    model.score_groups(rows, &groups, other, &mut early);
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&early), bits(&full));
                 }
             }
         }

@@ -282,8 +282,11 @@ impl QuickScorer {
             .unwrap_or(Kernel::Portable)
     }
 
-    /// Raw scores (sums of leaves) of row-major `rows` of `width` features into `out`, with
-    /// `kernel`, which must be one of [`kernels`](Self::kernels).
+    /// Adds the raw scores (sums of leaves) of row-major `rows` of `width` features to
+    /// `out`, with `kernel`, which must be one of [`kernels`](Self::kernels). Each row's
+    /// leaves are added to its value in `out` one by one in tree order, so scoring a model's
+    /// trees in two parts, the second onto the first's sums, gives the one-part sums bit
+    /// for bit.
     pub(super) fn raw_scores_with(&self, kernel: Kernel, rows: &[f32], out: &mut [f64]) {
         assert!(self.runs(kernel), "{kernel:?} cannot run here");
         match kernel {
@@ -488,7 +491,14 @@ impl QuickScorer {
                     }
                 }
             }
-            let mut acc = [[_mm512_setzero_pd(); 2]; BLOCKS];
+            // Each lane's sum continues from its value in `sums` (lanes past the last row
+            // start at zero and are dropped).
+            let mut pass_sums = [0f64; MAX_BLOCKS * LANES];
+            pass_sums[..count].copy_from_slice(sums);
+            let mut acc: [[__m512d; 2]; BLOCKS] = std::array::from_fn(|b| {
+                let at = pass_sums.as_ptr().add(b * LANES);
+                [_mm512_loadu_pd(at), _mm512_loadu_pd(at.add(8))]
+            });
             for (h, &start) in self.leaf_starts.iter().enumerate() {
                 let base = self.leaf_values.as_ptr().add(start as usize);
                 for (b, acc) in acc.iter_mut().enumerate() {
@@ -497,7 +507,6 @@ impl QuickScorer {
                     acc[1] = _mm512_add_pd(acc[1], hi);
                 }
             }
-            let mut pass_sums = [0f64; MAX_BLOCKS * LANES];
             for (b, acc) in acc.iter().enumerate() {
                 _mm512_storeu_pd(pass_sums.as_mut_ptr().add(b * LANES), acc[0]);
                 _mm512_storeu_pd(pass_sums.as_mut_ptr().add(b * LANES + 8), acc[1]);
@@ -531,6 +540,7 @@ impl QuickScorer {
         for (block, sums) in out.chunks_mut(LANES).enumerate() {
             self.transpose(rows, block * LANES, sums.len(), &mut xs);
             let mut block_sums = [0f64; LANES];
+            block_sums[..sums.len()].copy_from_slice(sums);
             self.score_block(&xs, &mut bits, &mut block_sums);
             sums.copy_from_slice(&block_sums[..sums.len()]);
         }
