@@ -166,10 +166,12 @@ pub struct BuildIndexArgs {
     /// Drop the bundle's rankers instead of keeping them with the new index.
     #[arg(long)]
     pub drop_rankers: bool,
-    /// Also train item embeddings and the similar-items table: a candidate source and seven
-    /// ranker features (off by default: small gain, long build at scale; see BENCHMARKS.md).
-    #[arg(long)]
-    pub embeddings: bool,
+    /// Item embeddings and the similar-items table (a candidate source and seven ranker
+    /// features): on, off, or auto (on for inputs of up to 50M events: they pay on real
+    /// logs, and the build at Kaggle scale would take 18 minutes instead of 3; see
+    /// BENCHMARKS.md). `--embeddings` alone is on.
+    #[arg(long, default_value = "auto", num_args = 0..=1, default_missing_value = "on")]
+    pub embeddings: String,
     /// Dimensions of an item vector.
     #[arg(long, default_value_t = 32)]
     pub embedding_dim: usize,
@@ -179,9 +181,10 @@ pub struct BuildIndexArgs {
     /// Negative samples per item-context pair.
     #[arg(long, default_value_t = 5)]
     pub embedding_negatives: usize,
-    /// Passes of the embedding trainer over the sessions.
-    #[arg(long, default_value_t = 1)]
-    pub embedding_epochs: u32,
+    /// Passes of the embedding trainer over the sessions; auto: enough to pass over 10M
+    /// events, at most 10 (one at 10M events and more).
+    #[arg(long, default_value = "auto")]
+    pub embedding_epochs: String,
     /// Items with fewer events get no vector (and no similar items).
     #[arg(long, default_value_t = 5)]
     pub embedding_min_count: u32,

@@ -6,13 +6,14 @@ use crate::cli::BuildIndexArgs;
 use crate::commands::progress::Bars;
 use crate::data::read_all_events;
 use crate::error::{Error, Result};
-use crate::index::embedding::EmbeddingParams;
+use crate::index::embedding::{self, EmbeddingParams};
 use crate::index::sessions::SessionKnnParams;
 use crate::index::{Index, IndexParams, TableKind};
 
 impl BuildIndexArgs {
-    /// The index parameters these flags ask for, checked.
-    pub fn params(&self) -> Result<IndexParams> {
+    /// The index parameters these flags ask for on an input of `events` events (the
+    /// `auto` choices depend on it), checked.
+    pub fn params(&self, events: usize) -> Result<IndexParams> {
         let positive = |value: usize, flag: &'static str| {
             if value == 0 {
                 Err(Error::argument(flag, "must be at least 1"))
@@ -41,14 +42,34 @@ impl BuildIndexArgs {
             positive(self.buy2buy_top_k, "--buy2buy-top-k")?;
         params.recent_days = positive(self.recent_days as usize, "--recent-days")? as u32;
         params.pairs_per_pass = positive(self.pairs_per_pass, "--pairs-per-pass")?;
-        params.embedding = if !self.embeddings {
+        let enabled = match self.embeddings.as_str() {
+            "on" => true,
+            "off" => false,
+            "auto" => embedding::auto_enabled(events),
+            other => {
+                return Err(Error::argument(
+                    "--embeddings",
+                    format!("{other:?} is not on, off or auto"),
+                ));
+            }
+        };
+        let epochs = match self.embedding_epochs.as_str() {
+            "auto" => embedding::auto_epochs(events),
+            n => n.parse().map_err(|_| {
+                Error::argument(
+                    "--embedding-epochs",
+                    format!("{n:?} is not auto or a number"),
+                )
+            })?,
+        };
+        params.embedding = if !enabled {
             None
         } else {
             let embedding = EmbeddingParams {
                 dim: self.embedding_dim,
                 window: self.embedding_window,
                 negatives: self.embedding_negatives,
-                epochs: self.embedding_epochs,
+                epochs,
                 min_count: self.embedding_min_count,
                 sample: self.embedding_sample,
                 seed: self.embedding_seed,
@@ -88,7 +109,9 @@ impl BuildIndexArgs {
 }
 
 pub fn run(args: BuildIndexArgs) -> Result<()> {
-    let params = args.params()?;
+    // The flags are checked before the input is read; the choices that depend on its size
+    // are made once it is.
+    let params = args.params(0)?;
     let rankers = if args.drop_rankers {
         OldRankers::Drop
     } else {
@@ -96,7 +119,9 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
     };
     let (built, started, source) = match &args.from_tables {
         Some(tables) => {
-            if params != IndexParams::default() {
+            let mut index_flags = params.clone();
+            index_flags.embedding = None;
+            if index_flags != IndexParams::default() || args.embeddings == "on" {
                 return Err(Error::argument(
                     "--from-tables",
                     "takes the parameters the tables were built with (their index.json); give index flags to the job instead",
@@ -110,6 +135,7 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
         None => {
             let bars = Bars::default();
             let mut log = read_all_events(&args.input, &bars)?;
+            let params = args.params(log.num_events())?;
             let started = std::time::Instant::now();
             let built = bundle::build(
                 &args.model_dir,
@@ -137,7 +163,7 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
             e.vectors.dim(),
             e.similar.num_pairs()
         ),
-        None => eprintln!("no item embeddings (--embeddings adds them)"),
+        None => eprintln!("no item embeddings (--embeddings on adds them)"),
     }
     if built.kept_rankers {
         eprintln!("kept the bundle's rankers: they read the same features from the new index");

@@ -10,6 +10,7 @@ use crate::data::read_all_events;
 use crate::domain::EventType;
 use crate::error::{Error, Result};
 use crate::index::IndexParams;
+use crate::index::embedding;
 use crate::ranker::EarlyExit;
 use crate::training::{
     BoosterParams, MIN_POSITIVES, Objective, ObjectiveChoice, TargetReport, TrainConfig, train,
@@ -142,7 +143,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 dir.display(),
                 args.input.display()
             );
-            let params = IndexParams::default();
+            // `build-index`'s defaults.
+            let params = IndexParams {
+                embedding: embedding::auto(log.num_events()),
+                ..IndexParams::default()
+            };
             bundle::build(
                 dir,
                 &mut log,

@@ -174,6 +174,45 @@ fn bad_arguments_and_missing_files_exit_1() {
     );
 }
 
+/// Without `--embeddings`, a small log gets item vectors with as many passes as pass over
+/// 10M events (at most 10); `off` leaves them out, `--embeddings` alone is on, and a value
+/// that is none of on, off and auto is refused before the input is read.
+#[test]
+fn embeddings_follow_the_size_of_the_log_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "fixtures/world/train.jsonl";
+    let manifest = |model: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap()
+    };
+    let build = |name: &str, flags: &[&str]| {
+        let model = dir.path().join(name);
+        let mut args = vec!["build-index", "--input", input, "--model-dir", s(&model)];
+        args.extend_from_slice(flags);
+        let out = run(&args);
+        (out, model)
+    };
+    let (out, auto) = build("auto", &[]);
+    assert!(out.status.success());
+    let events = manifest(&auto)["input"]["events"].as_u64().unwrap();
+    assert!(events < 1_000_000, "the fixture is small: {events}");
+    assert_eq!(manifest(&auto)["parameters"]["embedding"]["epochs"], 10);
+    assert!(auto.join("item_vectors.f32").exists());
+    let (out, on) = build("on", &["--embeddings", "--embedding-epochs", "2"]);
+    assert!(out.status.success());
+    assert_eq!(manifest(&on)["parameters"]["embedding"]["epochs"], 2);
+    let (out, off) = build("off", &["--embeddings", "off"]);
+    assert!(out.status.success());
+    assert!(manifest(&off)["parameters"]["embedding"].is_null());
+    assert!(!off.join("item_vectors.f32").exists());
+    for flags in [["--embeddings", "maybe"], ["--embedding-epochs", "many"]] {
+        let (out, model) = build("bad", &flags);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(flags[0]), "{stderr}");
+        assert!(!model.exists());
+    }
+}
+
 /// `--from-tables` takes its parameters from the job: index flags and `--input` are
 /// refused, and a directory that is not a job's output is named with its problem.
 #[test]

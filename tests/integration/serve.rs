@@ -328,7 +328,7 @@ fn probes_versions_and_hot_reload_keep_serving_through_failures() {
     let dir = tempfile::tempdir().unwrap();
     let model = fixture_model(dir.path());
     let plain = dir.path().join("plain");
-    fixture_index(&plain, &[]);
+    fixture_index(&plain, &["--embeddings", "off"]);
     let server = Server::start_with_env(&model, &[("OTTO_ADMIN_TOKEN", "s3cret")]);
     let example = readme_example().to_string();
     let (status, head, _) = server.exchange("POST", "/predict", &[], example.as_bytes());

@@ -251,8 +251,8 @@ fn train_refuses_a_damaged_bundle_instead_of_rebuilding_it() {
     );
 }
 
-/// Embeddings are optional: a bundle without them (the default, as older bundles are)
-/// trains, predicts and serves; rankers that read embedding features are never left
+/// Embeddings are optional: a bundle without them (`--embeddings off`, as older bundles
+/// are) trains, predicts and serves; rankers that read embedding features are never left
 /// without the vectors — a rebuild without embeddings refuses to keep them, and a bundle that has lost its
 /// vectors is refused at load with its code.
 #[test]
@@ -261,7 +261,15 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
     let input = "fixtures/world/train.jsonl";
     let test = "fixtures/world/test.jsonl";
     let plain = dir.path().join("plain");
-    run_ok(&["build-index", "--input", input, "--model-dir", s(&plain)]);
+    run_ok(&[
+        "build-index",
+        "--input",
+        input,
+        "--model-dir",
+        s(&plain),
+        "--embeddings",
+        "off",
+    ]);
     assert!(!plain.join("similar_items.parquet").exists());
     assert!(!plain.join("item_vectors.f32").exists());
     run_ok(&[
@@ -296,7 +304,15 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
         "10",
     ]);
     let before = std::fs::read(model.join("manifest.json")).unwrap();
-    let out = run(&["build-index", "--input", input, "--model-dir", s(&model)]);
+    let out = run(&[
+        "build-index",
+        "--input",
+        input,
+        "--model-dir",
+        s(&model),
+        "--embeddings",
+        "off",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--drop-rankers"), "{stderr}");

@@ -54,6 +54,41 @@ impl Default for EmbeddingParams {
     }
 }
 
+/// Largest log (events) that gets item vectors when `build-index` is not told: at Kaggle
+/// scale (216M events) the vectors and the similar-items graph take 15 of the build's 18
+/// minutes (BENCHMARKS.md), while on a small real log they pay (Diginetica: +0.5 HR@20).
+pub const AUTO_MAX_EVENTS: usize = 50_000_000;
+
+/// Events the trainer passes over when its epochs are not given: a small log gets several
+/// passes (Diginetica's 906,000 clicks the cap), a log of this size or more one.
+pub const AUTO_EPOCH_EVENTS: usize = 10_000_000;
+
+/// Most passes [`auto_epochs`] gives (Diginetica: 10 passes +0.50 HR@20 over one, 30 only
+/// +0.06 more for three times the time).
+pub const AUTO_MAX_EPOCHS: u32 = 10;
+
+/// Passes over a log of `events` events: enough for [`AUTO_EPOCH_EVENTS`], 1 to
+/// [`AUTO_MAX_EPOCHS`].
+pub fn auto_epochs(events: usize) -> u32 {
+    let epochs = AUTO_EPOCH_EVENTS.div_ceil(events.max(1));
+    epochs.clamp(1, AUTO_MAX_EPOCHS as usize) as u32
+}
+
+/// Whether a log of `events` events gets item vectors when not told: up to
+/// [`AUTO_MAX_EVENTS`].
+pub fn auto_enabled(events: usize) -> bool {
+    events <= AUTO_MAX_EVENTS
+}
+
+/// The item vectors a log of `events` events gets when not told: the default parameters
+/// with [`auto_epochs`] passes, if [`auto_enabled`].
+pub fn auto(events: usize) -> Option<EmbeddingParams> {
+    auto_enabled(events).then(|| EmbeddingParams {
+        epochs: auto_epochs(events),
+        ..EmbeddingParams::default()
+    })
+}
+
 /// Why embedding parameters are unusable: the parameter and the problem.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {problem}")]
@@ -311,6 +346,35 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Small logs get up to 10 passes, a log of 10M events or more one, and a log past
+    /// 50M events none unless asked.
+    #[test]
+    fn auto_epochs_and_auto_enabled_follow_the_events() {
+        assert_eq!(auto_epochs(0), 10);
+        assert_eq!(auto_epochs(906_140), 10);
+        assert_eq!(auto_epochs(3_456_740), 3);
+        assert_eq!(auto_epochs(9_999_999), 2);
+        assert_eq!(auto_epochs(10_000_000), 1);
+        assert_eq!(auto_epochs(216_000_000), 1);
+        assert_eq!(auto(3_456_740).map(|p| p.epochs), Some(3));
+        assert!(auto(50_000_000).is_some());
+        assert!(auto(50_000_001).is_none());
+    }
+
+    #[test]
+    fn dots_give_dot_bits() {
+        let a: Vec<f32> = (0..32).map(|i| (i as f32 * 0.37).sin()).collect();
+        let others: Vec<Vec<f32>> = (0..17)
+            .map(|j| (0..32).map(|i| ((i * j) as f32 * 0.11).cos()).collect())
+            .collect();
+        let refs: Vec<&[f32]> = others.iter().map(Vec::as_slice).collect();
+        let mut out = vec![0f32; refs.len()];
+        dots(&a, &refs, &mut out);
+        for (o, b) in out.iter().zip(&refs) {
+            assert_eq!(o.to_bits(), dot(&a, b).to_bits());
+        }
+    }
 
     #[test]
     fn every_dot_kernel_gives_the_portable_bits_at_every_length() {
