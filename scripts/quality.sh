@@ -9,7 +9,7 @@
 # Defaults: seeds "101 202" (worlds no setting was tuned on), 260000 sessions, work dir
 # target/quality. Worlds are generated once and reused. BIN (environment) names a binary
 # to measure instead of building the working tree; INDEX_FLAGS (environment) are passed to
-# build-index (e.g. INDEX_FLAGS=--embeddings).
+# build-index (e.g. INDEX_FLAGS="--embeddings off").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="101 202"; sessions=260000; work=target/quality
