@@ -261,15 +261,7 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
     let input = "fixtures/world/train.jsonl";
     let test = "fixtures/world/test.jsonl";
     let plain = dir.path().join("plain");
-    run_ok(&[
-        "build-index",
-        "--input",
-        input,
-        "--model-dir",
-        s(&plain),
-        "--embeddings",
-        "off",
-    ]);
+    fixture_index(&plain, &["--embeddings", "off"]);
     assert!(!plain.join("similar_items.parquet").exists());
     assert!(!plain.join("item_vectors.f32").exists());
     run_ok(&[
@@ -303,20 +295,7 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
         "--max-trees",
         "10",
     ]);
-    let before = std::fs::read(model.join("manifest.json")).unwrap();
-    let out = run(&[
-        "build-index",
-        "--input",
-        input,
-        "--model-dir",
-        s(&model),
-        "--embeddings",
-        "off",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--drop-rankers"), "{stderr}");
-    assert_eq!(std::fs::read(model.join("manifest.json")).unwrap(), before);
+    assert_rebuild_refused(&model, input, &["--embeddings", "off"], "--drop-rankers");
 
     // The same bundle with its vectors taken out of the manifest and the directory.
     remove_from_bundle(
@@ -328,6 +307,19 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
         },
     );
     assert_predict_refused(&model, test, &dir.path().join("x.csv"), "embedding");
+}
+
+/// A rebuild of the index in `model` from `input` with `flags` exits 1 saying `says`, and
+/// leaves the bundle as it was.
+fn assert_rebuild_refused(model: &std::path::Path, input: &str, flags: &[&str], says: &str) {
+    let before = std::fs::read(model.join("manifest.json")).unwrap();
+    let mut args = vec!["build-index", "--input", input, "--model-dir", s(model)];
+    args.extend_from_slice(flags);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(says), "{stderr}");
+    assert_eq!(std::fs::read(model.join("manifest.json")).unwrap(), before);
 }
 
 /// Takes `files` out of the bundle in `model`, and out of its manifest, which `edit` then
@@ -409,19 +401,7 @@ fn session_knn_is_built_by_default_and_rankers_never_lose_it() {
         manifest["files"]["sessions.u32"]["xxh3"].is_string(),
         "{manifest}"
     );
-    let before = std::fs::read(model.join("manifest.json")).unwrap();
-    let out = run(&[
-        "build-index",
-        "--input",
-        input,
-        "--model-dir",
-        s(&model),
-        "--no-sessions",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("similar past sessions"), "{stderr}");
-    assert_eq!(std::fs::read(model.join("manifest.json")).unwrap(), before);
+    assert_rebuild_refused(&model, input, &["--no-sessions"], "similar past sessions");
 
     // The same bundle with its session index taken out of the manifest and the directory.
     remove_from_bundle(&model, &["sessions.u32"], |manifest| {
