@@ -1,7 +1,7 @@
 //! The candidate and feature stages alone, in µs per session: the session context, the
-//! merged candidates and their feature rows, as `predict` builds them (statistics
-//! prefetched before the rows are written), without scoring. Prints the median and the
-//! fastest of 7 passes over the first N sessions; run two builds in turn to compare them.
+//! merged candidates and their feature rows, as `predict` builds them (statistics and
+//! vectors prefetched before the rows are written), without scoring. Prints the median and
+//! the fastest of 7 passes over the first N sessions; run two builds in turn to compare them.
 //!
 //!     cargo run --release --example bench_candidates -- MODEL_DIR SESSIONS.jsonl N
 
@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let cands = candidates(&ctx, index, &config);
             let features = SessionFeatures::new(&ctx);
             for c in &cands {
-                index.stats.prefetch(c.aid);
+                index.prefetch_item(c.aid);
             }
             for c in &cands {
                 write_row(index, &ctx, &features, c, &mut rows);

@@ -251,9 +251,9 @@ impl Recommender {
         timings.candidates = started.elapsed();
         let session_features = SessionFeatures::new(&ctx);
         rows.reserve(cands.len() * NUM_FEATURES);
-        // What the rows read of each candidate's statistics, fetched before the first.
+        // What the rows read of each candidate in the index, fetched before the first.
         for c in &cands {
-            self.index.stats.prefetch(c.aid);
+            self.index.prefetch_item(c.aid);
         }
         for c in &cands {
             write_row(&self.index, &ctx, &session_features, c, rows);

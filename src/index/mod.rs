@@ -241,6 +241,16 @@ impl Index {
     pub fn table(&self, kind: TableKind) -> &CovisitTable {
         &self.tables[kind as usize]
     }
+
+    /// Starts loading what a feature row reads of `aid` beyond the session's own
+    /// aggregates: its statistics and its vector. A hint only: it changes no value.
+    #[inline]
+    pub fn prefetch_item(&self, aid: u32) {
+        self.stats.prefetch(aid);
+        if let Some(e) = &self.embeddings {
+            e.vectors.prefetch(aid);
+        }
+    }
 }
 
 /// A hint to start loading the cache line that holds `value` (nothing off x86-64).

@@ -9,7 +9,7 @@ pub mod sgns;
 
 use serde::{Deserialize, Serialize};
 
-use super::CovisitTable;
+use super::{CovisitTable, prefetch};
 use crate::domain::SessionLog;
 use crate::progress::Progress;
 
@@ -213,6 +213,23 @@ impl Embeddings {
         } else {
             None
         }
+    }
+
+    /// Starts loading the vector of `aid`: every cache line of its row. A feature row reads
+    /// each candidate's vector once, and the candidates' rows are scattered over the table;
+    /// prefetching all of them before reading any lets those loads overlap. A hint only: it
+    /// changes no value.
+    #[inline]
+    pub fn prefetch(&self, aid: u32) {
+        let a = aid as usize;
+        if a >= self.aid_bound() {
+            return;
+        }
+        let row = &self.vectors[a * self.dim..(a + 1) * self.dim];
+        for line in row.chunks(16) {
+            prefetch(&line[0]);
+        }
+        prefetch(&row[self.dim - 1]);
     }
 
     /// Cosine similarity of two aids, if both have vectors.
