@@ -296,8 +296,9 @@ pub struct TrainArgs {
     pub folds: String,
     /// Cuts of each labelled training session: 1 is the split's own random cut; more label
     /// that many of its prefixes (validation and held-out sessions keep one cut).
-    #[arg(long, default_value_t = 1)]
-    pub cuts: u32,
+    /// auto: 4 on logs whose last period labels fewer than 100,000 sessions, else 1.
+    #[arg(long, default_value = "auto")]
+    pub cuts: String,
     /// Share of negative training rows kept (positives are always kept).
     #[arg(long, default_value_t = 1.0)]
     pub negative_rate: f64,

@@ -70,13 +70,8 @@ impl TrainArgs {
                 ..CandidateConfig::default()
             },
             objective,
-            folds: match self.folds.as_str() {
-                "auto" => None,
-                n => Some(n.parse().map_err(|_| {
-                    Error::argument("--folds", format!("{n:?} is not auto or a number"))
-                })?),
-            },
-            cuts: self.cuts,
+            folds: auto_or_number("--folds", &self.folds)?,
+            cuts: auto_or_number("--cuts", &self.cuts)?,
             negative_rate: self.negative_rate,
             max_validation_sessions: self.max_validation_sessions,
             ignored_features: self.ignore_features.clone(),
@@ -97,6 +92,17 @@ impl TrainArgs {
         }
         .validate()
         .map_err(|e| Error::argument(flag_of(e.name), e.problem))
+    }
+}
+
+/// A flag's value, `auto` (`None`) or a number.
+fn auto_or_number(flag: &'static str, value: &str) -> Result<Option<u32>> {
+    match value {
+        "auto" => Ok(None),
+        n => n
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::argument(flag, format!("{n:?} is not auto or a number"))),
     }
 }
 

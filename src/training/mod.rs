@@ -116,7 +116,8 @@ pub struct TrainConfig {
     pub folds: Option<u32>,
     /// Cuts of each labelled training session (1: the split's own; more label its other
     /// prefixes too, as the session-based recommendation papers train on every prefix).
-    pub cuts: u32,
+    /// `None`: as many as [`auto_cuts`] gives for the log.
+    pub cuts: Option<u32>,
     /// Share of negative training rows kept.
     pub negative_rate: f64,
     /// Validation sessions at most (the rest of the 10 % train).
@@ -145,7 +146,7 @@ impl Default for TrainConfig {
             candidates: CandidateConfig::default(),
             objective: ObjectiveChoice::Best,
             folds: None,
-            cuts: 1,
+            cuts: None,
             negative_rate: 1.0,
             max_validation_sessions: 50_000,
             ignored_features: Vec::new(),
@@ -196,7 +197,7 @@ impl TrainConfig {
         if self.folds == Some(0) {
             return bad("folds", "must be at least 1");
         }
-        if self.cuts == 0 {
+        if self.cuts == Some(0) {
             return bad("cuts", "must be at least 1");
         }
         if !(self.negative_rate > 0.0 && self.negative_rate <= 1.0) {
@@ -392,6 +393,7 @@ pub fn train(
     let folds = config
         .folds
         .unwrap_or_else(|| auto_folds(split0.test.len()));
+    let cuts = config.cuts.unwrap_or_else(|| auto_cuts(split0.test.len()));
     // Only earlier folds read the whole log again.
     let log = (folds > 1).then_some(log);
     if split0.test.len() < 50 {
@@ -443,6 +445,7 @@ pub fn train(
         &split0,
         train_sessions,
         config,
+        cuts,
         0,
         &options,
         progress,
@@ -500,7 +503,7 @@ pub fn train(
             rows.merge_fold(more);
             let fold_train = (0..fold_roles.len()).filter(|&s| fold_roles[s] == Role::Train);
             rows.merge_train(more_cut_rows(
-                &index, &split, fold_train, config, fold, &options, progress,
+                &index, &split, fold_train, config, cuts, fold, &options, progress,
             ));
         }
     }
@@ -587,7 +590,7 @@ pub fn train(
         candidates_per_session,
         folds,
         negative_rate: config.negative_rate,
-        cuts: config.cuts,
+        cuts,
         targets: Some(PerObjective::from_array(targets)),
         unfitted,
         embeddings: params.embedding.is_some(),
@@ -618,18 +621,36 @@ pub fn auto_folds(sessions: usize) -> u32 {
         .clamp(1, MAX_AUTO_FOLDS as usize) as u32
 }
 
-/// Training rows of `config.cuts - 1` more cuts of each of the `chosen` sessions of a
-/// fold's split (none with one cut per session).
+/// Cuts [`auto_cuts`] labels per training session on small logs.
+pub const SMALL_LOG_CUTS: u32 = 4;
+
+/// The cuts to label per training session when the last period holds `sessions` labelled
+/// sessions: [`SMALL_LOG_CUTS`] below [`AUTO_FOLDS_SESSIONS`], where more examples pay
+/// (Diginetica, seeds 42 and 43: HR@20 +0.20 and +0.37, MRR@20 +0.25 and +0.26;
+/// BENCHMARKS.md), one on logs as large as OTTO's, whose last week alone labels enough and
+/// whose rows would not fit in memory four times over.
+pub fn auto_cuts(sessions: usize) -> u32 {
+    if sessions < AUTO_FOLDS_SESSIONS {
+        SMALL_LOG_CUTS
+    } else {
+        1
+    }
+}
+
+/// Training rows of `cuts - 1` more cuts of each of the `chosen` sessions of a fold's
+/// split (none with one cut per session).
+#[allow(clippy::too_many_arguments)]
 fn more_cut_rows(
     index: &index::Index,
     split: &Split,
     chosen: impl Iterator<Item = usize>,
     config: &TrainConfig,
+    cuts: u32,
     fold: u32,
     options: &RowOptions<'_>,
     progress: &dyn Progress,
 ) -> rows::Rows {
-    let extra = config.cuts.saturating_sub(1) as usize;
+    let extra = cuts.saturating_sub(1) as usize;
     if extra == 0 {
         return rows::Rows::default();
     }
@@ -881,6 +902,18 @@ mod tests {
         assert_eq!(auto_folds(51_718), 2, "a generated world's last week");
         assert_eq!(auto_folds(8_981), 12, "Diginetica's last week, capped");
         assert_eq!(auto_folds(0), MAX_AUTO_FOLDS);
+    }
+
+    #[test]
+    fn auto_cuts_label_more_prefixes_on_small_logs_only() {
+        assert_eq!(auto_cuts(1_700_000), 1, "OTTO's last week");
+        assert_eq!(auto_cuts(100_000), 1);
+        assert_eq!(
+            auto_cuts(51_718),
+            SMALL_LOG_CUTS,
+            "a generated world's last week"
+        );
+        assert_eq!(auto_cuts(8_981), SMALL_LOG_CUTS, "Diginetica's last week");
     }
 
     #[test]
