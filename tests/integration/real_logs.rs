@@ -271,6 +271,9 @@ fn ids_near_two_to_the_32_build_train_predict_and_serve_in_a_few_mib() {
         s(&model),
         "--max-trees",
         "20",
+        // One cut per session: the bound is about ids, not about how many rows are labelled.
+        "--cuts",
+        "1",
     ]);
     assert!(
         out.status.success(),
