@@ -375,17 +375,35 @@ pub struct SessionContext<'a> {
 
 /// Aggregates the rows of `sources` (newest first) in `table`.
 fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
+    aggregate_rows_marked(table, sources, 0, None)
+}
+
+/// [`aggregate_rows`], also recording in the same pass each neighbour's weight from the
+/// first `recent` sources (`from_recent`) and from source number `top` (`from_top`).
+fn aggregate_rows_marked(
+    table: &CovisitTable,
+    sources: &[u32],
+    recent: usize,
+    top: Option<usize>,
+) -> TableAgg {
     // Sized for every neighbour distinct, so the map never grows while it is filled.
     let pairs: usize = sources.iter().map(|&h| table.neighbors(h).len()).sum();
     let mut agg: TableAgg = TableAgg::with_capacity(pairs);
     for (p, &h) in sources.iter().enumerate() {
         let (ys, ws) = table.row(h);
+        let (is_recent, is_top) = (p < recent, top == Some(p));
         for (&y, &w) in ys.iter().zip(ws) {
             let a = agg.entry(y);
             a.sum += w;
             a.max = a.max.max(w);
             a.count += 1;
             a.recency_sum += w / (1 + p) as f32;
+            if is_recent {
+                a.from_recent[p] = w;
+            }
+            if is_top {
+                a.from_top = w;
+            }
         }
     }
     agg
@@ -498,7 +516,18 @@ impl<'a> SessionContext<'a> {
         }
         let aggregate = |kind: TableKind| {
             let table = index.table(kind);
-            let mut agg = aggregate_rows(table, sources(kind));
+            let rows = sources(kind);
+            // Where the rows aggregated are the most recent aids' own, the weights from
+            // them (and from the top aid, when among them) are recorded in the same pass;
+            // the others are read again.
+            let own = kind != TableKind::Buy2Buy;
+            let (recent, top) = if own {
+                let top = top_aid.and_then(|t| rows.iter().position(|&a| a == t));
+                (rows.len().min(RECENT_SOURCES), top)
+            } else {
+                (0, None)
+            };
+            let mut agg = aggregate_rows_marked(table, rows, recent, top);
             let mut from = |source: u32, set: &dyn Fn(&mut CovisitAgg, f32)| {
                 let (ys, ws) = table.row(source);
                 for (&y, &w) in ys.iter().zip(ws) {
@@ -507,11 +536,11 @@ impl<'a> SessionContext<'a> {
                     }
                 }
             };
-            for (r, &source) in unique.iter().take(RECENT_SOURCES).enumerate() {
+            for (r, &source) in unique.iter().enumerate().take(RECENT_SOURCES).skip(recent) {
                 from(source, &|a, w| a.from_recent[r] = w);
             }
-            if let Some(top) = top_aid {
-                from(top, &|a, w| a.from_top = w);
+            if let (Some(t), None) = (top_aid, top) {
+                from(t, &|a, w| a.from_top = w);
             }
             agg
         };
