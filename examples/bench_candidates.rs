@@ -11,7 +11,7 @@ use std::time::Instant;
 use otto_rec::bundle::{Bundle, candidate_config};
 use otto_rec::candidates::{SessionContext, candidates};
 use otto_rec::data::read_events;
-use otto_rec::features::{SessionFeatures, write_row};
+use otto_rec::features::{SessionFeatures, write_rows};
 use otto_rec::progress::Silent;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,12 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let ctx = SessionContext::new(index, session, &config);
             let cands = candidates(&ctx, index, &config);
             let features = SessionFeatures::new(&ctx);
-            for c in &cands {
-                index.prefetch_item(c.aid);
-            }
-            for c in &cands {
-                write_row(index, &ctx, &features, c, &mut rows);
-            }
+            write_rows(index, &ctx, &features, &cands, &mut rows);
         }
         passes.push(started.elapsed().as_secs_f64() * 1e6 / n as f64);
     }

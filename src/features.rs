@@ -197,6 +197,31 @@ fn ratio(a: u32, b: u32) -> f32 {
     a as f32 / (b as f32 + 1.0)
 }
 
+/// Candidates ahead of the row being written whose item data is already being fetched.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Appends the rows of `cands` to `rows`, in order. Each candidate's item statistics and
+/// vector are fetched a few rows ahead of its own, so they arrive while earlier rows are
+/// written instead of all being asked for at once.
+pub fn write_rows(
+    index: &Index,
+    ctx: &SessionContext<'_>,
+    session: &SessionFeatures,
+    cands: &[Candidate],
+    rows: &mut Vec<f32>,
+) {
+    rows.reserve(cands.len() * NUM_FEATURES);
+    for c in cands.iter().take(PREFETCH_AHEAD) {
+        index.prefetch_item(c.aid);
+    }
+    for (i, c) in cands.iter().enumerate() {
+        if let Some(ahead) = cands.get(i + PREFETCH_AHEAD) {
+            index.prefetch_item(ahead.aid);
+        }
+        write_row(index, ctx, session, c, rows);
+    }
+}
+
 /// Appends the features of `candidate` to `row` (exactly [`NUM_FEATURES`] values).
 pub fn write_row(
     index: &Index,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::candidates::{Candidate, CandidateConfig, SessionContext, candidates};
 use crate::domain::{EventType, Recommendation, Session, best_first};
 use crate::error::{Error, Result};
-use crate::features::{NUM_FEATURES, SessionFeatures, write_row};
+use crate::features::{SessionFeatures, write_rows};
 use crate::heuristic;
 use crate::index::{Index, ItemIds, Localized};
 use crate::ranker::{EarlyExit, Rankers, TreeModel};
@@ -250,14 +250,7 @@ impl Recommender {
         let cands = candidates(&ctx, &self.index, &self.candidates);
         timings.candidates = started.elapsed();
         let session_features = SessionFeatures::new(&ctx);
-        rows.reserve(cands.len() * NUM_FEATURES);
-        // What the rows read of each candidate in the index, fetched before the first.
-        for c in &cands {
-            self.index.prefetch_item(c.aid);
-        }
-        for c in &cands {
-            write_row(&self.index, &ctx, &session_features, c, rows);
-        }
+        write_rows(&self.index, &ctx, &session_features, &cands, rows);
         cands
     }
 

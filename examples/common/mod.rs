@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use otto_rec::candidates::{CandidateConfig, SessionContext, candidates};
 use otto_rec::domain::SessionLog;
-use otto_rec::features::{NUM_FEATURES, SessionFeatures, write_row};
+use otto_rec::features::{NUM_FEATURES, SessionFeatures, write_rows};
 use otto_rec::index::Index;
 use otto_rec::ranker::TreeModel;
 
@@ -19,9 +19,8 @@ pub fn feature_rows(index: &Index, config: &CandidateConfig, log: &SessionLog) -
     for session in log.iter().take(SESSIONS) {
         let ctx = SessionContext::new(index, session, config);
         let features = SessionFeatures::new(&ctx);
-        for c in candidates(&ctx, index, config) {
-            write_row(index, &ctx, &features, &c, &mut rows);
-        }
+        let cands = candidates(&ctx, index, config);
+        write_rows(index, &ctx, &features, &cands, &mut rows);
     }
     rows
 }
