@@ -409,6 +409,9 @@ fn aggregate_rows_marked(
     agg
 }
 
+/// Neighbours ahead of the one being scored whose items are already being fetched.
+const NEIGHBOURS_AHEAD: usize = 4;
+
 /// Scores the items of `neighbours` (V-SKNN): each neighbour adds `similarity · decay ·
 /// (1 + idf_weight · idf)` to each of its items, where `decay = 1 / (1 + step)` favours
 /// neighbours that share the session's most recent items. `query` is the query the
@@ -420,20 +423,25 @@ fn score_neighbours(
     neighbours: &[Neighbour],
     idf_weight: f32,
 ) -> TableAgg<KnnAgg> {
-    // The neighbours' items are scattered over the index: fetched in two waves (where
-    // they are, then the items) so their memory latencies overlap.
+    // The neighbours' items are scattered over the index: where each neighbour's items
+    // are is fetched for all at once, the items a few neighbours ahead of the one scored
+    // (all at once, they would be more lines than the core keeps in flight).
     neighbours
         .iter()
         .for_each(|n| sessions.prefetch_offsets(n.session));
     neighbours
         .iter()
+        .take(NEIGHBOURS_AHEAD)
         .for_each(|n| sessions.prefetch_items(n.session));
     let size: usize = neighbours
         .iter()
         .map(|n| sessions.items_of(n.session).len())
         .sum();
     let mut agg = TableAgg::<KnnAgg>::with_capacity(size);
-    for n in neighbours {
+    for (i, n) in neighbours.iter().enumerate() {
+        if let Some(ahead) = neighbours.get(i + NEIGHBOURS_AHEAD) {
+            sessions.prefetch_items(ahead.session);
+        }
         let base = n.similarity / (1 + n.step as u32) as f32;
         let items = sessions.items_of(n.session);
         // Items are newest first: those before the match came after it.
