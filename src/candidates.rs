@@ -510,19 +510,23 @@ impl<'a> SessionContext<'a> {
             };
             &sources[..sources.len().min(config.history_for_neighbours)]
         };
-        // The rows about to be read, fetched in two waves (where each row is, then the row)
-        // so their memory latencies overlap.
+        // The rows about to be read: where each row is, fetched for every table at once;
+        // the rows themselves one table ahead of the table aggregated.
         for kind in TableKind::ALL {
             sources(kind)
                 .iter()
                 .for_each(|&x| index.table(kind).prefetch_offsets(x));
         }
-        for kind in TableKind::ALL {
+        let prefetch_rows = |kind: TableKind| {
             sources(kind)
                 .iter()
                 .for_each(|&x| index.table(kind).prefetch_row(x));
-        }
+        };
+        prefetch_rows(TableKind::ALL[0]);
         let aggregate = |kind: TableKind| {
+            if let Some(&next) = TableKind::ALL.get(kind as usize + 1) {
+                prefetch_rows(next);
+            }
             let table = index.table(kind);
             let rows = sources(kind);
             // Where the rows aggregated are the most recent aids' own, the weights from

@@ -121,13 +121,16 @@ impl CovisitTable {
         }
     }
 
-    /// Starts loading `aid`'s neighbours and weights.
+    /// Starts loading `aid`'s neighbours and weights (their first and last cache lines:
+    /// all of a row of up to 16 entries, or 17 to 32 when the row starts a line).
     #[inline]
     pub fn prefetch_row(&self, aid: u32) {
         let range = self.range(aid);
         if !range.is_empty() {
             prefetch(&self.neighbors[range.start]);
             prefetch(&self.weights[range.start]);
+            prefetch(&self.neighbors[range.end - 1]);
+            prefetch(&self.weights[range.end - 1]);
         }
     }
 
