@@ -510,6 +510,16 @@ impl<'a> SessionContext<'a> {
             };
             &sources[..sources.len().min(config.history_for_neighbours)]
         };
+        // Where the kNN query's lists of past sessions are, and then (once the tables are
+        // read) their heads, fetched well before the lookup walks them.
+        let knn_query = match &index.sessions {
+            Some(sessions) if config.knn > 0 => {
+                let query = &unique[..unique.len().min(config.knn_query)];
+                query.iter().for_each(|&q| sessions.prefetch_list_offset(q));
+                Some((sessions, query))
+            }
+            _ => None,
+        };
         // The rows about to be read: where each row is, fetched for every table at once;
         // the rows themselves one table ahead of the table aggregated.
         for kind in TableKind::ALL {
@@ -557,6 +567,9 @@ impl<'a> SessionContext<'a> {
             agg
         };
         let covisit = TableKind::ALL.map(aggregate);
+        if let Some((sessions, query)) = knn_query {
+            query.iter().for_each(|&q| sessions.prefetch_sessions_of(q));
+        }
         let last_order = (0..n).rev().find(|&i| session.types[i] == EventType::Order);
         let last_order_ts = last_order.map(|i| session.ts[i]);
         let mut cart: Vec<u32> = (last_order.map_or(0, |i| i + 1)..n)
@@ -597,10 +610,9 @@ impl<'a> SessionContext<'a> {
             }
             None => (TableAgg::default(), SessionVectors::default()),
         };
-        let (knn, neighbours) = match &index.sessions {
-            Some(sessions) if config.knn > 0 => {
+        let (knn, neighbours) = match knn_query {
+            Some((sessions, query)) => {
                 let mut neighbours = Vec::new();
-                let query = &unique[..unique.len().min(config.knn_query)];
                 sessions.neighbours(
                     query,
                     config.knn_sample,
@@ -612,7 +624,7 @@ impl<'a> SessionContext<'a> {
                     neighbours,
                 )
             }
-            _ => (TableAgg::default(), Vec::new()),
+            None => (TableAgg::default(), Vec::new()),
         };
         SessionContext {
             session,

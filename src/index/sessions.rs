@@ -262,6 +262,23 @@ impl SessionIndex {
         }
     }
 
+    /// Starts loading where `item`'s list of past sessions is, so that
+    /// [`prefetch_sessions_of`](Self::prefetch_sessions_of) finds it without waiting.
+    #[inline]
+    pub fn prefetch_list_offset(&self, item: u32) {
+        if let Some(at) = self.item_offsets.get(item as usize) {
+            prefetch(at);
+        }
+    }
+
+    /// Starts loading the head of `item`'s list of past sessions (its first cache line).
+    #[inline]
+    pub fn prefetch_sessions_of(&self, item: u32) {
+        if let Some(head) = self.sessions_of(item).first() {
+            prefetch(head);
+        }
+    }
+
     /// Starts loading where past session `session`'s items are, so that
     /// [`prefetch_items`](Self::prefetch_items) finds them without waiting.
     #[inline]
