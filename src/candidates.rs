@@ -539,16 +539,16 @@ impl<'a> SessionContext<'a> {
             }
             let table = index.table(kind);
             let rows = sources(kind);
-            // Where the rows aggregated are the most recent aids' own, the weights from
-            // them (and from the top aid, when among them) are recorded in the same pass;
-            // the others are read again.
-            let own = kind != TableKind::Buy2Buy;
-            let (recent, top) = if own {
-                let top = top_aid.and_then(|t| rows.iter().position(|&a| a == t));
-                (rows.len().min(RECENT_SOURCES), top)
-            } else {
-                (0, None)
-            };
+            // The weights from the most recent aids that lead the rows aggregated (all of
+            // them but for buy2buy, whose rows are the buys'), and from the top aid when its
+            // row is among them, are recorded in the same pass; the others are read again.
+            let recent = rows
+                .iter()
+                .zip(&unique)
+                .take(RECENT_SOURCES)
+                .take_while(|(a, b)| a == b)
+                .count();
+            let top = top_aid.and_then(|t| rows.iter().position(|&a| a == t));
             let mut agg = aggregate_rows_marked(table, rows, recent, top);
             let mut from = |source: u32, set: &dyn Fn(&mut CovisitAgg, f32)| {
                 let (ys, ws) = table.row(source);
