@@ -199,10 +199,7 @@ impl Recommender {
         let k = k.min(MAX_K);
         let mut timings = StageTimings::default();
         let rec = match rankers.and_then(|r| r.model(objective)) {
-            Some(model) => self
-                .rank(session, &[(objective, model)], k, &mut timings)
-                .pop()
-                .expect("one list per objective"),
+            Some(model) => self.rank(session, objective, model, k, &mut timings),
             None => {
                 let started = Instant::now();
                 let rec = heuristic::recommend(&self.index, session, objective, k);
@@ -213,29 +210,25 @@ impl Recommender {
         (rec, timings)
     }
 
-    /// Ranks the candidates of `session` for each objective with its model.
+    /// Ranks the candidates of `session` for `objective` with its model.
     fn rank(
         &self,
         session: Session<'_>,
-        models: &[(EventType, &TreeModel)],
+        objective: EventType,
+        model: &TreeModel,
         k: usize,
         timings: &mut StageTimings,
-    ) -> Vec<Recommendation> {
+    ) -> Recommendation {
         let started = Instant::now();
         let mut rows = Vec::new();
         let cands = self.candidate_rows(session, &mut rows, timings);
         let scoring_started = Instant::now();
         timings.features = scoring_started - started - timings.candidates;
         let mut scores = Vec::with_capacity(cands.len());
-        let lists = models
-            .iter()
-            .map(|&(objective, model)| {
-                model.score_groups(&rows, &[cands.len()], self.early_exit(k), &mut scores);
-                self.ranked(&cands, &scores, objective, k, model.score_floor())
-            })
-            .collect();
+        model.score_groups(&rows, &[cands.len()], self.early_exit(k), &mut scores);
+        let list = self.ranked(&cands, &scores, objective, k, model.score_floor());
         timings.scoring = scoring_started.elapsed();
-        lists
+        list
     }
 
     /// The candidates of `session`, with their feature rows appended to `rows`.
@@ -337,12 +330,12 @@ impl Recommender {
             .iter()
             .map(|&s| self.candidate_rows(s, &mut rows, &mut timings))
             .collect();
-        let mut scores = Vec::new();
+        let mut scores: [Vec<f64>; 3] = Default::default();
         let groups: Vec<usize> = cands.iter().map(Vec::len).collect();
+        rankers.score_groups(&rows, &groups, self.early_exit(k), &mut scores);
         for objective in models {
             let model = rankers.model(objective).expect("an objective with a model");
-            model.score_groups(&rows, &groups, self.early_exit(k), &mut scores);
-            let floor = model.score_floor();
+            let (floor, scores) = (model.score_floor(), &scores[objective.index()]);
             let mut at = 0;
             for (c, list) in cands.iter().zip(&mut lists) {
                 list[objective.index()] =
@@ -384,19 +377,9 @@ impl Recommender {
             let buys = heuristic::recommend(&self.index, session, EventType::Order, k);
             return [clicks, buys.clone(), buys];
         };
-        let mut lists = self.heuristic_lists(session, k, rankers);
-        let models: Vec<(EventType, &TreeModel)> = EventType::ALL
-            .into_iter()
-            .filter_map(|o| Some((o, rankers.model(o)?)))
-            .collect();
-        if !models.is_empty() {
-            let mut timings = StageTimings::default();
-            let ranked = self.rank(session, &models, k, &mut timings);
-            for ((objective, _), list) in models.iter().zip(ranked) {
-                lists[objective.index()] = list;
-            }
-        }
-        lists
+        self.rank_all_batch(&[session], k, rankers)
+            .pop()
+            .expect("one session's lists")
     }
 
     /// The heuristic's lists for the objectives that `rankers` has no model for (empty

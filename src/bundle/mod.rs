@@ -200,7 +200,7 @@ fn load_rankers(dir: &Path, manifest: &Manifest) -> Result<Option<Rankers>> {
             .map_err(|source| Error::bundle(dir, BundleProblem::Model { name, source }))?;
         models[objective.index()] = Some(model);
     }
-    Ok(Some(Rankers { models }))
+    Ok(Some(Rankers::new(models)))
 }
 
 /// What [`build`] did.

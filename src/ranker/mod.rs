@@ -563,6 +563,22 @@ impl TreeModel {
             Some((head, _)) => head.raw_scores_with(head.fastest(), rows, out),
             None => self.walk_add(&self.trees[..stages.trees], rows, out),
         }
+        self.finish_early_exit(rows, groups, keep, stages, out);
+    }
+
+    /// The second stage of an early exit, `out` holding every row's raw sum on the first
+    /// `stages.trees` trees: each group's `keep` best rows get the full model's scores, the
+    /// others `f64::NEG_INFINITY`.
+    fn finish_early_exit(
+        &self,
+        rows: &[f32],
+        groups: &[usize],
+        keep: usize,
+        stages: &Stages,
+        out: &mut [f64],
+    ) {
+        let width = self.feature_names.len();
+        let quick = stages.quick.as_ref().filter(|_| QuickScorer::available());
         // Each group's best `keep` on the first stage (ties: the earlier row), in row order.
         let mut chosen = Vec::with_capacity(groups.len() * keep);
         let mut first = 0;
@@ -670,10 +686,99 @@ impl TreeModel {
 /// clicks only, as most public session logs are, has a clicks model alone.
 #[derive(Clone, Debug)]
 pub struct Rankers {
-    pub models: [Option<TreeModel>; 3],
+    models: [Option<TreeModel>; 3],
+    /// The models' trees in one QuickScorer layout, when there are several and all fit.
+    joint: Option<Box<Joint>>,
+}
+
+/// Several models in one QuickScorer layout (a part per model, in [`EventType`] order):
+/// scoring the same candidate rows for every objective loads and scans each feature once
+/// instead of once per model, and the per-feature work is most of a pass's cost.
+#[derive(Clone, Debug)]
+struct Joint {
+    /// Every tree of every model.
+    full: QuickScorer,
+    /// After [`Rankers::prepare_early_exit`]: the number of first-stage trees, and the
+    /// first stage of every model (all the trees of a model that has no more).
+    head: Option<(usize, QuickScorer)>,
 }
 
 impl Rankers {
+    /// The rankers of the objectives that have a model (indexed by [`EventType::index`]).
+    pub fn new(models: [Option<TreeModel>; 3]) -> Self {
+        let trees: Vec<&[Tree]> = models.iter().flatten().map(|m| &m.trees[..]).collect();
+        let joint = Self::layout(&models, &trees).map(|full| Box::new(Joint { full, head: None }));
+        Rankers { models, joint }
+    }
+
+    /// One QuickScorer layout of `parts` when there are several models and every model
+    /// fits QuickScorer over rows of the same width.
+    fn layout(models: &[Option<TreeModel>; 3], parts: &[&[Tree]]) -> Option<QuickScorer> {
+        let mut present = models.iter().flatten();
+        let width = present.next()?.feature_names.len();
+        let same = present.all(|m| m.feature_names.len() == width);
+        let fit = models.iter().flatten().all(|m| m.quick.is_some());
+        (parts.len() > 1 && same && fit)
+            .then(|| QuickScorer::joint(parts, width))
+            .flatten()
+    }
+
+    /// Scores the rows of consecutive groups for every objective that has a model, into
+    /// `outs` (indexed by [`EventType::index`]): each as its model's
+    /// [`score_groups`](TreeModel::score_groups) would, bit for bit, with the models
+    /// laid out together when they can be.
+    pub fn score_groups(
+        &self,
+        rows: &[f32],
+        groups: &[usize],
+        early: Option<EarlyExit>,
+        outs: &mut [Vec<f64>; 3],
+    ) {
+        let Some(joint) = self.joint.as_deref().filter(|_| QuickScorer::available()) else {
+            for (model, out) in self.models.iter().zip(outs.iter_mut()) {
+                if let Some(model) = model {
+                    model.score_groups(rows, groups, early, out);
+                }
+            }
+            return;
+        };
+        // The early exit applies when it would for each model alone: the stages are laid
+        // out for its tree count and some group has more rows than it keeps.
+        let exit = early
+            .filter(|e| groups.iter().any(|&n| n > e.keep))
+            .and_then(|e| match &joint.head {
+                Some((trees, head)) if *trees == e.trees => Some((e.keep, head)),
+                _ => None,
+            });
+        let layout = exit.map_or(&joint.full, |(_, head)| head);
+        let n = groups.iter().sum::<usize>();
+        let mut sums: Vec<&mut [f64]> = self
+            .models
+            .iter()
+            .zip(outs.iter_mut())
+            .filter(|(model, _)| model.is_some())
+            .map(|(_, out)| {
+                out.clear();
+                out.resize(n, 0.0);
+                &mut out[..]
+            })
+            .collect();
+        layout.raw_scores_parts(layout.fastest(), rows, &mut sums);
+        for (model, out) in self.models.iter().zip(outs.iter_mut()) {
+            let Some(model) = model else { continue };
+            match (exit, &model.stages) {
+                (Some((keep, _)), Some(stages)) => {
+                    model.finish_early_exit(rows, groups, keep, stages, out);
+                }
+                _ => {
+                    for v in out.iter_mut() {
+                        *v = model.transform(*v);
+                    }
+                }
+            }
+        }
+    }
+
     /// The model of `objective`, when it has one.
     pub fn model(&self, objective: EventType) -> Option<&TreeModel> {
         self.models[objective.index()].as_ref()
@@ -684,6 +789,19 @@ impl Rankers {
     pub fn prepare_early_exit(&mut self, trees: usize) {
         for model in self.models.iter_mut().flatten() {
             model.prepare_early_exit(trees);
+        }
+        let heads: Vec<&[Tree]> = self
+            .models
+            .iter()
+            .flatten()
+            .map(|m| &m.trees[..m.stages.as_ref().map_or(m.trees.len(), |s| s.trees)])
+            .collect();
+        let head = (trees > 0)
+            .then(|| Self::layout(&self.models, &heads))
+            .flatten()
+            .map(|head| (trees, head));
+        if let Some(joint) = &mut self.joint {
+            joint.head = head;
         }
     }
 
@@ -892,6 +1010,65 @@ mod tests {
                     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&early), bits(&full));
                 }
+            }
+        }
+    }
+
+    /// Models laid out together give each model's own scores, bit for bit: every kernel on
+    /// the joint layout, and the rankers' scoring of all objectives at once with no early
+    /// exit, with one (a model shorter than its first stage scored in full), and with one
+    /// laid out for another tree count.
+    #[test]
+    fn models_scored_together_score_as_each_alone() {
+        let (binary, valid) = trained(Objective::Binary);
+        let (lambdarank, _) = trained(Objective::Lambdarank);
+        let a = TreeModel::parse(&binary).unwrap();
+        let b = TreeModel::parse(&lambdarank).unwrap();
+        let mut c = b.clone();
+        c.trees.truncate(4);
+        c.quick = QuickScorer::new(&c.trees, NUM_FEATURES);
+        let trees = a.num_trees().min(b.num_trees()) / 3;
+        assert!(trees > c.num_trees(), "c is shorter than the first stage");
+
+        let joint =
+            QuickScorer::joint(&[&a.trees[..], &b.trees[..], &c.trees[..]], NUM_FEATURES).unwrap();
+        let n = 250;
+        let rows = &valid.rows[..n * NUM_FEATURES];
+        for kernel in joint.kernels() {
+            let mut outs = vec![vec![0f64; n]; 3];
+            let mut slices: Vec<&mut [f64]> = outs.iter_mut().map(|o| &mut o[..]).collect();
+            joint.raw_scores_parts(kernel, rows, &mut slices);
+            for (model, out) in [&a, &b, &c].into_iter().zip(&outs) {
+                let alone: Vec<u64> = rows
+                    .chunks_exact(NUM_FEATURES)
+                    .map(|r| model.raw_score(r).to_bits())
+                    .collect();
+                let together: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(together, alone, "{kernel:?}");
+            }
+        }
+
+        let mut rankers = Rankers::new([Some(a), Some(b), Some(c)]);
+        assert!(rankers.joint.is_some());
+        rankers.prepare_early_exit(trees);
+        let groups = [5, 37, 10, 11, 60, 1, 126];
+        assert_eq!(groups.iter().sum::<usize>(), n);
+        for early in [
+            None,
+            Some(EarlyExit { trees, keep: 10 }),
+            Some(EarlyExit {
+                trees: trees + 1,
+                keep: 10,
+            }),
+        ] {
+            let mut together: [Vec<f64>; 3] = Default::default();
+            rankers.score_groups(rows, &groups, early, &mut together);
+            for (objective, got) in EventType::ALL.into_iter().zip(&together) {
+                let mut alone = Vec::new();
+                let model = rankers.model(objective).unwrap();
+                model.score_groups(rows, &groups, early, &mut alone);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(got), bits(&alone), "{objective:?}, {early:?}");
             }
         }
     }

@@ -67,6 +67,10 @@ pub struct QuickScorer {
     used: Vec<(u32, bool)>,
     /// Per tree, where its leaves (left to right) start in `leaf_values`.
     leaf_starts: Vec<u32>,
+    /// Where each part's trees start, and the tree count last: a layout of several models
+    /// (or stages) scans each feature once for all of them and sums each part's leaves
+    /// into a score of its own.
+    parts: Vec<u32>,
     leaf_values: Vec<f64>,
     /// True when every tree has at most 32 leaves (LightGBM's default is 31): its leaf
     /// bits are the masks' low 32 bits, and a block's 16 leaf masks of a tree fill one
@@ -133,6 +137,15 @@ impl QuickScorer {
     /// The layout of `trees` over rows of `width` features, or `None` when a tree does not
     /// fit (more than 64 leaves, or the "zero" missing type).
     pub(super) fn new(trees: &[Tree], width: usize) -> Option<Self> {
+        Self::joint(&[trees], width)
+    }
+
+    /// One layout of several ensembles (`parts`, e.g. one model per objective) over the
+    /// same rows: every feature is loaded and scanned once for all of them, and
+    /// [`raw_scores_parts`](Self::raw_scores_parts) gives each part's sums exactly as a
+    /// layout of that part alone would. `None` when a tree does not fit.
+    pub(super) fn joint(parts: &[&[Tree]], width: usize) -> Option<Self> {
+        let trees: Vec<&Tree> = parts.iter().flat_map(|p| p.iter()).collect();
         if trees.len() >= (u32::MAX / TREE_BYTES) as usize
             || trees
                 .iter()
@@ -140,10 +153,14 @@ impl QuickScorer {
         {
             return None;
         }
+        let mut bounds = vec![0u32];
+        for part in parts {
+            bounds.push(bounds.last().expect("starts at 0") + part.len() as u32);
+        }
         let mut splits = Vec::new();
         let mut leaf_starts = Vec::with_capacity(trees.len());
         let mut leaf_values = Vec::new();
-        for (h, tree) in trees.iter().enumerate() {
+        for (h, &tree) in trees.iter().enumerate() {
             leaf_starts.push(u32::try_from(leaf_values.len()).ok()?);
             let mut walk = Walk {
                 tree,
@@ -175,6 +192,7 @@ impl QuickScorer {
             nan_masks: Vec::new(),
             used: Vec::new(),
             leaf_starts,
+            parts: bounds,
             leaf_values,
             narrow: trees.iter().all(|t| t.leaves.len() <= 32),
         };
@@ -288,15 +306,24 @@ impl QuickScorer {
     /// trees in two parts, the second onto the first's sums, gives the one-part sums bit
     /// for bit.
     pub(super) fn raw_scores_with(&self, kernel: Kernel, rows: &[f32], out: &mut [f64]) {
+        self.raw_scores_parts(kernel, rows, &mut [out]);
+    }
+
+    /// [`raw_scores_with`](Self::raw_scores_with) for a [`joint`](Self::joint) layout: part
+    /// p's sums go to `outs[p]`, one per row each.
+    pub(super) fn raw_scores_parts(&self, kernel: Kernel, rows: &[f32], outs: &mut [&mut [f64]]) {
         assert!(self.runs(kernel), "{kernel:?} cannot run here");
+        assert_eq!(outs.len() + 1, self.parts.len(), "one output per part");
+        let n = rows.len() / self.width;
+        assert!(outs.iter().all(|o| o.len() == n), "one sum per row");
         match kernel {
-            Kernel::Portable => self.raw_scores_portable(rows, out),
+            Kernel::Portable => self.raw_scores_portable(rows, outs),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the CPU has the features the kernel is compiled for (`runs`).
-            Kernel::Wide => unsafe { self.raw_scores_avx512::<false>(rows, out) },
+            Kernel::Wide => unsafe { self.raw_scores_avx512::<false>(rows, outs) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Kernel::Narrow => unsafe { self.raw_scores_avx512::<true>(rows, out) },
+            Kernel::Narrow => unsafe { self.raw_scores_avx512::<true>(rows, outs) },
             #[cfg(not(target_arch = "x86_64"))]
             Kernel::Wide | Kernel::Narrow => unreachable!("`runs` is false for them"),
         }
@@ -317,9 +344,8 @@ impl QuickScorer {
     /// feature, runs once for up to 64 rows instead of once per 16.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512cd")]
-    fn raw_scores_avx512<const NARROW: bool>(&self, rows: &[f32], out: &mut [f64]) {
+    fn raw_scores_avx512<const NARROW: bool>(&self, rows: &[f32], outs: &mut [&mut [f64]]) {
         assert!(!NARROW || self.narrow, "a tree has more than 32 leaves");
-        debug_assert_eq!(rows.len(), out.len() * self.width);
         thread_local! {
             /// A pass's leaf masks, kept between calls (every pass sets the registers it
             /// reads): room for a pass's registers per tree, one per block of 32-bit masks
@@ -334,7 +360,7 @@ impl QuickScorer {
                 bits.resize(need, Line([u64::MAX; 8]));
             }
             // SAFETY: as this function's.
-            unsafe { self.passes_avx512::<NARROW>(rows, out, bits) }
+            unsafe { self.passes_avx512::<NARROW>(rows, outs, bits) }
         });
     }
 
@@ -348,39 +374,39 @@ impl QuickScorer {
     unsafe fn passes_avx512<const NARROW: bool>(
         &self,
         rows: &[f32],
-        out: &mut [f64],
+        outs: &mut [&mut [f64]],
         bits: &mut [Line],
     ) {
         debug_assert!(bits.len() >= self.leaf_starts.len() * MAX_BLOCKS);
+        let n = rows.len() / self.width;
         let mut first = 0;
-        while first < out.len() {
-            let left = out.len() - first;
+        while first < n {
+            let left = n - first;
             // 32-bit masks: as many blocks as the rows left fill, up to `MAX_BLOCKS`.
             let blocks = if NARROW {
                 left.div_ceil(LANES).min(MAX_BLOCKS)
             } else {
                 1
             };
-            let at = first;
-            let sums = &mut out[at..][..left.min(blocks * LANES)];
-            first += sums.len();
+            let (at, count) = (first, left.min(blocks * LANES));
+            first += count;
             // SAFETY: the CPU has the kernel's features (the caller's contract); `bits`
-            // holds `MAX_BLOCKS` registers per tree; the rows cover `out`.
+            // holds `MAX_BLOCKS` registers per tree; the rows cover the outputs.
             unsafe {
                 match blocks {
-                    1 => self.pass_avx512::<NARROW, 1>(rows, at, sums, bits),
-                    2 => self.pass_avx512::<true, 2>(rows, at, sums, bits),
-                    3 => self.pass_avx512::<true, 3>(rows, at, sums, bits),
-                    _ => self.pass_avx512::<true, 4>(rows, at, sums, bits),
+                    1 => self.pass_avx512::<NARROW, 1>(rows, at, count, outs, bits),
+                    2 => self.pass_avx512::<true, 2>(rows, at, count, outs, bits),
+                    3 => self.pass_avx512::<true, 3>(rows, at, count, outs, bits),
+                    _ => self.pass_avx512::<true, 4>(rows, at, count, outs, bits),
                 }
             }
         }
     }
 
-    /// Scores rows `first..first + sums.len()` (more than `BLOCKS - 1` blocks of 16, at most
-    /// `BLOCKS`) into `sums`: block b is rows `first + 16 b..` and its leaf masks are the
-    /// tree's register b (`NARROW`); with 64-bit masks (`BLOCKS` = 1) the tree's two
-    /// registers are lanes 0–7 and 8–15.
+    /// Scores rows `first..first + count` (more than `BLOCKS - 1` blocks of 16, at most
+    /// `BLOCKS`) into each part's output: block b is rows `first + 16 b..` and its leaf
+    /// masks are the tree's register b (`NARROW`); with 64-bit masks (`BLOCKS` = 1) the
+    /// tree's two registers are lanes 0–7 and 8–15.
     ///
     /// # Safety
     /// The CPU must have AVX-512 F and CD; `bits` must hold `BLOCKS` registers per tree
@@ -391,7 +417,8 @@ impl QuickScorer {
         &self,
         rows: &[f32],
         first: usize,
-        sums: &mut [f64],
+        count: usize,
+        outs: &mut [&mut [f64]],
         bits: &mut [Line],
     ) {
         use std::arch::x86_64::*;
@@ -400,8 +427,7 @@ impl QuickScorer {
         debug_assert!(BLOCKS == 1 || NARROW);
         // Registers per tree, and bytes from one tree's masks to the next (`regs` × 64).
         let regs = if NARROW { BLOCKS } else { 2 };
-        debug_assert!(sums.len() <= BLOCKS * LANES && bits.len() >= trees * regs);
-        let count = sums.len();
+        debug_assert!(count <= BLOCKS * LANES && bits.len() >= trees * regs);
         // Lane i of block b reads row 16 b + i of the pass: a feature's 16 values are one
         // gather. Lanes past the last row read the pass's first row.
         let lanes = _mm512_mullo_epi32(
@@ -491,27 +517,32 @@ impl QuickScorer {
                     }
                 }
             }
-            // Each lane's sum continues from its value in `sums` (lanes past the last row
-            // start at zero and are dropped).
-            let mut pass_sums = [0f64; MAX_BLOCKS * LANES];
-            pass_sums[..count].copy_from_slice(sums);
-            let mut acc: [[__m512d; 2]; BLOCKS] = std::array::from_fn(|b| {
-                let at = pass_sums.as_ptr().add(b * LANES);
-                [_mm512_loadu_pd(at), _mm512_loadu_pd(at.add(8))]
-            });
-            for (h, &start) in self.leaf_starts.iter().enumerate() {
-                let base = self.leaf_values.as_ptr().add(start as usize);
-                for (b, acc) in acc.iter_mut().enumerate() {
-                    let (lo, hi) = leaf_values::<NARROW>(bp.add(h * regs + b), base);
-                    acc[0] = _mm512_add_pd(acc[0], lo);
-                    acc[1] = _mm512_add_pd(acc[1], hi);
+            // Each part's trees add to its own sums. Each lane's sum continues from its
+            // value in the part's output (lanes past the last row start at zero and are
+            // dropped).
+            for (part, out) in self.parts.windows(2).zip(outs.iter_mut()) {
+                let sums = &mut out[first..][..count];
+                let mut pass_sums = [0f64; MAX_BLOCKS * LANES];
+                pass_sums[..count].copy_from_slice(sums);
+                let mut acc: [[__m512d; 2]; BLOCKS] = std::array::from_fn(|b| {
+                    let at = pass_sums.as_ptr().add(b * LANES);
+                    [_mm512_loadu_pd(at), _mm512_loadu_pd(at.add(8))]
+                });
+                for h in part[0] as usize..part[1] as usize {
+                    let start = *self.leaf_starts.get_unchecked(h);
+                    let base = self.leaf_values.as_ptr().add(start as usize);
+                    for (b, acc) in acc.iter_mut().enumerate() {
+                        let (lo, hi) = leaf_values::<NARROW>(bp.add(h * regs + b), base);
+                        acc[0] = _mm512_add_pd(acc[0], lo);
+                        acc[1] = _mm512_add_pd(acc[1], hi);
+                    }
                 }
+                for (b, acc) in acc.iter().enumerate() {
+                    _mm512_storeu_pd(pass_sums.as_mut_ptr().add(b * LANES), acc[0]);
+                    _mm512_storeu_pd(pass_sums.as_mut_ptr().add(b * LANES + 8), acc[1]);
+                }
+                sums.copy_from_slice(&pass_sums[..count]);
             }
-            for (b, acc) in acc.iter().enumerate() {
-                _mm512_storeu_pd(pass_sums.as_mut_ptr().add(b * LANES), acc[0]);
-                _mm512_storeu_pd(pass_sums.as_mut_ptr().add(b * LANES + 8), acc[1]);
-            }
-            sums.copy_from_slice(&pass_sums[..count]);
         }
     }
 
@@ -532,21 +563,28 @@ impl QuickScorer {
 
     /// The scalar kernel: the algorithm as written in the papers, one lane at a time; the
     /// specification the vectorised kernel is tested against.
-    pub(super) fn raw_scores_portable(&self, rows: &[f32], out: &mut [f64]) {
+    fn raw_scores_portable(&self, rows: &[f32], outs: &mut [&mut [f64]]) {
         let width = self.width;
-        debug_assert_eq!(rows.len(), out.len() * width);
+        let n = rows.len() / width;
         let mut xs = vec![0f32; width * LANES];
         let mut bits = vec![0u64; self.leaf_starts.len() * LANES];
-        for (block, sums) in out.chunks_mut(LANES).enumerate() {
-            self.transpose(rows, block * LANES, sums.len(), &mut xs);
-            let mut block_sums = [0f64; LANES];
-            block_sums[..sums.len()].copy_from_slice(sums);
+        let mut block_sums = vec![[0f64; LANES]; outs.len()];
+        for first in (0..n).step_by(LANES) {
+            let count = (n - first).min(LANES);
+            self.transpose(rows, first, count, &mut xs);
+            for (sums, out) in block_sums.iter_mut().zip(outs.iter()) {
+                *sums = [0.0; LANES];
+                sums[..count].copy_from_slice(&out[first..][..count]);
+            }
             self.score_block(&xs, &mut bits, &mut block_sums);
-            sums.copy_from_slice(&block_sums[..sums.len()]);
+            for (sums, out) in block_sums.iter().zip(outs.iter_mut()) {
+                out[first..][..count].copy_from_slice(&sums[..count]);
+            }
         }
     }
 
-    fn score_block(&self, xs: &[f32], bits: &mut [u64], sums: &mut [f64; LANES]) {
+    /// Scores one block of rows (`xs` feature-major), adding part p's leaves to `sums[p]`.
+    fn score_block(&self, xs: &[f32], bits: &mut [u64], sums: &mut [[f64; LANES]]) {
         bits.fill(u64::MAX);
         for f in 0..self.width {
             let x: &[f32; LANES] = xs[f * LANES..][..LANES].try_into().expect("a lane block");
@@ -584,13 +622,15 @@ impl QuickScorer {
                 }
             }
         }
-        for (h, &start) in self.leaf_starts.iter().enumerate() {
-            let v = &bits[h * LANES..][..LANES];
-            let leaves = &self.leaf_values[start as usize..];
-            for lane in 0..LANES {
-                // The leaf the walk reaches is never ruled out, so a bit below the tree's
-                // leaf count is always set.
-                sums[lane] += leaves[v[lane].trailing_zeros() as usize];
+        for (part, sums) in self.parts.windows(2).zip(sums.iter_mut()) {
+            for h in part[0] as usize..part[1] as usize {
+                let v = &bits[h * LANES..][..LANES];
+                let leaves = &self.leaf_values[self.leaf_starts[h] as usize..];
+                for lane in 0..LANES {
+                    // The leaf the walk reaches is never ruled out, so a bit below the
+                    // tree's leaf count is always set.
+                    sums[lane] += leaves[v[lane].trailing_zeros() as usize];
+                }
             }
         }
     }

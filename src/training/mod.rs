@@ -539,7 +539,7 @@ pub fn train(
     let trees = PerObjective::from_array(
         [0, 1, 2].map(|i| models[i].as_ref().map_or(0, TreeModel::num_trees)),
     );
-    let rankers = Rankers { models };
+    let rankers = Rankers::new(models);
     let holdout: Vec<usize> = (0..roles.len())
         .filter(|&s| roles[s] == Role::Holdout)
         .collect();

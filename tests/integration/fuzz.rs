@@ -150,8 +150,9 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
-    /// Batch prediction scores many sessions' candidates together; each session's lists
-    /// equal those it gets alone (the request path).
+    /// Batch prediction scores many sessions' candidates together, for every objective at
+    /// once; each session's lists equal those it gets alone, for all objectives
+    /// (`recommend_all`) and one objective at a time (the request path).
     #[test]
     fn a_batch_equals_its_sessions_one_by_one(
         sessions in prop::collection::vec(session(), 1..12),
@@ -164,6 +165,10 @@ proptest! {
             prop_assert_eq!(batch.len(), views.len());
             for (&view, lists) in views.iter().zip(&batch) {
                 prop_assert_eq!(&model.recommend_all(view, k, strategy).unwrap(), lists);
+                for objective in EventType::ALL {
+                    let alone = model.recommend(view, objective, k, strategy).unwrap();
+                    prop_assert_eq!(&alone, &lists[objective.index()], "{:?}", objective);
+                }
             }
         }
     }
