@@ -4,7 +4,9 @@
 //! kernel again on rows in cache, as `serve` and `predict` score them (a batch of 800 rows
 //! written just before, like a 16-session batch of `predict`); µs per row for LightGBM one
 //! row at a time,
-//! and the time of each stage of a request. Medians of 5 passes, measured side by side.
+//! the three rankers on the same rows in cache, each alone and laid out together (as
+//! `predict` scores every objective), and the time of each stage of a request. Medians of
+//! 5 passes, measured side by side.
 //!
 //!     cargo run --release --example bench_scoring -- MODEL_DIR SESSIONS.jsonl
 //!
@@ -20,7 +22,7 @@ use otto_rec::data::read_events;
 use otto_rec::domain::EventType;
 use otto_rec::features::NUM_FEATURES;
 use otto_rec::progress::Silent;
-use otto_rec::ranker::{Kernel, TreeModel};
+use otto_rec::ranker::{Kernel, Rankers, TreeModel};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -141,6 +143,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         );
     }
+
+    // The three rankers on the same rows in cache: one after the other, as one request per
+    // objective scores them, and in one joint layout, as `predict` does.
+    let models: Vec<TreeModel> = EventType::ALL
+        .into_iter()
+        .map(|kind| {
+            Ok(TreeModel::parse(&std::fs::read_to_string(
+                dir.join(ranker_file(kind)),
+            )?)?)
+        })
+        .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+    let [clicks, carts, orders] = <[TreeModel; 3]>::try_from(models).expect("three models");
+    let rankers = Rankers::new([Some(clicks), Some(carts), Some(orders)]);
+    let models: Vec<&TreeModel> = EventType::ALL
+        .into_iter()
+        .filter_map(|kind| rankers.model(kind))
+        .collect();
+    let batch = 800 * NUM_FEATURES;
+    let mut buffer = vec![0f32; batch];
+    let (mut alone_times, mut joint_times) = (Vec::new(), Vec::new());
+    let mut outs: [Vec<f64>; 3] = Default::default();
+    let mut out = Vec::new();
+    for _ in 0..5 {
+        let (mut alone, mut joint) = (0.0, 0.0);
+        for chunk in rows.chunks(batch) {
+            let buffer = &mut buffer[..chunk.len()];
+            buffer.copy_from_slice(chunk);
+            let t = Instant::now();
+            for model in &models {
+                model.score_rows(buffer, &mut out);
+            }
+            alone += t.elapsed().as_secs_f64();
+            buffer.copy_from_slice(chunk);
+            let t = Instant::now();
+            rankers.score_groups(buffer, &[chunk.len() / NUM_FEATURES], None, &mut outs);
+            joint += t.elapsed().as_secs_f64();
+        }
+        alone_times.push(alone * 1e9 / n_rows as f64);
+        joint_times.push(joint * 1e9 / n_rows as f64);
+    }
+    let (alone, joint) = (median(alone_times), median(joint_times));
+    println!(
+        "three rankers on rows in cache, ns per row: each alone {alone:.1}, together {joint:.1} ({:.2}×)",
+        joint / alone
+    );
 
     // Stages of a request for sessions cut to their last 30 events: per pass, the mean
     // over the sessions; the median of 9 passes.
