@@ -18,7 +18,9 @@ $bin generate --out "$world" --sessions "$SESSIONS" --seed 42
 # are reproducible only then (LightGBM's own threads are deterministic).
 export RAYON_NUM_THREADS=1
 $bin build-index --input "$world/train.jsonl" --model-dir models/default.new --embeddings
-$bin train --input "$world/train.jsonl" --model-dir models/default.new --seed 42
+# One cut per session: on this small world four (the `auto` choice) do not pay and grow the
+# rankers that serve walks (BENCHMARKS.md, "More cuts, more trees, the default bundle").
+$bin train --input "$world/train.jsonl" --model-dir models/default.new --seed 42 --cuts 1
 rm -rf models/default
 mv models/default.new models/default
 du -sh models/default

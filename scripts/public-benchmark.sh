@@ -12,7 +12,8 @@
 #
 # Environment: BIN (default: the working tree, built in release), WORK (a directory
 # for the converted files and the bundle; default a fresh temporary one, removed at exit).
-# Flags after `--` go to `train`. The data are never copied into the project.
+# BUILD_FLAGS (e.g. "--no-next-item") go to `build-index`, split on spaces. Flags after
+# `--` go to `train`. The data are never copied into the project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,9 @@ step() { # name, command...: runs it, adds its wall time to $WORK/steps
 step convert python3 scripts/srgnn_convert.py --train "$data/all_train_seq.txt" \
   --test "$data/test.txt" --out "$WORK"
 rm -rf "$WORK/model"
-step build-index "$BIN" build-index --input "$WORK/train.jsonl" --model-dir "$WORK/model" 2>/dev/null
+# shellcheck disable=SC2086 # BUILD_FLAGS is a list of flags
+step build-index "$BIN" build-index --input "$WORK/train.jsonl" --model-dir "$WORK/model" \
+  ${BUILD_FLAGS:-} 2>/dev/null
 step train "$BIN" train --input "$WORK/train.jsonl" --model-dir "$WORK/model" "$@" \
   > "$WORK/train-report.txt"
 step predict "$BIN" predict --input "$WORK/test.jsonl" --model-dir "$WORK/model" \

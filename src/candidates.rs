@@ -201,6 +201,8 @@ pub struct SessionVectors<'a> {
     pub recent: Vec<&'a [f32]>,
     /// Vectors of its most recent distinct carted or ordered aids.
     pub buys: Vec<&'a [f32]>,
+    /// The session's vector in the next-item model, when the index has one.
+    pub next: Option<Vec<f32>>,
 }
 
 /// A candidate's score from the session's similar past sessions.
@@ -605,6 +607,7 @@ impl<'a> SessionContext<'a> {
                         .take(BUY_VECTORS)
                         .filter_map(|&a| v.vector(a))
                         .collect(),
+                    next: e.next.as_ref().and_then(|m| m.session_vector(session.aids)),
                 };
                 (similar, vectors)
             }

@@ -198,6 +198,20 @@ pub struct BuildIndexArgs {
     /// Similar items kept per item.
     #[arg(long, default_value_t = 20)]
     pub similar_items: usize,
+    /// Leave out the next-item model (trained beside the item vectors; its score of a
+    /// candidate is a ranker feature).
+    #[arg(long)]
+    pub no_next_item: bool,
+    /// Dimensions of the next-item model's vectors.
+    #[arg(long, default_value_t = crate::index::embedding::next::NextItemParams::default().dim)]
+    pub next_item_dim: usize,
+    /// Negative samples per next item.
+    #[arg(long, default_value_t = crate::index::embedding::next::NextItemParams::default().negatives)]
+    pub next_item_negatives: usize,
+    /// Passes of the next-item trainer over the sessions; auto: enough to pass over 30M
+    /// events, at most 30 (one at 30M events and more).
+    #[arg(long, default_value = "auto")]
+    pub next_item_epochs: String,
     /// Leave out the session index (past sessions by item, for the session-kNN candidates).
     #[arg(long)]
     pub no_sessions: bool,

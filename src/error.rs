@@ -155,6 +155,10 @@ pub enum BundleProblem {
         "its rankers were trained with similar past sessions and it has no session index: rebuild the index with them (the default), or retrain"
     )]
     RankersNeedSessions,
+    #[error(
+        "its rankers were trained with the next-item model and it has none: rebuild the index with it (the default with embeddings), or retrain"
+    )]
+    RankersNeedNextItem,
     #[error("{name}: aid {aid} has no item statistics (no row of item_stats.parquet lists it)")]
     UnknownAid { name: String, aid: u32 },
     #[error("popular.parquet disagrees with item_stats.parquet: {0}")]
@@ -197,6 +201,7 @@ impl BundleProblem {
             BundleProblem::RankersIncompatible(_) => "rankers_incompatible",
             BundleProblem::RankersNeedEmbeddings => "rankers_need_embeddings",
             BundleProblem::RankersNeedSessions => "rankers_need_sessions",
+            BundleProblem::RankersNeedNextItem => "rankers_need_next_item",
             BundleProblem::SmokeTest(_) => "smoke_test_failed",
             BundleProblem::UnknownAid { .. } => "unknown_aid",
             BundleProblem::PopularMismatch(_) => "popular_mismatch",

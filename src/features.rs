@@ -5,7 +5,8 @@
 //! Families: session (shape and time of the session), session × item (how the session
 //! interacted with the candidate), item (global counts, recent counts and ratios from the
 //! index), pair (co-visitation weights from the history, per table), the candidate's
-//! rank in each source, item vectors, and the items of similar past sessions. Missing values (e.g. recency of an aid the session never touched)
+//! rank in each source, item vectors, the items of similar past sessions, and the next-item
+//! model's scores. Missing values (e.g. recency of an aid the session never touched)
 //! are NaN, which LightGBM treats as missing.
 
 use crate::candidates::{
@@ -16,7 +17,7 @@ use crate::index::Index;
 use crate::index::embedding::dots;
 
 /// Feature names, in row order.
-pub const FEATURE_NAMES: [&str; 114] = [
+pub const FEATURE_NAMES: [&str; 115] = [
     // session
     "session_events",
     "session_duration_s",
@@ -138,6 +139,8 @@ pub const FEATURE_NAMES: [&str; 114] = [
     "knn_top_similarity",
     "knn_adjacent",
     "knn_after_share",
+    // the next-item model (NaN without it)
+    "next_item_score",
 ];
 
 /// Number of features.
@@ -396,6 +399,14 @@ pub fn write_row(
     } else {
         row.extend_from_slice(&[f32::NAN; 8]);
     }
+
+    // The next-item model's score of the candidate after the session.
+    let next = index.embeddings.as_ref().and_then(|e| e.next.as_ref());
+    row.push(
+        next.zip(v.next.as_deref())
+            .and_then(|(m, h)| m.score(h, aid))
+            .unwrap_or(f32::NAN),
+    );
     debug_assert_eq!(row.len() - start, NUM_FEATURES);
 }
 
@@ -405,6 +416,7 @@ mod tests {
     use crate::candidates::{CandidateConfig, candidates};
     use crate::domain::EventType::{Cart, Click, Order};
     use crate::domain::{Session, SessionLog};
+    use crate::index::embedding::next::NextItemModel;
     use crate::index::embedding::{Embeddings, ItemEmbeddings};
     use crate::index::{CovisitTable, ItemIds, ItemStats, Popular};
 
@@ -437,6 +449,18 @@ mod tests {
                     ],
                 ),
                 similar: t(&[2], &[7], &[0.8]),
+                // Next-item model in 2-D: inputs 1 = (1, 0), 2 = (0, 1); 7's output (2, 4).
+                next: Some(NextItemModel::from_rows(
+                    2,
+                    vec![
+                        0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                        0.0,
+                    ],
+                    vec![
+                        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0,
+                        4.0,
+                    ],
+                )),
             }),
             sessions: None,
         }
@@ -455,16 +479,11 @@ mod tests {
         };
         let ctx = SessionContext::new(&index, session, &config);
         let cands = candidates(&ctx, &index, &config);
-        let candidate = cands.iter().find(|c| c.aid == aid).expect("candidate");
-        let mut row = Vec::new();
-        write_row(
-            &index,
-            &ctx,
-            &SessionFeatures::new(&ctx),
-            candidate,
-            &mut row,
-        );
-        assert_eq!(row.len(), NUM_FEATURES);
+        let at = cands.iter().position(|c| c.aid == aid).expect("candidate");
+        let mut rows = Vec::new();
+        write_rows(&index, &ctx, &SessionFeatures::new(&ctx), &cands, &mut rows);
+        assert_eq!(rows.len(), cands.len() * NUM_FEATURES);
+        let row = rows[at * NUM_FEATURES..(at + 1) * NUM_FEATURES].to_vec();
         FEATURE_NAMES.iter().copied().zip(row).collect()
     }
 
@@ -596,6 +615,16 @@ mod tests {
         // The last aid itself, and an orthogonal one.
         assert_eq!(get(&features_of(1), "emb_cos_last"), 1.0);
         assert_eq!(get(&features_of(2), "emb_cos_last"), 0.0);
+    }
+
+    #[test]
+    fn next_item_score() {
+        // Session 1, 2, 1: inputs weighted 1, 1/2, 1/3 from the newest, then averaged:
+        // ((1 + 1/3), 1/2) / (11/6) = (8/11, 3/11); · (2, 4) = 28/11.
+        let score = get(&features_of(7), "next_item_score");
+        assert!((score - 28.0 / 11.0).abs() < 1e-6, "{score}");
+        // An item with an input vector but a zero output vector scores zero.
+        assert_eq!(get(&features_of(2), "next_item_score"), 0.0);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::data::atomic::write_atomic;
 use crate::domain::EventType;
 use crate::error::{BundleProblem, Error, Result};
 use crate::index::embedding::Embeddings;
+use crate::index::embedding::next::NextItemModel;
 use crate::index::sessions::SessionIndex;
 use crate::index::{CovisitTable, ItemIds, ItemRecord, ItemStats, Popular, TableKind};
 
@@ -21,6 +22,9 @@ pub const ITEM_STATS: &str = "item_stats.parquet";
 pub const POPULAR: &str = "popular.parquet";
 /// Item vectors: `rows × dim` little-endian f32, the shape in the manifest.
 pub const VECTORS: &str = "item_vectors.f32";
+/// The next-item model: its input rows, then its output rows, each `rows × dim`
+/// little-endian f32, the shape in the manifest.
+pub const NEXT_VECTORS: &str = "next_item_vectors.f32";
 /// Similar items, in the co-visitation table format (weight = cosine).
 pub const SIMILAR: &str = "similar_items.parquet";
 /// Past sessions by item (session-based kNN): little-endian u32, see [`session_bytes`].
@@ -117,6 +121,39 @@ pub fn load_vectors(dir: &Path, shape: VectorShape) -> Result<Embeddings> {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     Ok(Embeddings::from_unit_rows(shape.dim, values))
+}
+
+/// The next-item model as little-endian bytes: input rows, then output rows.
+pub fn next_bytes(model: &NextItemModel) -> Vec<u8> {
+    let (input, output) = model.rows();
+    input
+        .iter()
+        .chain(output)
+        .flat_map(|v| v.to_le_bytes())
+        .collect()
+}
+
+/// Reads the next-item model file of `shape`.
+pub fn load_next(dir: &Path, shape: VectorShape) -> Result<NextItemModel> {
+    let bytes = read_bytes(dir, NEXT_VECTORS)?;
+    if shape.dim == 0 || bytes.len() != 2 * shape.rows * shape.dim * 4 {
+        return Err(unreadable(
+            dir,
+            NEXT_VECTORS,
+            format!(
+                "{} bytes, but the manifest says 2 × {} × {} f32",
+                bytes.len(),
+                shape.rows,
+                shape.dim
+            ),
+        ));
+    }
+    let mut values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let output = values.split_off(shape.rows * shape.dim);
+    Ok(NextItemModel::from_rows(shape.dim, values, output))
 }
 
 /// The file holding a co-visitation table.

@@ -61,6 +61,10 @@ pub struct Manifest {
     /// The shape of `item_vectors.f32`, when the bundle has item vectors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vectors: Option<VectorShape>,
+    /// The shape of each half of `next_item_vectors.f32`, when the bundle has a next-item
+    /// model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_vectors: Option<VectorShape>,
     /// How the rankers were trained and what they scored, when the bundle has rankers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainReport>,
@@ -77,6 +81,7 @@ impl Manifest {
             input,
             files: BTreeMap::new(),
             vectors: None,
+            next_vectors: None,
             training: None,
         }
     }

@@ -18,7 +18,7 @@ mod swap;
 
 use std::path::{Path, PathBuf};
 
-pub use self::files::{ITEM_STATS, POPULAR, SESSIONS, SIMILAR, VECTORS, table_file};
+pub use self::files::{ITEM_STATS, NEXT_VECTORS, POPULAR, SESSIONS, SIMILAR, VECTORS, table_file};
 pub use self::import::{INDEX_JSON, import};
 pub use self::manifest::{
     FORMAT_VERSION, FileEntry, InputSummary, MANIFEST, Manifest, VectorShape, checksum,
@@ -72,6 +72,18 @@ impl Bundle {
             (Some(params), Some(shape)) => Some(ItemEmbeddings {
                 vectors: files::load_vectors(dir, shape)?,
                 similar: files::load_table(dir, SIMILAR, params.similar, &ids)?,
+                next: match (params.next_item, manifest.next_vectors) {
+                    (Some(_), Some(shape)) => Some(files::load_next(dir, shape)?),
+                    (Some(_), None) => {
+                        return Err(Error::bundle(
+                            dir,
+                            BundleProblem::BadManifest(
+                                "next-item parameters without the model's shape".into(),
+                            ),
+                        ));
+                    }
+                    (None, _) => None,
+                },
             }),
             (Some(_), None) => {
                 return Err(Error::bundle(
@@ -109,6 +121,12 @@ impl Bundle {
             && manifest.training.as_ref().is_some_and(|t| t.session_knn)
         {
             return Err(Error::bundle(dir, BundleProblem::RankersNeedSessions));
+        }
+        if rankers.is_some()
+            && index.embeddings.as_ref().is_some_and(|e| e.next.is_none())
+            && manifest.training.as_ref().is_some_and(|t| t.next_item)
+        {
+            return Err(Error::bundle(dir, BundleProblem::RankersNeedNextItem));
         }
         Ok(Bundle {
             dir: dir.to_path_buf(),
@@ -282,6 +300,16 @@ impl Target {
                         ),
                     ));
                 }
+                if m.training.as_ref().is_some_and(|t| t.next_item)
+                    && params.embedding.is_some_and(|e| e.next_item.is_none())
+                {
+                    return Err(Error::bundle(
+                        dir,
+                        BundleProblem::RankersIncompatible(
+                            "they read the next-item model, which this build leaves out; build it (no --no-next-item), or --drop-rankers".into(),
+                        ),
+                    ));
+                }
                 // Opening checks every file and the rankers' features against this otto-rec.
                 Bundle::open(dir).map_err(|e| {
                     Error::bundle(
@@ -396,8 +424,9 @@ mod tests {
         let index = built(&path);
         let bundle = Bundle::open(&path).unwrap();
         assert_eq!(bundle.index(), &index);
-        assert_eq!(bundle.manifest().files.len(), 5 + TableKind::ALL.len());
-        assert!(bundle.index().embeddings.is_some());
+        assert_eq!(bundle.manifest().files.len(), 6 + TableKind::ALL.len());
+        let embeddings = bundle.index().embeddings.as_ref().expect("embeddings");
+        assert!(embeddings.next.as_ref().expect("a next-item model").dim() > 0);
         let sessions = bundle.index().sessions.as_ref().expect("a session index");
         assert_eq!(sessions.num_sessions(), 1_500);
         assert!(sessions.idf(sessions.items_of(0)[0]) > 0.0);

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::DataFrame;
 
-use super::files::{self, ITEM_STATS, POPULAR, SESSIONS, SIMILAR, VECTORS, table_file};
+use super::files::{
+    self, ITEM_STATS, NEXT_VECTORS, POPULAR, SESSIONS, SIMILAR, VECTORS, table_file,
+};
 use super::manifest::{FileEntry, MANIFEST, Manifest, VectorShape, checksum};
 use crate::data::atomic::write_atomic;
 use crate::error::{BundleProblem, Error, Result};
@@ -166,6 +168,14 @@ impl Staging {
                 rows: e.vectors.aid_bound(),
                 dim: e.vectors.dim(),
             });
+            if let Some(next) = &e.next {
+                let entry = self.write(NEXT_VECTORS, &files::next_bytes(next))?;
+                manifest.files.insert(NEXT_VECTORS.into(), entry);
+                manifest.next_vectors = Some(VectorShape {
+                    rows: next.aid_bound(),
+                    dim: next.dim(),
+                });
+            }
             let frame = files::table_frame(&e.similar, &index.ids)
                 .map_err(|err| Error::polars(self.path.join(SIMILAR), err))?;
             manifest

@@ -6,11 +6,50 @@ use crate::cli::BuildIndexArgs;
 use crate::commands::progress::Bars;
 use crate::data::read_all_events;
 use crate::error::{Error, Result};
+use crate::index::embedding::next::{self, NextItemParams};
 use crate::index::embedding::{self, EmbeddingParams};
 use crate::index::sessions::SessionKnnParams;
 use crate::index::{Index, IndexParams, TableKind};
 
 impl BuildIndexArgs {
+    /// The next-item model these flags ask for on an input of `events` events, checked.
+    fn next_item(&self, events: usize) -> Result<Option<NextItemParams>> {
+        if self.no_next_item {
+            return Ok(None);
+        }
+        let epochs = match self.next_item_epochs.as_str() {
+            "auto" => next::auto(events).epochs,
+            n => match n.parse() {
+                Ok(e) if e >= 1 => e,
+                _ => {
+                    return Err(Error::argument(
+                        "--next-item-epochs",
+                        format!("{n:?} is not auto or a number of at least 1"),
+                    ));
+                }
+            },
+        };
+        if !(1..=256).contains(&self.next_item_dim) {
+            return Err(Error::argument(
+                "--next-item-dim",
+                "must be between 1 and 256",
+            ));
+        }
+        if !(1..=100).contains(&self.next_item_negatives) {
+            return Err(Error::argument(
+                "--next-item-negatives",
+                "must be between 1 and 100",
+            ));
+        }
+        Ok(Some(NextItemParams {
+            dim: self.next_item_dim,
+            negatives: self.next_item_negatives,
+            epochs,
+            seed: self.embedding_seed,
+            ..NextItemParams::default()
+        }))
+    }
+
     /// The index parameters these flags ask for on an input of `events` events (the
     /// `auto` choices depend on it), checked.
     pub fn params(&self, events: usize) -> Result<IndexParams> {
@@ -74,6 +113,7 @@ impl BuildIndexArgs {
                 sample: self.embedding_sample,
                 seed: self.embedding_seed,
                 similar: self.similar_items,
+                next_item: self.next_item(events)?,
                 ..EmbeddingParams::default()
             };
             Some(embedding.validate().map_err(|e| {
@@ -158,10 +198,14 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
     );
     match &built.index.embeddings {
         Some(e) => eprintln!(
-            "item vectors: {} items of {} dimensions; similar items: {} pairs",
+            "item vectors: {} items of {} dimensions; similar items: {} pairs; {}",
             e.vectors.count(),
             e.vectors.dim(),
-            e.similar.num_pairs()
+            e.similar.num_pairs(),
+            match &e.next {
+                Some(m) => format!("next-item model of {} dimensions", m.dim()),
+                None => "no next-item model".into(),
+            }
         ),
         None => eprintln!("no item embeddings (--embeddings on adds them)"),
     }

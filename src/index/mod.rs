@@ -249,6 +249,9 @@ impl Index {
         self.stats.prefetch(aid);
         if let Some(e) = &self.embeddings {
             e.vectors.prefetch(aid);
+            if let Some(next) = &e.next {
+                next.prefetch(aid);
+            }
         }
     }
 }

@@ -320,6 +320,10 @@ pub struct TrainReport {
     /// had a session index and the candidates draw from it).
     #[serde(default)]
     pub session_knn: bool,
+    /// True when the training index had the next-item model: the rankers then read its
+    /// score.
+    #[serde(default)]
+    pub next_item: bool,
     /// How the recommender scores candidates (`None`, and in bundles from before it
     /// existed: every candidate on every tree).
     #[serde(default)]
@@ -595,6 +599,7 @@ pub fn train(
         unfitted,
         embeddings: params.embedding.is_some(),
         session_knn: params.sessions.is_some() && config.candidates.knn > 0,
+        next_item: params.embedding.is_some_and(|e| e.next_item.is_some()),
         early_exit: config.early_exit,
     };
     Ok(Trained {

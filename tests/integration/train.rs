@@ -296,11 +296,29 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
         "10",
     ]);
     assert_rebuild_refused(&model, input, &["--embeddings", "off"], "--drop-rankers");
+    assert_rebuild_refused(&model, input, &["--no-next-item"], "next-item");
+
+    // The same bundle without its next-item model, then without any vectors.
+    let copy = dir.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(&model).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    remove_from_bundle(&copy, &["next_item_vectors.f32"], |manifest| {
+        manifest.as_object_mut().unwrap().remove("next_vectors");
+        manifest["parameters"]["embedding"]["next_item"] = serde_json::Value::Null;
+    });
+    assert_predict_refused(&copy, test, &dir.path().join("x.csv"), "next-item model");
 
     // The same bundle with its vectors taken out of the manifest and the directory.
     remove_from_bundle(
         &model,
-        &["item_vectors.f32", "similar_items.parquet"],
+        &[
+            "item_vectors.f32",
+            "similar_items.parquet",
+            "next_item_vectors.f32",
+        ],
         |manifest| {
             manifest.as_object_mut().unwrap().remove("vectors");
             manifest["parameters"]["embedding"] = serde_json::Value::Null;

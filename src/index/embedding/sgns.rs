@@ -24,22 +24,22 @@ use crate::progress::{Progress, Unit};
 use crate::rng::Rng;
 
 /// Dot products beyond ±this saturate the sigmoid (word2vec's MAX_EXP).
-const MAX_EXP: f32 = 6.0;
+pub(super) const MAX_EXP: f32 = 6.0;
 /// Sessions per parallel chunk (each with its own random stream).
-const CHUNK: usize = 2_048;
+pub(super) const CHUNK: usize = 2_048;
 
 /// The vocabulary: items with at least `min_count` events, by aid.
-struct Vocab {
+pub(super) struct Vocab {
     /// Per aid: its word index, or `u32::MAX` when it has too few events.
-    word_of: Vec<u32>,
+    pub(super) word_of: Vec<u32>,
     /// Per word: its aid and its event count.
-    aids: Vec<u32>,
-    counts: Vec<u64>,
-    total: u64,
+    pub(super) aids: Vec<u32>,
+    pub(super) counts: Vec<u64>,
+    pub(super) total: u64,
 }
 
 impl Vocab {
-    fn new(log: &SessionLog, min_count: u32) -> Vocab {
+    pub(super) fn new(log: &SessionLog, min_count: u32) -> Vocab {
         let mut counts = vec![0u64; log.aid_bound()];
         for &a in &log.aids {
             counts[a as usize] += 1;
@@ -63,12 +63,12 @@ impl Vocab {
 }
 
 /// The logistic function tabulated on [−MAX_EXP, MAX_EXP], as word2vec's EXP_TABLE.
-struct SigmoidTable(Vec<f32>);
+pub(super) struct SigmoidTable(Vec<f32>);
 
 impl SigmoidTable {
     const SIZE: usize = 1_000;
 
-    fn new() -> SigmoidTable {
+    pub(super) fn new() -> SigmoidTable {
         SigmoidTable(
             (0..Self::SIZE)
                 .map(|i| {
@@ -80,20 +80,20 @@ impl SigmoidTable {
     }
 
     /// σ(f) for |f| ≤ MAX_EXP.
-    fn at(&self, f: f32) -> f32 {
+    pub(super) fn at(&self, f: f32) -> f32 {
         let i = ((f + MAX_EXP) * (Self::SIZE as f32 / MAX_EXP / 2.0)) as usize;
         self.0[i.min(Self::SIZE - 1)]
     }
 }
 
 /// Walker's alias table: draws a word with probability ∝ count^0.75 in O(1).
-struct AliasTable {
+pub(super) struct AliasTable {
     prob: Vec<f32>,
     alias: Vec<u32>,
 }
 
 impl AliasTable {
-    fn new(counts: &[u64]) -> AliasTable {
+    pub(super) fn new(counts: &[u64]) -> AliasTable {
         let n = counts.len();
         let weights: Vec<f64> = counts.iter().map(|&c| (c as f64).powf(0.75)).collect();
         let sum: f64 = weights.iter().sum();
@@ -114,7 +114,7 @@ impl AliasTable {
         AliasTable { prob, alias }
     }
 
-    fn draw(&self, rng: &mut Rng) -> u32 {
+    pub(super) fn draw(&self, rng: &mut Rng) -> u32 {
         let i = rng.below(self.prob.len() as u64) as usize;
         if (rng.next_f64() as f32) < self.prob[i] {
             i as u32
