@@ -68,33 +68,23 @@ impl Bundle {
                     files::load_table(dir, &table_file(kind), spec.top_k, &ids)?;
             }
         }
-        let embeddings = match (manifest.parameters.embedding, manifest.vectors) {
-            (Some(params), Some(shape)) => Some(ItemEmbeddings {
+        let embeddings = both(
+            dir,
+            manifest.parameters.embedding,
+            manifest.vectors,
+            "embedding",
+        )?
+        .map(|(params, shape)| -> Result<ItemEmbeddings> {
+            let next = both(dir, params.next_item, manifest.next_vectors, "next-item")?;
+            Ok(ItemEmbeddings {
                 vectors: files::load_vectors(dir, shape)?,
                 similar: files::load_table(dir, SIMILAR, params.similar, &ids)?,
-                next: match (params.next_item, manifest.next_vectors) {
-                    (Some(_), Some(shape)) => Some(files::load_next(dir, shape)?),
-                    (Some(_), None) => {
-                        return Err(Error::bundle(
-                            dir,
-                            BundleProblem::BadManifest(
-                                "next-item parameters without the model's shape".into(),
-                            ),
-                        ));
-                    }
-                    (None, _) => None,
-                },
-            }),
-            (Some(_), None) => {
-                return Err(Error::bundle(
-                    dir,
-                    BundleProblem::BadManifest(
-                        "embedding parameters without the vectors' shape".into(),
-                    ),
-                ));
-            }
-            (None, _) => None,
-        };
+                next: next
+                    .map(|(_, shape)| files::load_next(dir, shape))
+                    .transpose()?,
+            })
+        })
+        .transpose()?;
         let popular = files::load_popular(dir, &ids)?;
         let sessions = manifest
             .parameters
@@ -187,6 +177,24 @@ fn fitted_objectives(training: &TrainReport) -> Vec<EventType> {
             .filter(|&o| targets.get(o).is_some())
             .collect(),
         None => EventType::ALL.to_vec(),
+    }
+}
+
+/// A part's parameters with its stored shape: `None` when the part was not built, an
+/// error when the manifest has the parameters without the shape.
+fn both<P, S>(
+    dir: &Path,
+    params: Option<P>,
+    shape: Option<S>,
+    part: &str,
+) -> Result<Option<(P, S)>> {
+    match (params, shape) {
+        (Some(params), Some(shape)) => Ok(Some((params, shape))),
+        (Some(_), None) => Err(Error::bundle(
+            dir,
+            BundleProblem::BadManifest(format!("{part} parameters without their shape")),
+        )),
+        (None, _) => Ok(None),
     }
 }
 
@@ -516,6 +524,26 @@ mod tests {
         std::fs::write(&manifest, "{ not json").unwrap();
         let err = Bundle::open(&path).unwrap_err();
         assert_eq!(err.code(), "manifest_corrupt");
+    }
+
+    /// A manifest that names a part's parameters without its shape is refused, naming
+    /// the part.
+    #[test]
+    fn parameters_without_their_shape_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model");
+        built(&path);
+        let manifest = path.join(MANIFEST);
+        let good: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        for (shape, part) in [("next_vectors", "next-item"), ("vectors", "embedding")] {
+            let mut edited = good.clone();
+            edited.as_object_mut().unwrap().remove(shape);
+            std::fs::write(&manifest, edited.to_string()).unwrap();
+            let err = Bundle::open(&path).unwrap_err();
+            assert_eq!(err.code(), "manifest_corrupt", "{err}");
+            assert!(err.to_string().contains(part), "{err}");
+        }
     }
 
     #[test]

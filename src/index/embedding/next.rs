@@ -11,15 +11,10 @@
 //! Threads update the shared vectors without locks, as in [`super::sgns`]; on one thread
 //! the same seed gives the same vectors.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-
-use rayon::prelude::*;
-
 use super::dot;
-use super::sgns::{AliasTable, CHUNK, MAX_EXP, SigmoidTable, Vocab};
+use super::sgns::{AliasTable, SigmoidTable, Vocab, Weights, passes};
 use crate::domain::SessionLog;
-use crate::progress::{Progress, Unit};
-use crate::rng::Rng;
+use crate::progress::Progress;
 
 /// Most recent items (consecutive repeats folded) in a session's vector.
 pub const CONTEXT: usize = 5;
@@ -172,17 +167,17 @@ impl NextItemModel {
     }
 }
 
-fn load(v: &[AtomicU32], at: usize, out: &mut [f32]) {
-    let n = out.len();
-    for (o, a) in out.iter_mut().zip(&v[at..at + n]) {
-        *o = f32::from_bits(a.load(Relaxed));
-    }
-}
-
-fn add(v: &[AtomicU32], at: usize, delta: &[f32]) {
-    for (a, &d) in v[at..at + delta.len()].iter().zip(delta) {
-        a.store((f32::from_bits(a.load(Relaxed)) + d).to_bits(), Relaxed);
-    }
+/// Per-chunk scratch space of [`train`].
+#[derive(Default)]
+struct Scratch {
+    sentence: Vec<u32>,
+    /// The session vector, its gradient, a sample's output vector and an update.
+    h: Vec<f32>,
+    grad: Vec<f32>,
+    out: Vec<f32>,
+    delta: Vec<f32>,
+    /// The context's input vectors (`CONTEXT × dim`).
+    context: Vec<f32>,
 }
 
 /// Trains the model on the sessions of `log`; items with fewer than `min_count` events get
@@ -195,114 +190,92 @@ pub fn train(
 ) -> NextItemModel {
     let dim = params.dim;
     let vocab = Vocab::new(log, min_count);
-    let words = vocab.aids.len();
     let bound = log.aid_bound();
-    if words < 2 {
+    if vocab.aids.len() < 2 {
         return NextItemModel::from_rows(dim, vec![0.0; bound * dim], vec![0.0; bound * dim]);
     }
     let table = AliasTable::new(&vocab.counts);
     let sigmoid = SigmoidTable::new();
-    let mut init = Rng::new(params.seed);
-    let input: Vec<AtomicU32> = (0..words * dim)
-        .map(|_| AtomicU32::new((((init.next_f64() - 0.5) / dim as f64) as f32).to_bits()))
-        .collect();
-    let output: Vec<AtomicU32> = (0..words * dim).map(|_| AtomicU32::new(0)).collect();
-    let total_work = vocab.total as f64 * params.epochs as f64;
-    let done = AtomicU64::new(0);
-    progress.stage(
+    let weights = Weights::new(vocab.aids.len(), dim, params.seed);
+    let (input, output) = (&weights.input, &weights.output);
+    passes(
+        log,
+        &vocab,
+        params.epochs,
+        params.learning_rate,
+        (params.seed, 0x6e78),
         "next-item vectors",
-        log.len() as u64 * params.epochs as u64,
-        Unit::Items,
-    );
-    for epoch in 0..params.epochs {
-        log.session_ids
-            .par_chunks(CHUNK)
-            .enumerate()
-            .for_each(|(c, ids)| {
-                let mut rng =
-                    Rng::for_stream(params.seed ^ (epoch as u64) << 40 ^ 0x6e78, c as u64);
-                let mut sentence: Vec<u32> = Vec::new();
-                let (mut h, mut grad, mut out, mut delta) = (
-                    vec![0f32; dim],
-                    vec![0f32; dim],
-                    vec![0f32; dim],
-                    vec![0f32; dim],
-                );
-                let mut context = vec![0f32; CONTEXT * dim];
-                for k in 0..ids.len() {
-                    let session = log.session(c * CHUNK + k);
-                    done.fetch_add(session.len() as u64, Relaxed);
-                    sentence.clear();
-                    for &aid in session.aids {
-                        let w = vocab.word_of[aid as usize];
-                        if w != u32::MAX && sentence.last() != Some(&w) {
-                            sentence.push(w);
-                        }
-                    }
-                    let share = done.load(Relaxed) as f64 / total_work;
-                    let alpha = params.learning_rate * (1.0 - share as f32).max(1e-4);
-                    for i in 1..sentence.len() {
-                        let m = i.min(CONTEXT);
-                        let norm: f32 = (0..m).map(weight).sum();
-                        h.iter_mut().for_each(|x| *x = 0.0);
-                        for back in 0..m {
-                            let row = &mut context[back * dim..(back + 1) * dim];
-                            load(&input, sentence[i - 1 - back] as usize * dim, row);
-                            let w = weight(back) / norm;
-                            h.iter_mut().zip(row.iter()).for_each(|(h, x)| *h += w * x);
-                        }
-                        grad.iter_mut().for_each(|g| *g = 0.0);
-                        let target = sentence[i];
-                        for s in 0..=params.negatives {
-                            let (word, label) = if s == 0 {
-                                (target, 1.0)
-                            } else {
-                                let w = table.draw(&mut rng);
-                                if w == target {
-                                    continue;
-                                }
-                                (w, 0.0)
-                            };
-                            load(&output, word as usize * dim, &mut out);
-                            let f = dot(&h, &out);
-                            let g = alpha
-                                * if f > MAX_EXP {
-                                    label - 1.0
-                                } else if f < -MAX_EXP {
-                                    label
-                                } else {
-                                    label - sigmoid.at(f)
-                                };
-                            grad.iter_mut().zip(&out).for_each(|(d, &o)| *d += g * o);
-                            delta.iter_mut().zip(&h).for_each(|(d, &x)| *d = g * x);
-                            add(&output, word as usize * dim, &delta);
-                        }
-                        for back in 0..m {
-                            let w = weight(back) / norm;
-                            delta.iter_mut().zip(&grad).for_each(|(d, &g)| *d = w * g);
-                            add(&input, sentence[i - 1 - back] as usize * dim, &delta);
-                        }
-                    }
+        progress,
+        |rng, aids, alpha, s: &mut Scratch| {
+            if s.h.is_empty() {
+                for v in [&mut s.h, &mut s.grad, &mut s.out, &mut s.delta] {
+                    v.resize(dim, 0.0);
                 }
-                progress.advance(ids.len() as u64);
-            });
-    }
-    progress.finish();
-    let (mut input_rows, mut output_rows) = (vec![0f32; bound * dim], vec![0f32; bound * dim]);
-    for (w, &aid) in vocab.aids.iter().enumerate() {
-        let a = aid as usize * dim;
-        for k in 0..dim {
-            input_rows[a + k] = f32::from_bits(input[w * dim + k].load(Relaxed));
-            output_rows[a + k] = f32::from_bits(output[w * dim + k].load(Relaxed));
-        }
-    }
-    NextItemModel::from_rows(dim, input_rows, output_rows)
+                s.context.resize(CONTEXT * dim, 0.0);
+            }
+            s.sentence.clear();
+            for &aid in aids {
+                let w = vocab.word_of[aid as usize];
+                if w != u32::MAX && s.sentence.last() != Some(&w) {
+                    s.sentence.push(w);
+                }
+            }
+            for i in 1..s.sentence.len() {
+                let m = i.min(CONTEXT);
+                let norm: f32 = (0..m).map(weight).sum();
+                s.h.iter_mut().for_each(|x| *x = 0.0);
+                for back in 0..m {
+                    let row = &mut s.context[back * dim..(back + 1) * dim];
+                    Weights::load(input, s.sentence[i - 1 - back] as usize * dim, row);
+                    let w = weight(back) / norm;
+                    s.h.iter_mut()
+                        .zip(row.iter())
+                        .for_each(|(h, x)| *h += w * x);
+                }
+                s.grad.iter_mut().for_each(|g| *g = 0.0);
+                let target = s.sentence[i];
+                for k in 0..=params.negatives {
+                    let (word, label) = if k == 0 {
+                        (target, 1.0)
+                    } else {
+                        let w = table.draw(rng);
+                        if w == target {
+                            continue;
+                        }
+                        (w, 0.0)
+                    };
+                    Weights::load(output, word as usize * dim, &mut s.out);
+                    let g = alpha * sigmoid.gradient(dot(&s.h, &s.out), label);
+                    s.grad
+                        .iter_mut()
+                        .zip(&s.out)
+                        .for_each(|(d, &o)| *d += g * o);
+                    s.delta.iter_mut().zip(&s.h).for_each(|(d, &x)| *d = g * x);
+                    Weights::add(output, word as usize * dim, &s.delta);
+                }
+                for back in 0..m {
+                    let w = weight(back) / norm;
+                    s.delta
+                        .iter_mut()
+                        .zip(&s.grad)
+                        .for_each(|(d, &g)| *d = w * g);
+                    Weights::add(input, s.sentence[i - 1 - back] as usize * dim, &s.delta);
+                }
+            }
+        },
+    );
+    NextItemModel::from_rows(
+        dim,
+        weights.rows_by_aid(input, &vocab, bound),
+        weights.rows_by_aid(output, &vocab, bound),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::progress::Silent;
+    use crate::rng::Rng;
     use crate::synthetic::{WorldConfig, simulate};
 
     fn log() -> SessionLog {

@@ -84,6 +84,18 @@ impl SigmoidTable {
         let i = ((f + MAX_EXP) * (Self::SIZE as f32 / MAX_EXP / 2.0)) as usize;
         self.0[i.min(Self::SIZE - 1)]
     }
+
+    /// The logistic loss's gradient for a dot product `f` and a label (1: the target, 0: a
+    /// negative), saturated beyond ±[`MAX_EXP`] as word2vec does.
+    pub(super) fn gradient(&self, f: f32, label: f32) -> f32 {
+        if f > MAX_EXP {
+            label - 1.0
+        } else if f < -MAX_EXP {
+            label
+        } else {
+            label - self.at(f)
+        }
+    }
 }
 
 /// Walker's alias table: draws a word with probability ∝ count^0.75 in O(1).
@@ -124,15 +136,27 @@ impl AliasTable {
     }
 }
 
-/// Shared weights, updated lock-free.
-struct Weights {
-    dim: usize,
-    input: Vec<AtomicU32>,
-    output: Vec<AtomicU32>,
+/// Shared weights, updated lock-free: an input and an output vector per word.
+pub(super) struct Weights {
+    pub(super) dim: usize,
+    pub(super) input: Vec<AtomicU32>,
+    pub(super) output: Vec<AtomicU32>,
 }
 
 impl Weights {
-    fn load(v: &[AtomicU32], at: usize, out: &mut [f32]) {
+    /// word2vec's start: input vectors uniform in ±0.5 / `dim`, output vectors zero.
+    pub(super) fn new(words: usize, dim: usize, seed: u64) -> Weights {
+        let mut init = Rng::new(seed);
+        Weights {
+            dim,
+            input: (0..words * dim)
+                .map(|_| AtomicU32::new((((init.next_f64() - 0.5) / dim as f64) as f32).to_bits()))
+                .collect(),
+            output: (0..words * dim).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    pub(super) fn load(v: &[AtomicU32], at: usize, out: &mut [f32]) {
         let n = out.len();
         for (o, a) in out.iter_mut().zip(&v[at..at + n]) {
             *o = f32::from_bits(a.load(Relaxed));
@@ -144,6 +168,64 @@ impl Weights {
             a.store(x.to_bits(), Relaxed);
         }
     }
+
+    /// Adds `delta` to the vector at `at` (a read and a write, not one atomic step).
+    pub(super) fn add(v: &[AtomicU32], at: usize, delta: &[f32]) {
+        for (a, &d) in v[at..at + delta.len()].iter().zip(delta) {
+            a.store((f32::from_bits(a.load(Relaxed)) + d).to_bits(), Relaxed);
+        }
+    }
+
+    /// The vectors of `v` as rows by aid (`bound × dim`; zero rows for aids without a word).
+    pub(super) fn rows_by_aid(&self, v: &[AtomicU32], vocab: &Vocab, bound: usize) -> Vec<f32> {
+        let dim = self.dim;
+        let mut rows = vec![0f32; bound * dim];
+        for (w, &aid) in vocab.aids.iter().enumerate() {
+            let a = aid as usize * dim;
+            for k in 0..dim {
+                rows[a + k] = f32::from_bits(v[w * dim + k].load(Relaxed));
+            }
+        }
+        rows
+    }
+}
+
+/// Runs `epochs` passes over the sessions of `log`, chunks of [`CHUNK`] sessions in
+/// parallel, each chunk with its own random stream (from `seed`, `salt`, the pass and the
+/// chunk). `visit` gets the stream, a session's aids, the learning rate — `learning_rate`
+/// decayed linearly with the events done, to 0.01 % of it — and the chunk's scratch space.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn passes<S: Default>(
+    log: &SessionLog,
+    vocab: &Vocab,
+    epochs: u32,
+    learning_rate: f32,
+    (seed, salt): (u64, u64),
+    stage: &str,
+    progress: &dyn Progress,
+    visit: impl Fn(&mut Rng, &[u32], f32, &mut S) + Sync,
+) {
+    let total_work = vocab.total as f64 * epochs as f64;
+    let done = AtomicU64::new(0);
+    progress.stage(stage, log.len() as u64 * epochs as u64, Unit::Items);
+    for epoch in 0..epochs {
+        log.session_ids
+            .par_chunks(CHUNK)
+            .enumerate()
+            .for_each(|(c, ids)| {
+                let mut rng = Rng::for_stream(seed ^ (epoch as u64) << 40 ^ salt, c as u64);
+                let mut scratch = S::default();
+                for k in 0..ids.len() {
+                    let session = log.session(c * CHUNK + k);
+                    done.fetch_add(session.len() as u64, Relaxed);
+                    let share = done.load(Relaxed) as f64 / total_work;
+                    let alpha = learning_rate * (1.0 - share as f32).max(1e-4);
+                    visit(&mut rng, session.aids, alpha, &mut scratch);
+                }
+                progress.advance(ids.len() as u64);
+            });
+    }
+    progress.finish();
 }
 
 /// Per-thread scratch space.
@@ -241,15 +323,7 @@ fn train_window(
         let input = &s.inputs[c * dim..(c + 1) * dim];
         for o in 0..n {
             let f = dot(input, &s.outputs[o * dim..(o + 1) * dim]);
-            let label = s.labels[o];
-            let g = if f > MAX_EXP {
-                label - 1.0
-            } else if f < -MAX_EXP {
-                label
-            } else {
-                label - sigmoid.at(f)
-            };
-            s.gradients.push(g * alpha);
+            s.gradients.push(sigmoid.gradient(f, s.labels[o]) * alpha);
         }
     }
     s.input_deltas.clear();
@@ -299,14 +373,7 @@ pub fn train(log: &SessionLog, params: &EmbeddingParams, progress: &dyn Progress
     }
     let table = AliasTable::new(&vocab.counts);
     let sigmoid = SigmoidTable::new();
-    let mut init = Rng::new(params.seed);
-    let weights = Weights {
-        dim,
-        input: (0..words * dim)
-            .map(|_| AtomicU32::new((((init.next_f64() - 0.5) / dim as f64) as f32).to_bits()))
-            .collect(),
-        output: (0..words * dim).map(|_| AtomicU32::new(0)).collect(),
-    };
+    let weights = Weights::new(words, dim, params.seed);
     // Subsampling: keep probability per word.
     let threshold = params.sample * vocab.total as f64;
     let keep: Vec<f32> = vocab
@@ -320,65 +387,47 @@ pub fn train(log: &SessionLog, params: &EmbeddingParams, progress: &dyn Progress
             }
         })
         .collect();
-    let total_work = vocab.total as f64 * params.epochs as f64;
-    let done = AtomicU64::new(0);
-    progress.stage(
+    passes(
+        log,
+        &vocab,
+        params.epochs,
+        params.learning_rate,
+        (params.seed, 0),
         "item vectors",
-        log.len() as u64 * params.epochs as u64,
-        Unit::Items,
-    );
-    for epoch in 0..params.epochs {
-        log.session_ids
-            .par_chunks(CHUNK)
-            .enumerate()
-            .for_each(|(c, ids)| {
-                let mut rng = Rng::for_stream(params.seed ^ (epoch as u64) << 40, c as u64);
-                let mut s = Scratch::default();
-                for k in 0..ids.len() {
-                    let session = log.session(c * CHUNK + k);
-                    done.fetch_add(session.len() as u64, Relaxed);
-                    s.sentence.clear();
-                    for &aid in session.aids {
-                        let w = vocab.word_of[aid as usize];
-                        if w == u32::MAX
-                            || s.sentence.last() == Some(&w)
-                            || (rng.next_f64() as f32) >= keep[w as usize]
-                        {
-                            continue;
-                        }
-                        s.sentence.push(w);
-                    }
-                    let progress_share = done.load(Relaxed) as f64 / total_work;
-                    let alpha = params.learning_rate * (1.0 - progress_share as f32).max(1e-4);
-                    let n = s.sentence.len();
-                    for i in 0..n {
-                        let reduced = params.window - rng.below(params.window as u64) as usize;
-                        let (lo, hi) = (i.saturating_sub(reduced), (i + reduced + 1).min(n));
-                        s.contexts.clear();
-                        s.contexts
-                            .extend((lo..hi).filter(|&j| j != i).map(|j| s.sentence[j]));
-                        train_window(
-                            &weights,
-                            s.sentence[i],
-                            params.negatives,
-                            &table,
-                            &sigmoid,
-                            alpha,
-                            &mut rng,
-                            &mut s,
-                        );
-                    }
+        progress,
+        |rng, aids, alpha, s: &mut Scratch| {
+            s.sentence.clear();
+            for &aid in aids {
+                let w = vocab.word_of[aid as usize];
+                if w == u32::MAX
+                    || s.sentence.last() == Some(&w)
+                    || (rng.next_f64() as f32) >= keep[w as usize]
+                {
+                    continue;
                 }
-                progress.advance(ids.len() as u64);
-            });
-    }
-    progress.finish();
-    let mut rows = vec![0f32; log.aid_bound() * dim];
-    for (w, &aid) in vocab.aids.iter().enumerate() {
-        for k in 0..dim {
-            rows[aid as usize * dim + k] = f32::from_bits(weights.input[w * dim + k].load(Relaxed));
-        }
-    }
+                s.sentence.push(w);
+            }
+            let n = s.sentence.len();
+            for i in 0..n {
+                let reduced = params.window - rng.below(params.window as u64) as usize;
+                let (lo, hi) = (i.saturating_sub(reduced), (i + reduced + 1).min(n));
+                s.contexts.clear();
+                s.contexts
+                    .extend((lo..hi).filter(|&j| j != i).map(|j| s.sentence[j]));
+                train_window(
+                    &weights,
+                    s.sentence[i],
+                    params.negatives,
+                    &table,
+                    &sigmoid,
+                    alpha,
+                    rng,
+                    s,
+                );
+            }
+        },
+    );
+    let rows = weights.rows_by_aid(&weights.input, &vocab, log.aid_bound());
     Embeddings::from_rows(dim, rows)
 }
 
