@@ -10,6 +10,10 @@
 //! LABELS their truth (as `scripts/public-benchmark.sh` writes them into its WORK
 //! directory). The candidate settings are the defaults; KNN=n,query,sample,neighbours,idf
 //! overrides the session-kNN ones, ITEMS_PER_SESSION=n the items kept per past session.
+//! The item vectors and the next-item model are built as `build-index` builds them by
+//! default. NEXT=k,k,… also measures the next-item model as a source: its best k items
+//! over all items (an exact scan), the recall they add to the candidates, and the time of
+//! the scan.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -29,7 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut log = read_events(std::path::Path::new(train), &Silent)?;
     let started = Instant::now();
-    let mut params = IndexParams::default();
+    let mut params = IndexParams {
+        embedding: otto_rec::index::embedding::auto(log.len()),
+        ..IndexParams::default()
+    };
     if let (Some(p), Ok(items)) = (params.sessions.as_mut(), std::env::var("ITEMS_PER_SESSION")) {
         p.items_per_session = items.parse()?;
     }
@@ -74,7 +81,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         knn_hits: usize,
         knn_rr: f64,
         nanos: u128,
+        next_alone: Vec<usize>,
+        next_adds: Vec<usize>,
+        next_nanos: u128,
     }
+    let next_ks: Vec<usize> = std::env::var("NEXT").map_or(Ok(vec![]), |v| {
+        v.split(',').map(|k| k.parse()).collect::<Result<_, _>>()
+    })?;
+    let next_k = next_ks.iter().copied().max().unwrap_or(0);
+    let model = index
+        .embeddings
+        .as_ref()
+        .and_then(|e| e.next.as_ref())
+        .filter(|_| next_k > 0);
     let found = sessions
         .par_iter()
         .map(|&s| {
@@ -92,7 +111,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 knn_hits: 0,
                 knn_rr: 0.0,
                 nanos,
+                next_alone: vec![0; next_ks.len()],
+                next_adds: vec![0; next_ks.len()],
+                next_nanos: 0,
             };
+            if let Some(model) = model {
+                let t0 = Instant::now();
+                let best = model
+                    .session_vector(session.aids)
+                    .map(|h| {
+                        let mut scored: Vec<(f32, u32)> = (0..model.aid_bound() as u32)
+                            .filter_map(|a| Some((model.score(&h, a)?, a)))
+                            .collect();
+                        let k = next_k.min(scored.len());
+                        if k > 0 {
+                            scored.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+                        }
+                        scored.truncate(k);
+                        scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+                        scored
+                    })
+                    .unwrap_or_default();
+                f.next_nanos = t0.elapsed().as_nanos();
+                if let Some(rank) = best.iter().position(|&(_, a)| a == target) {
+                    let new = !cands.iter().any(|c| c.aid == target) as usize;
+                    for (i, &k) in next_ks.iter().enumerate() {
+                        f.next_alone[i] = (rank < k) as usize;
+                        f.next_adds[i] = (rank < k) as usize * new;
+                    }
+                }
+            }
             if let Some(c) = cands.iter().find(|c| c.aid == target) {
                 f.union = 1;
                 for src in 0..S {
@@ -121,6 +169,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 knn_hits: 0,
                 knn_rr: 0.0,
                 nanos: 0,
+                next_alone: vec![0; next_ks.len()],
+                next_adds: vec![0; next_ks.len()],
+                next_nanos: 0,
             },
             |mut a, b| {
                 for i in 0..S {
@@ -132,6 +183,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 a.knn_hits += b.knn_hits;
                 a.knn_rr += b.knn_rr;
                 a.nanos += b.nanos;
+                for i in 0..a.next_alone.len() {
+                    a.next_alone[i] += b.next_alone[i];
+                    a.next_adds[i] += b.next_adds[i];
+                }
+                a.next_nanos += b.next_nanos;
                 a
             },
         );
@@ -157,5 +213,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(found.knn_hits),
         100.0 * found.knn_rr / n as f64
     );
+    if model.is_some() {
+        println!(
+            "next-item model, an exact scan of all items: {:.1} µs per session",
+            found.next_nanos as f64 / n as f64 / 1e3
+        );
+        for (i, k) in next_ks.iter().enumerate() {
+            println!(
+                "  best {k:>4}: alone {:6.2} %, adds {:5.2} %",
+                pct(found.next_alone[i]),
+                pct(found.next_adds[i])
+            );
+        }
+    }
     Ok(())
 }
