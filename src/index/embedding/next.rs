@@ -168,7 +168,6 @@ impl NextItemModel {
 }
 
 /// Per-chunk scratch space of [`train`].
-#[derive(Default)]
 struct Scratch {
     sentence: Vec<u32>,
     /// The session vector, its gradient, a sample's output vector and an update.
@@ -178,6 +177,19 @@ struct Scratch {
     delta: Vec<f32>,
     /// The context's input vectors (`CONTEXT × dim`).
     context: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(dim: usize) -> Scratch {
+        Scratch {
+            sentence: Vec::new(),
+            h: vec![0.0; dim],
+            grad: vec![0.0; dim],
+            out: vec![0.0; dim],
+            delta: vec![0.0; dim],
+            context: vec![0.0; CONTEXT * dim],
+        }
+    }
 }
 
 /// Trains the model on the sessions of `log`; items with fewer than `min_count` events get
@@ -206,13 +218,8 @@ pub fn train(
         (params.seed, 0x6e78),
         "next-item vectors",
         progress,
-        |rng, aids, alpha, s: &mut Scratch| {
-            if s.h.is_empty() {
-                for v in [&mut s.h, &mut s.grad, &mut s.out, &mut s.delta] {
-                    v.resize(dim, 0.0);
-                }
-                s.context.resize(CONTEXT * dim, 0.0);
-            }
+        || Scratch::new(dim),
+        |rng, aids, alpha, s| {
             s.sentence.clear();
             for &aid in aids {
                 let w = vocab.word_of[aid as usize];

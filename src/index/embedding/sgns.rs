@@ -193,9 +193,10 @@ impl Weights {
 /// Runs `epochs` passes over the sessions of `log`, chunks of [`CHUNK`] sessions in
 /// parallel, each chunk with its own random stream (from `seed`, `salt`, the pass and the
 /// chunk). `visit` gets the stream, a session's aids, the learning rate — `learning_rate`
-/// decayed linearly with the events done, to 0.01 % of it — and the chunk's scratch space.
+/// decayed linearly with the events done, to 0.01 % of it — and the chunk's scratch space
+/// (made by `scratch`).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn passes<S: Default>(
+pub(super) fn passes<S>(
     log: &SessionLog,
     vocab: &Vocab,
     epochs: u32,
@@ -203,6 +204,7 @@ pub(super) fn passes<S: Default>(
     (seed, salt): (u64, u64),
     stage: &str,
     progress: &dyn Progress,
+    scratch: impl Fn() -> S + Sync,
     visit: impl Fn(&mut Rng, &[u32], f32, &mut S) + Sync,
 ) {
     let total_work = vocab.total as f64 * epochs as f64;
@@ -214,13 +216,13 @@ pub(super) fn passes<S: Default>(
             .enumerate()
             .for_each(|(c, ids)| {
                 let mut rng = Rng::for_stream(seed ^ (epoch as u64) << 40 ^ salt, c as u64);
-                let mut scratch = S::default();
+                let mut space = scratch();
                 for k in 0..ids.len() {
                     let session = log.session(c * CHUNK + k);
                     done.fetch_add(session.len() as u64, Relaxed);
                     let share = done.load(Relaxed) as f64 / total_work;
                     let alpha = learning_rate * (1.0 - share as f32).max(1e-4);
-                    visit(&mut rng, session.aids, alpha, &mut scratch);
+                    visit(&mut rng, session.aids, alpha, &mut space);
                 }
                 progress.advance(ids.len() as u64);
             });
@@ -395,7 +397,8 @@ pub fn train(log: &SessionLog, params: &EmbeddingParams, progress: &dyn Progress
         (params.seed, 0),
         "item vectors",
         progress,
-        |rng, aids, alpha, s: &mut Scratch| {
+        Scratch::default,
+        |rng, aids, alpha, s| {
             s.sentence.clear();
             for &aid in aids {
                 let w = vocab.word_of[aid as usize];
