@@ -166,7 +166,8 @@ impl SessionFeatures {
             s.ts.first().copied().unwrap_or(0),
             s.ts.last().copied().unwrap_or(0),
         );
-        let last_hour = s.ts.iter().rev().take_while(|&&t| t + HOUR > last).count();
+        // The times are in order, so `last - t` cannot underflow; `t + HOUR` could overflow.
+        let last_hour = s.ts.iter().rev().take_while(|&&t| last - t < HOUR).count();
         let previous_gap = if n >= 2 {
             (s.ts[n - 1] - s.ts[n - 2]) as f32
         } else {
@@ -467,9 +468,13 @@ mod tests {
     }
 
     fn features_of(aid: u32) -> Vec<(&'static str, f32)> {
-        let index = index();
         // 2022-08-21 12:00:00 UTC is a Sunday.
-        let t = 1_661_083_200;
+        features_at(aid, 1_661_083_200)
+    }
+
+    /// The features of `aid` for the session 1, 2, 1 at `t - 600`, `t - 300` and `t`.
+    fn features_at(aid: u32, t: u32) -> Vec<(&'static str, f32)> {
+        let index = index();
         let (aids, ts, types) = ([1, 2, 1], [t - 600, t - 300, t], [Click, Order, Click]);
         let session = Session::new(&aids, &ts, &types);
         // Similar items of the two newest aids, so that both history positions count.
@@ -512,6 +517,14 @@ mod tests {
         assert_eq!(get(&f, "session_seconds_since_previous"), 300.0);
         // The order of 2 closes the cart: nothing carted since.
         assert_eq!(get(&f, "session_open_cart"), 0.0);
+        assert_eq!(get(&f, "session_seconds_since_order"), 300.0);
+    }
+
+    #[test]
+    fn the_last_second_of_u32_time_does_not_overflow() {
+        let f = features_at(1, u32::MAX);
+        assert_eq!(get(&f, "session_events_last_hour"), 3.0);
+        assert_eq!(get(&f, "session_duration_s"), 600.0);
         assert_eq!(get(&f, "session_seconds_since_order"), 300.0);
     }
 

@@ -35,11 +35,13 @@ fn aid() -> impl Strategy<Value = u32> {
     ]
 }
 
-/// A timestamp: mostly within OTTO's weeks, some anywhere in u32.
+/// A timestamp: mostly within OTTO's weeks, some anywhere in u32, some in its last two
+/// hours (where adding an hour overflows).
 fn timestamp() -> impl Strategy<Value = u32> {
     prop_oneof![
         4 => 1_659_304_800u32..1_662_328_791,
         1 => any::<u32>(),
+        1 => u32::MAX - 7_200..=u32::MAX,
     ]
 }
 
