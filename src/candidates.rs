@@ -227,7 +227,8 @@ pub struct KnnAgg {
 /// does a group search, and its pairs sit together in one allocation.
 #[derive(Clone, Debug, Default)]
 struct AidSlots {
-    /// (aid + 1, position); aid + 1 = 0 marks a free slot.
+    /// (aid, position + 1); position + 1 = 0 marks a free slot (every aid, u32::MAX
+    /// included, is a key; positions stay below the table's length).
     table: Vec<(u32, u32)>,
     /// 32 − log2(table length): the hash's top bits index the table.
     shift: u32,
@@ -252,16 +253,15 @@ impl AidSlots {
     /// table must not be empty.
     #[inline(always)]
     fn find(&self, aid: u32) -> Result<u32, usize> {
-        let key = aid.wrapping_add(1);
         let mask = self.table.len() - 1;
         let mut i = self.home(aid);
         loop {
             let (k, v) = self.table[i];
-            if k == key {
-                return Ok(v);
-            }
-            if k == 0 {
+            if v == 0 {
                 return Err(i);
+            }
+            if k == aid {
+                return Ok(v - 1);
             }
             i = (i + 1) & mask;
         }
@@ -286,7 +286,7 @@ impl AidSlots {
         match self.find(aid) {
             Ok(position) => (position, false),
             Err(slot) => {
-                self.table[slot] = (aid.wrapping_add(1), next);
+                self.table[slot] = (aid, next + 1);
                 (next, true)
             }
         }
@@ -297,8 +297,8 @@ impl AidSlots {
     fn grow(&mut self) {
         let old = std::mem::take(&mut self.table);
         *self = AidSlots::with_capacity(old.len().max(4));
-        for (k, v) in old.into_iter().filter(|&(k, _)| k != 0) {
-            self.get_or_insert(k.wrapping_sub(1), v);
+        for (k, v) in old.into_iter().filter(|&(_, v)| v != 0) {
+            self.get_or_insert(k, v - 1);
         }
     }
 }
@@ -774,18 +774,21 @@ mod tests {
         // rest are spread): every aid keeps its first position, absent aids are absent.
         let mut slots = AidSlots::with_capacity(4);
         let mut map = FxHashMap::default();
+        // The top of u32 is an aid like any other.
         let aids = (0..500u32)
             .map(|i| i * 1024)
-            .chain((0..500).map(|i| i * 7 + 3));
+            .chain((0..500).map(|i| i * 7 + 3))
+            .chain([u32::MAX, 0, u32::MAX - 1]);
         for (next, aid) in aids.enumerate() {
             let (got, new) = slots.get_or_insert(aid, next as u32);
             let want = *map.entry(aid).or_insert(next as u32);
             assert_eq!((got, new), (want, want == next as u32), "aid {aid}");
         }
-        for aid in 0..10_000u32 {
+        for aid in (0..10_000u32).chain(u32::MAX - 3..=u32::MAX) {
             assert_eq!(slots.get(aid), map.get(&aid).copied(), "aid {aid}");
         }
         assert_eq!(AidSlots::default().get(7), None);
+        assert_eq!(AidSlots::with_capacity(4).get(u32::MAX), None);
         assert!(slots.table.len() >= 2 * map.len());
     }
 

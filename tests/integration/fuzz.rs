@@ -27,11 +27,12 @@ fn aid_bound() -> u32 {
 }
 
 /// An aid: mostly one the model knows (so candidates, features and the rankers run), some
-/// anywhere in u32.
+/// anywhere in u32, a few at its very top.
 fn aid() -> impl Strategy<Value = u32> {
     prop_oneof![
-        4 => 0..aid_bound(),
-        1 => any::<u32>(),
+        8 => 0..aid_bound(),
+        2 => any::<u32>(),
+        1 => u32::MAX - 2..=u32::MAX,
     ]
 }
 
