@@ -57,6 +57,13 @@ fn the_readme_example_gets_the_documented_shape_and_type_and_k_are_honoured() {
     assert_eq!(status, 200);
     assert_eq!(body["type"], "clicks");
     assert_eq!(body["recommendation"].as_array().unwrap().len(), 5);
+
+    // The top of u32 is a valid aid and a valid time: answered, not a dropped connection.
+    let top = u32::MAX;
+    let (status, body) = server.predict(&json!({"aids":[top, 429240, top],
+        "timestamps":[top - 7, top - 1, top], "event_types":[0, 0, 1]}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recommendation"].as_array().unwrap().len(), 20);
 }
 
 #[test]
