@@ -221,8 +221,8 @@ pub struct KnnAgg {
     pub after: f32,
 }
 
-/// Positions of aids in a list, by open addressing: a power-of-two table of (aid + 1,
-/// position) pairs at most half full, probed linearly from a multiplicative hash. Built
+/// Positions of aids in a list, by open addressing: a power-of-two table of (aid,
+/// position + 1) pairs at most half full, probed linearly from a multiplicative hash. Built
 /// once per session and source and never shrunk, it does one probe where a general map
 /// does a group search, and its pairs sit together in one allocation.
 #[derive(Clone, Debug, Default)]
