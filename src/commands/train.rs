@@ -136,6 +136,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // built from the whole input. Any other problem with the bundle is an error.
     let params = match Manifest::read(dir) {
         Ok((manifest, _)) => {
+            // The rankers are written beside the bundle's files once training is done:
+            // a missing or changed file is reported now, not after the training.
+            manifest.verify_files(dir)?;
             eprintln!(
                 "keeping the index in {} (built from {:?})",
                 dir.display(),

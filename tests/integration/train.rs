@@ -251,6 +251,32 @@ fn train_refuses_a_damaged_bundle_instead_of_rebuilding_it() {
     );
 }
 
+/// A bundle file gone missing is reported before the training, not after it (the rankers
+/// are written beside the bundle's files, so it would be refused then), and nothing is
+/// written.
+#[test]
+fn a_damaged_bundle_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    fixture_index(&model, &["--no-next-item"]);
+    std::fs::remove_file(model.join("item_stats.parquet")).unwrap();
+    let out = run(&[
+        "train",
+        "--input",
+        "fixtures/world/train.jsonl",
+        "--model-dir",
+        s(&model),
+        "--max-trees",
+        "20",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("item_stats.parquet"), "{stderr}");
+    // Refused before the index is taken up for training, not after the training.
+    assert!(!stderr.contains("keeping the index"), "{stderr}");
+    assert!(!model.join("ranker_clicks.txt").exists());
+}
+
 /// Embeddings are optional: a bundle without them (`--embeddings off`, as older bundles
 /// are) trains, predicts and serves; rankers that read embedding features are never left
 /// without the vectors — a rebuild without embeddings refuses to keep them, and a bundle that has lost its
