@@ -18,6 +18,8 @@ use otto_rec::index::embedding::next::{self, NextItemParams};
 use otto_rec::progress::Silent;
 use rayon::prelude::*;
 
+mod top20;
+
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -65,8 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|&c| prior_weight * (0.75 * c.max(1.0).ln()) as f32)
         .collect();
-    // (hit, reciprocal rank, target new to the session)
-    let results: Vec<(bool, f64, bool)> = (0..test.len())
+    let results: Vec<top20::Outcome> = (0..test.len())
         .into_par_iter()
         .filter_map(|i| {
             let s = test.session(i);
@@ -77,37 +78,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let Some(h) = model.session_vector(&aids) else {
                 return Some((false, 0.0, fresh));
             };
-            let mut scored: Vec<(f32, u32)> = (0..items)
+            let scored: Vec<(f32, u32)> = (0..items)
                 .filter_map(|a| Some((model.score(&h, a)? + prior[a as usize], a)))
                 .collect();
-            let top = 20.min(scored.len());
-            scored.select_nth_unstable_by(top.saturating_sub(1), |a, b| b.0.total_cmp(&a.0));
-            scored[..top].sort_by(|a, b| b.0.total_cmp(&a.0));
-            let rank = scored[..top].iter().position(|&(_, a)| Some(a) == target);
-            Some((
-                rank.is_some(),
-                rank.map_or(0.0, |r| 1.0 / (r + 1) as f64),
-                fresh,
-            ))
+            Some(top20::outcome(scored, target, fresh))
         })
         .collect();
-    let report = |name: &str, rows: Vec<&(bool, f64, bool)>| {
-        let n = rows.len().max(1) as f64;
-        let hr = rows.iter().filter(|r| r.0).count() as f64 / n * 100.0;
-        let mrr = rows.iter().map(|r| r.1).sum::<f64>() / n * 100.0;
-        println!(
-            "{name:<28} {:>7} prefixes  HR@20 {hr:.2}  MRR@20 {mrr:.2}",
-            rows.len()
-        );
-    };
-    report("all", results.iter().collect());
-    report(
-        "target new to the session",
-        results.iter().filter(|r| r.2).collect(),
-    );
-    report(
-        "target in the session",
-        results.iter().filter(|r| !r.2).collect(),
-    );
+    top20::report(&results);
     Ok(())
 }
