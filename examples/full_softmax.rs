@@ -19,13 +19,13 @@ use std::time::Instant;
 use otto_rec::data::labels::read_labels;
 use otto_rec::data::read_events;
 use otto_rec::index::ItemIds;
+use otto_rec::index::embedding::next::{CONTEXT, weight};
 use otto_rec::progress::Silent;
 use otto_rec::rng::Rng;
 use rayon::prelude::*;
 
 mod top20;
 
-const CONTEXT: usize = 5;
 /// Items per block of the passes over all items (a block's output rows stay in cache while
 /// every session of the batch reads them).
 const BLOCK: usize = 256;
@@ -35,10 +35,6 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn weight(back: usize) -> f32 {
-    1.0 / (1 + back) as f32
 }
 
 /// The context of a prefix: up to [`CONTEXT`] (row, weight) pairs, weights summing to 1.

@@ -9,18 +9,22 @@
 //! say only in part.
 //!
 //! Threads update the shared vectors without locks, as in [`super::sgns`]; on one thread
-//! the same seed gives the same vectors.
+//! the same seed gives the same vectors. Asked for (`softmax_draws`), [`softmax`] trains
+//! the same model as the neural session models train: a sampled softmax over many items
+//! per prefix, in mini-batches with Adam.
 
 use super::dot;
 use super::sgns::{AliasTable, SigmoidTable, Vocab, Weights, passes};
 use crate::domain::SessionLog;
 use crate::progress::Progress;
 
+mod softmax;
+
 /// Most recent items (consecutive repeats folded) in a session's vector.
 pub const CONTEXT: usize = 5;
 
 /// Weight of the item `back` steps before the end (0: the last) in a session's vector.
-fn weight(back: usize) -> f32 {
+pub fn weight(back: usize) -> f32 {
     1.0 / (1 + back) as f32
 }
 
@@ -34,6 +38,16 @@ pub struct NextItemParams {
     /// Initial learning rate, decayed linearly to 0.01 % of it.
     pub learning_rate: f32,
     pub seed: u64,
+    /// Trained with a sampled softmax over this many shared draws per mini-batch (with an
+    /// item bias, as one more dimension) instead of negative sampling, when not 0; the
+    /// negatives and the learning rate are then unused. Absent (0) from the parameters of
+    /// a bundle built before it existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub softmax_draws: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for NextItemParams {
@@ -44,6 +58,7 @@ impl Default for NextItemParams {
             epochs: AUTO_MAX_EPOCHS,
             learning_rate: 0.15,
             seed: 42,
+            softmax_draws: 0,
         }
     }
 }
@@ -54,14 +69,29 @@ pub const AUTO_EPOCH_EVENTS: usize = 30_000_000;
 /// Most passes [`auto`] gives (Diginetica's 906,000 clicks get them).
 pub const AUTO_MAX_EPOCHS: u32 = 30;
 
-/// The default parameters with enough passes for [`AUTO_EPOCH_EVENTS`], 1 to
-/// [`AUTO_MAX_EPOCHS`].
+/// Most shared draws per batch of the sampled softmax.
+pub const MAX_SOFTMAX_DRAWS: usize = 1_000_000;
+/// Passes of the sampled softmax when not told (Diginetica: HR@20 alone 31.6, 39.1, 41.7,
+/// 42.6, 42.8 after 1 to 5 passes of 2,048 draws, 42.8 after 6; BENCHMARKS.md).
+pub const AUTO_SOFTMAX_EPOCHS: u32 = 5;
+
+/// The parameters when not told: negative sampling with [`auto_epochs`] passes.
 pub fn auto(events: usize) -> NextItemParams {
-    let epochs = AUTO_EPOCH_EVENTS.div_ceil(events.max(1));
     NextItemParams {
-        epochs: epochs.clamp(1, AUTO_MAX_EPOCHS as usize) as u32,
+        epochs: auto_epochs(events, 0),
         ..NextItemParams::default()
     }
+}
+
+/// Passes over a log of `events` events when not told: [`AUTO_SOFTMAX_EPOCHS`] for the
+/// sampled softmax (`softmax_draws` > 0); for negative sampling enough for
+/// [`AUTO_EPOCH_EVENTS`], 1 to [`AUTO_MAX_EPOCHS`].
+pub fn auto_epochs(events: usize, softmax_draws: usize) -> u32 {
+    if softmax_draws > 0 {
+        return AUTO_SOFTMAX_EPOCHS;
+    }
+    let epochs = AUTO_EPOCH_EVENTS.div_ceil(events.max(1));
+    epochs.clamp(1, AUTO_MAX_EPOCHS as usize) as u32
 }
 
 /// The model: an input and an output vector per aid (zero rows for aids it has not
@@ -200,6 +230,9 @@ pub fn train(
     min_count: u32,
     progress: &dyn Progress,
 ) -> NextItemModel {
+    if params.softmax_draws > 0 {
+        return softmax::train(log, params, min_count, progress);
+    }
     let dim = params.dim;
     let vocab = Vocab::new(log, min_count);
     let bound = log.aid_bound();
@@ -352,6 +385,20 @@ mod tests {
         };
         let c = pool.install(|| train(&log, &other, 5, &Silent));
         assert_ne!(a, c);
+    }
+
+    /// Negative sampling gets enough passes for 30M events, the sampled softmax five.
+    #[test]
+    fn auto_epochs_follow_the_trainer_and_the_events() {
+        assert_eq!(auto_epochs(906_140, 0), 30);
+        assert_eq!(auto_epochs(3_000_000, 0), 10);
+        assert_eq!(auto_epochs(216_000_000, 0), 1);
+        assert_eq!(auto_epochs(906_140, 2_048), AUTO_SOFTMAX_EPOCHS);
+        assert_eq!(
+            auto(906_140).softmax_draws,
+            0,
+            "negative sampling unless told"
+        );
     }
 
     /// A session's vector folds consecutive repeats, weighs the newest most and reads at
