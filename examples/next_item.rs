@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release --example next_item -- TRAIN TEST LABELS
 //!
-//! DIM, NEGATIVES, EPOCHS and LR override the model's parameters; PRIOR (default 1) weighs
+//! DIM, NEGATIVES, EPOCHS, LR and DRAWS (the sampled softmax's draws; 0) override the model's parameters; PRIOR (default 1) weighs
 //! the log of each item's count^0.75 added to its score (negative sampling learns the
 //! score less that log; the ranker has the counts as features of their own).
 
@@ -43,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         epochs: env("EPOCHS", d.epochs),
         learning_rate: env("LR", d.learning_rate),
         seed: d.seed,
+        softmax_draws: env("DRAWS", d.softmax_draws),
     };
     let started = Instant::now();
     let model = next::train(&log, &params, 5, &Silent);
