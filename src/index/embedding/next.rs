@@ -333,12 +333,10 @@ mod tests {
         }
     }
 
-    /// The model learns what follows what: the item that comes next in a session scores
-    /// above a random item far more often than the half that chance gives.
-    #[test]
-    fn the_next_item_outscores_a_random_item() {
-        let log = log();
-        let model = train(&log, &params(), 5, &Silent);
+    /// Over the cuts of every 7th session of `log` (a repeat of the last item skipped):
+    /// how often the item that comes next outscores a random item, and of how many
+    /// comparisons.
+    pub(super) fn wins_over_random_items(model: &NextItemModel, log: &SessionLog) -> (u32, u32) {
         let mut rng = Rng::new(11);
         let items = model.aid_bound() as u64;
         let (mut wins, mut trials) = (0, 0);
@@ -360,6 +358,16 @@ mod tests {
                 wins += (a > b) as u32;
             }
         }
+        (wins, trials)
+    }
+
+    /// The model learns what follows what: the item that comes next in a session scores
+    /// above a random item far more often than the half that chance gives.
+    #[test]
+    fn the_next_item_outscores_a_random_item() {
+        let log = log();
+        let model = train(&log, &params(), 5, &Silent);
+        let (wins, trials) = wins_over_random_items(&model, &log);
         let share = wins as f64 / trials as f64;
         assert!(trials > 5_000, "{trials} comparisons");
         assert!(share > 0.8, "the next item wins {share:.3} of {trials}");

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use super::{CONTEXT, NextItemModel, NextItemParams, weight};
 use crate::domain::SessionLog;
+use crate::index::embedding::dot;
 use crate::index::embedding::sgns::{AliasTable, Vocab};
 use crate::progress::{Progress, Unit};
 use crate::rng::Rng;
@@ -499,23 +500,6 @@ fn backward_block(
     dh
 }
 
-/// `a · b` in eight lanes.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            lanes[k] += x[k] * y[k];
-        }
-    }
-    for (k, (x, y)) in ra.iter().zip(rb).enumerate() {
-        lanes[k] += x * y;
-    }
-    lanes.iter().sum()
-}
-
 /// `out += a · x`.
 #[inline(always)]
 fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
@@ -526,9 +510,9 @@ fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::wins_over_random_items;
     use super::super::{NextItemParams, train};
     use crate::progress::Silent;
-    use crate::rng::Rng;
     use crate::synthetic::{WorldConfig, simulate};
 
     fn params() -> NextItemParams {
@@ -554,27 +538,7 @@ mod tests {
         let (input, _) = model.rows();
         let learnt = input.chunks_exact(17).filter(|r| r[16] == 1.0).count();
         assert!(learnt > 1_000, "{learnt} input rows end in 1");
-        let mut rng = Rng::new(11);
-        let items = model.aid_bound() as u64;
-        let (mut wins, mut trials) = (0, 0);
-        for i in (0..log.len()).step_by(7) {
-            let s = log.session(i);
-            for cut in 1..s.aids.len() {
-                let target = s.aids[cut];
-                if s.aids[cut - 1] == target {
-                    continue;
-                }
-                let Some(h) = model.session_vector(&s.aids[..cut]) else {
-                    continue;
-                };
-                let other = rng.below(items) as u32;
-                let (Some(a), Some(b)) = (model.score(&h, target), model.score(&h, other)) else {
-                    continue;
-                };
-                trials += 1;
-                wins += (a > b) as u32;
-            }
-        }
+        let (wins, trials) = wins_over_random_items(&model, &log);
         let share = wins as f64 / trials as f64;
         assert!(trials > 5_000, "{trials} comparisons");
         assert!(share > 0.8, "the next item wins {share:.3} of {trials}");
