@@ -4,9 +4,10 @@
 //!
 //!     cargo run --release --example next_item -- TRAIN TEST LABELS
 //!
-//! DIM, NEGATIVES, EPOCHS, LR and DRAWS (the sampled softmax's draws; 0) override the model's parameters; PRIOR (default 1) weighs
-//! the log of each item's count^0.75 added to its score (negative sampling learns the
-//! score less that log; the ranker has the counts as features of their own).
+//! DIM, NEGATIVES, EPOCHS, LR and DRAWS (the sampled softmax's draws; 0) override the model's
+//! parameters; PRIOR (default 1) weighs the log of each item's count^0.75 added to its score
+//! (negative sampling learns the score less that log; the ranker has the counts as features
+//! of their own).
 
 use std::collections::HashMap;
 use std::time::Instant;
