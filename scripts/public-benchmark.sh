@@ -34,12 +34,10 @@ else
   trap 'rm -rf "$WORK"' EXIT
 fi
 
-step() { # name, command...: runs it, adds its wall time to $WORK/steps
+step() { # name, command...: runs it, adds its wall time and peak memory to $WORK/steps
   local name=$1; shift
-  local t0
-  t0=$(date +%s%N)
-  "$@"
-  awk -v n="$name" -v ns=$(( $(date +%s%N) - t0 )) 'BEGIN { printf "%-12s %6.1f s\n", n, ns / 1e9 }' >>"$WORK/steps"
+  /usr/bin/time -f '%e %M' -o "$WORK/step.time" "$@"
+  awk -v n="$name" '{ printf "%-12s %6.1f s %6.2f GiB\n", n, $1, $2 / 1048576 }' "$WORK/step.time" >>"$WORK/steps"
 }
 : >"$WORK/steps"
 

@@ -192,7 +192,8 @@ pub struct BuildIndexArgs {
     /// event with probability (√(f/t) + 1)·t/f, t = this (0 keeps every event).
     #[arg(long, default_value_t = crate::index::embedding::EmbeddingParams::default().sample)]
     pub embedding_sample: f64,
-    /// Seed of the embedding trainer (with RAYON_NUM_THREADS=1 the same seed gives the same vectors).
+    /// Seed of the item vectors and the next-item model (the same seed gives the same vectors
+    /// on any number of threads).
     #[arg(long, default_value_t = 42)]
     pub embedding_seed: u64,
     /// Similar items kept per item.

@@ -275,7 +275,9 @@ pub struct TargetReport {
     /// Training rows (after sampling) and positives among them.
     pub rows: usize,
     pub positives: usize,
-    /// Wall time of fitting, seconds.
+    /// Wall time of fitting, seconds: printed by `train`, not stored (a bundle depends on
+    /// its inputs alone).
+    #[serde(default, skip_serializing)]
     pub seconds: f64,
 }
 
@@ -294,8 +296,9 @@ pub struct TrainReport {
     pub sessions: PartSizes,
     pub candidate_recall: Recall,
     pub holdout_recall: HoldoutRecall,
-    /// Wall time of the run, seconds.
-    #[serde(default)]
+    /// Wall time of the run, seconds: printed by `train`, not stored (a bundle depends on
+    /// its inputs alone).
+    #[serde(default, skip_serializing)]
     pub seconds: f64,
     /// Candidates per labelled session, on average.
     #[serde(default)]

@@ -499,3 +499,71 @@ fn session_knn_is_built_by_default_and_rankers_never_lose_it() {
         s(&csv),
     ]);
 }
+
+/// Every file of a bundle by name, the manifest without its creation time.
+fn bundle_files(model: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(model).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut bytes = std::fs::read(&path).unwrap();
+        if name == "manifest.json" {
+            let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            manifest["created_at"].take();
+            bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+        }
+        files.insert(name, bytes);
+    }
+    files
+}
+
+/// The same input, flags and seeds give the same bundle, byte for byte, whether
+/// `build-index` and `train` run on one thread, two or four.
+#[test]
+fn build_index_and_train_give_the_same_bundle_on_any_number_of_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bundles = Vec::new();
+    for threads in ["1", "2", "4"] {
+        let model = dir.path().join(format!("model-{threads}"));
+        let env = [("RAYON_NUM_THREADS", threads)];
+        let args = [
+            "--input",
+            "fixtures/world/train.jsonl",
+            "--model-dir",
+            s(&model),
+        ];
+        for (command, flags) in [
+            ("build-index", &[][..]),
+            ("train", &["--max-trees", "20"][..]),
+        ] {
+            let out = crate::common::otto_rec()
+                .envs(env)
+                .arg(command)
+                .args(args)
+                .args(flags)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{command} on {threads} threads: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        bundles.push((threads, bundle_files(&model)));
+    }
+    let (_, one) = &bundles[0];
+    assert!(one.contains_key("ranker_clicks.txt") && one.contains_key("item_vectors.f32"));
+    for (threads, other) in &bundles[1..] {
+        assert_eq!(
+            one.keys().collect::<Vec<_>>(),
+            other.keys().collect::<Vec<_>>(),
+            "the files of 1 and {threads} threads"
+        );
+        for (name, bytes) in one {
+            assert!(
+                bytes == &other[name],
+                "{name} differs between 1 and {threads} threads"
+            );
+        }
+    }
+}

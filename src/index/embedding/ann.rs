@@ -1,6 +1,9 @@
 //! Every item's nearest items by cosine similarity, with an HNSW graph (Malkov & Yashunin,
-//! the `hnsw_rs` crate): built once at `build-index` time in parallel and queried for each
-//! item, so serving reads a plain table and needs no index at request time. Vectors are
+//! the `hnsw_rs` crate): built once at `build-index` time and queried for each item in
+//! parallel, so serving reads a plain table and needs no index at request time. The graph
+//! is built on one thread, in aid order: a node's layer is drawn from the graph's seeded
+//! generator in insertion order, and its links depend on the nodes already in, so a
+//! parallel build would give another graph (and other neighbours) on every run. Vectors are
 //! unit length, so cosine is the dot product and HNSW's dot distance (1 − cosine) ranks
 //! the same way.
 
@@ -45,12 +48,10 @@ pub fn similar_items(e: &Embeddings, k: usize, progress: &dyn Progress) -> Covis
         EF_CONSTRUCTION,
         CosineDistance,
     );
-    for block in aids.chunks(65_536) {
-        let data: Vec<(&[f32], usize)> = block
-            .iter()
-            .map(|&a| (e.vector(a).expect("has a vector"), a as usize))
-            .collect();
-        graph.parallel_insert_slice(&data);
+    for block in aids.chunks(4_096) {
+        for &a in block {
+            graph.insert_slice((e.vector(a).expect("has a vector"), a as usize));
+        }
         progress.advance(block.len() as u64);
     }
     progress.finish();

@@ -2,19 +2,19 @@
 //! last [`CONTEXT`] items' input vectors, and the next item's score is that mean's dot
 //! product with the item's output vector. Trained on every prefix of every session of the
 //! log (the target: the item that follows), with negative sampling from the unigram
-//! distribution raised to 3/4 — word2vec's CBOW made to look forward only, the shape of
+//! distribution raised to 3/4 (the negatives shared by the prefixes of a session) — word2vec's CBOW made to look forward only, the shape of
 //! the session models that predict the next item (the "short-term memory" of Liu et al.
 //! 2018, STAMP, without its attention). Its score says how well a candidate continues the
 //! sequence, which the co-visitation weights (pairs) and the item vectors (similarity)
 //! say only in part.
 //!
-//! Threads update the shared vectors without locks, as in [`super::sgns`]; on one thread
-//! the same seed gives the same vectors. Asked for (`softmax_draws`), [`softmax`] trains
+//! Trained in synchronous rounds, as in [`super::sgns`]: the same seed gives the same
+//! vectors on any number of threads. Asked for (`softmax_draws`), [`softmax`] trains
 //! the same model as the neural session models train: a sampled softmax over many items
 //! per prefix, in mini-batches with Adam.
 
 use super::dot;
-use super::sgns::{AliasTable, SigmoidTable, Vocab, Weights, passes};
+use super::sgns::{AliasTable, SigmoidTable, Vector, Vocab, Weights, passes};
 use crate::domain::SessionLog;
 use crate::progress::Progress;
 
@@ -197,7 +197,7 @@ impl NextItemModel {
     }
 }
 
-/// Per-chunk scratch space of [`train`].
+/// Per-part scratch space of [`train`].
 struct Scratch {
     sentence: Vec<u32>,
     /// The session vector, its gradient, a sample's output vector and an update.
@@ -207,6 +207,10 @@ struct Scratch {
     delta: Vec<f32>,
     /// The context's input vectors (`CONTEXT × dim`).
     context: Vec<f32>,
+    /// The session's negatives, their output vectors as loaded and as updated.
+    negatives: Vec<u32>,
+    loaded: Vec<f32>,
+    updated: Vec<f32>,
 }
 
 impl Scratch {
@@ -218,6 +222,9 @@ impl Scratch {
             out: vec![0.0; dim],
             delta: vec![0.0; dim],
             context: vec![0.0; CONTEXT * dim],
+            negatives: Vec::new(),
+            loaded: Vec::new(),
+            updated: Vec::new(),
         }
     }
 }
@@ -241,18 +248,17 @@ pub fn train(
     }
     let table = AliasTable::new(&vocab.counts);
     let sigmoid = SigmoidTable::new();
-    let weights = Weights::new(vocab.aids.len(), dim, params.seed);
-    let (input, output) = (&weights.input, &weights.output);
+    let mut weights = Weights::new(vocab.aids.len(), dim, params.seed);
     passes(
         log,
-        &vocab,
+        &mut weights,
         params.epochs,
         params.learning_rate,
         (params.seed, 0x6e78),
         "next-item vectors",
         progress,
         || Scratch::new(dim),
-        |rng, aids, alpha, s| {
+        |rng, aids, alpha, s, view| {
             s.sentence.clear();
             for &aid in aids {
                 let w = vocab.word_of[aid as usize];
@@ -260,38 +266,54 @@ pub fn train(
                     s.sentence.push(w);
                 }
             }
+            if s.sentence.len() < 2 {
+                return;
+            }
+            // The negatives are drawn once per session and shared by its prefixes (as the
+            // item vectors share a window's): each one's output vector is read and written
+            // once per session instead of once per prefix.
+            s.negatives.clear();
+            for _ in 0..params.negatives {
+                let w = table.draw(rng);
+                if !s.negatives.contains(&w) {
+                    s.negatives.push(w);
+                }
+            }
+            s.loaded.resize(s.negatives.len() * dim, 0.0);
+            for (j, &w) in s.negatives.iter().enumerate() {
+                view.load(Vector::Output, w, &mut s.loaded[j * dim..(j + 1) * dim]);
+            }
+            s.updated.clear();
+            s.updated.extend_from_slice(&s.loaded);
             for i in 1..s.sentence.len() {
                 let m = i.min(CONTEXT);
                 let norm: f32 = (0..m).map(weight).sum();
                 s.h.iter_mut().for_each(|x| *x = 0.0);
                 for back in 0..m {
                     let row = &mut s.context[back * dim..(back + 1) * dim];
-                    Weights::load(input, s.sentence[i - 1 - back] as usize * dim, row);
+                    view.load(Vector::Input, s.sentence[i - 1 - back], row);
                     let w = weight(back) / norm;
                     s.h.iter_mut()
                         .zip(row.iter())
                         .for_each(|(h, x)| *h += w * x);
                 }
-                s.grad.iter_mut().for_each(|g| *g = 0.0);
                 let target = s.sentence[i];
-                for k in 0..=params.negatives {
-                    let (word, label) = if k == 0 {
-                        (target, 1.0)
-                    } else {
-                        let w = table.draw(rng);
-                        if w == target {
-                            continue;
-                        }
-                        (w, 0.0)
-                    };
-                    Weights::load(output, word as usize * dim, &mut s.out);
-                    let g = alpha * sigmoid.gradient(dot(&s.h, &s.out), label);
+                view.load(Vector::Output, target, &mut s.out);
+                let g = alpha * sigmoid.gradient(dot(&s.h, &s.out), 1.0);
+                s.grad.iter_mut().zip(&s.out).for_each(|(d, &o)| *d = g * o);
+                s.delta.iter_mut().zip(&s.h).for_each(|(d, &x)| *d = g * x);
+                view.add(Vector::Output, target, &s.delta);
+                for (j, &w) in s.negatives.iter().enumerate() {
+                    if w == target {
+                        continue;
+                    }
+                    let out = &mut s.updated[j * dim..(j + 1) * dim];
+                    let g = alpha * sigmoid.gradient(dot(&s.h, out), 0.0);
                     s.grad
                         .iter_mut()
-                        .zip(&s.out)
+                        .zip(out.iter())
                         .for_each(|(d, &o)| *d += g * o);
-                    s.delta.iter_mut().zip(&s.h).for_each(|(d, &x)| *d = g * x);
-                    Weights::add(output, word as usize * dim, &s.delta);
+                    out.iter_mut().zip(&s.h).for_each(|(o, &x)| *o += g * x);
                 }
                 for back in 0..m {
                     let w = weight(back) / norm;
@@ -299,15 +321,26 @@ pub fn train(
                         .iter_mut()
                         .zip(&s.grad)
                         .for_each(|(d, &g)| *d = w * g);
-                    Weights::add(input, s.sentence[i - 1 - back] as usize * dim, &s.delta);
+                    view.add(Vector::Input, s.sentence[i - 1 - back], &s.delta);
                 }
+            }
+            // Added as changes, not stored: a negative that is also a target here keeps
+            // the target's updates.
+            for (j, &w) in s.negatives.iter().enumerate() {
+                let range = j * dim..(j + 1) * dim;
+                s.delta
+                    .iter_mut()
+                    .zip(&s.updated[range.clone()])
+                    .zip(&s.loaded[range])
+                    .for_each(|((d, &u), &l)| *d = u - l);
+                view.add(Vector::Output, w, &s.delta);
             }
         },
     );
     NextItemModel::from_rows(
         dim,
-        weights.rows_by_aid(input, &vocab, bound),
-        weights.rows_by_aid(output, &vocab, bound),
+        weights.rows_by_aid(Vector::Input, &vocab, bound),
+        weights.rows_by_aid(Vector::Output, &vocab, bound),
     )
 }
 
@@ -374,25 +407,20 @@ mod tests {
     }
 
     #[test]
-    fn one_thread_and_one_seed_give_the_same_model() {
+    fn any_number_of_threads_and_one_seed_give_the_same_model() {
         let log = simulate(WorldConfig {
-            sessions: 3_000,
+            sessions: 5_000,
             items: 1_000,
             seed: 3,
         });
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let a = pool.install(|| train(&log, &params(), 5, &Silent));
-        let b = pool.install(|| train(&log, &params(), 5, &Silent));
-        assert_eq!(a, b);
+        let runs = super::super::sgns::tests::on_threads(|| train(&log, &params(), 5, &Silent));
+        assert_eq!(runs[0], runs[1], "1 and 2 threads");
+        assert_eq!(runs[0], runs[2], "1 and 4 threads");
         let other = NextItemParams {
             seed: 7,
             ..params()
         };
-        let c = pool.install(|| train(&log, &other, 5, &Silent));
-        assert_ne!(a, c);
+        assert_ne!(runs[0], train(&log, &other, 5, &Silent));
     }
 
     /// Negative sampling gets enough passes for 30M events, the sampled softmax five.

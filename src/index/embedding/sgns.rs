@@ -8,13 +8,10 @@
 //! (Ji et al. 2016), which turns a window's updates into small dense blocks and reads
 //! each output vector once per window: the speed-up that makes Kaggle scale affordable.
 //!
-//! Threads update the shared vectors without locks ("Hogwild", as the reference does):
-//! every component is an `AtomicU32` holding an f32's bits, read and written with relaxed
-//! ordering — plain loads and stores on x86 — so concurrent updates may overwrite one
-//! another (the algorithm tolerates it) but never tear or race undefinedly. On one thread
-//! the same seed gives the same vectors.
-
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+//! Sessions are trained in synchronous rounds ([`passes`]): a fixed number of parts, each
+//! with its own random stream and its own copy of the rows it changes, merged in a fixed
+//! order at the round's end. The same log, parameters and seed give the same vectors on
+//! any number of threads.
 
 use rayon::prelude::*;
 
@@ -25,8 +22,6 @@ use crate::rng::Rng;
 
 /// Dot products beyond ±this saturate the sigmoid (word2vec's MAX_EXP).
 pub(super) const MAX_EXP: f32 = 6.0;
-/// Sessions per parallel chunk (each with its own random stream).
-pub(super) const CHUNK: usize = 2_048;
 
 /// The vocabulary: items with at least `min_count` events, by aid.
 pub(super) struct Vocab {
@@ -136,101 +131,231 @@ impl AliasTable {
     }
 }
 
-/// Shared weights, updated lock-free: an input and an output vector per word.
+/// The weights: an input and an output vector per word, row-major, the input rows first.
+/// Written only between rounds of [`passes`], by merging the parts' [`Rows`].
 pub(super) struct Weights {
     pub(super) dim: usize,
-    pub(super) input: Vec<AtomicU32>,
-    pub(super) output: Vec<AtomicU32>,
+    words: usize,
+    values: Vec<f32>,
+}
+
+/// Which of a word's two vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Vector {
+    Input,
+    Output,
 }
 
 impl Weights {
     /// word2vec's start: input vectors uniform in ±0.5 / `dim`, output vectors zero.
     pub(super) fn new(words: usize, dim: usize, seed: u64) -> Weights {
         let mut init = Rng::new(seed);
-        Weights {
-            dim,
-            input: (0..words * dim)
-                .map(|_| AtomicU32::new((((init.next_f64() - 0.5) / dim as f64) as f32).to_bits()))
-                .collect(),
-            output: (0..words * dim).map(|_| AtomicU32::new(0)).collect(),
+        let mut values: Vec<f32> = (0..words * dim)
+            .map(|_| ((init.next_f64() - 0.5) / dim as f64) as f32)
+            .collect();
+        values.resize(2 * words * dim, 0.0);
+        Weights { dim, words, values }
+    }
+
+    /// The row number of a word's vector.
+    fn key(&self, vector: Vector, word: u32) -> u32 {
+        match vector {
+            Vector::Input => word,
+            Vector::Output => self.words as u32 + word,
         }
     }
 
-    pub(super) fn load(v: &[AtomicU32], at: usize, out: &mut [f32]) {
-        let n = out.len();
-        for (o, a) in out.iter_mut().zip(&v[at..at + n]) {
-            *o = f32::from_bits(a.load(Relaxed));
-        }
+    fn row(&self, key: u32) -> &[f32] {
+        let at = key as usize * self.dim;
+        &self.values[at..at + self.dim]
     }
 
-    fn store(v: &[AtomicU32], at: usize, values: &[f32]) {
-        for (a, &x) in v[at..at + values.len()].iter().zip(values) {
-            a.store(x.to_bits(), Relaxed);
-        }
+    /// Adds every part's changes, part by part in the parts' order, so each row's sum is
+    /// taken in one order whatever the threads; the rows are split among the threads.
+    fn merge(&mut self, parts: &[Rows]) {
+        let dim = self.dim;
+        let per = (2 * self.words)
+            .div_ceil(rayon::current_num_threads())
+            .max(1);
+        self.values
+            .par_chunks_mut(per * dim)
+            .enumerate()
+            .for_each(|(shard, values)| {
+                let range = (shard * per) as u32..((shard + 1) * per) as u32;
+                for part in parts {
+                    for (&key, delta) in part.keys.iter().zip(part.deltas.chunks_exact(dim)) {
+                        if range.contains(&key) {
+                            let row = &mut values[(key - range.start) as usize * dim..][..dim];
+                            row.iter_mut().zip(delta).for_each(|(v, d)| *v += d);
+                        }
+                    }
+                }
+            });
     }
 
-    /// Adds `delta` to the vector at `at` (a read and a write, not one atomic step).
-    pub(super) fn add(v: &[AtomicU32], at: usize, delta: &[f32]) {
-        for (a, &d) in v[at..at + delta.len()].iter().zip(delta) {
-            a.store((f32::from_bits(a.load(Relaxed)) + d).to_bits(), Relaxed);
-        }
-    }
-
-    /// The vectors of `v` as rows by aid (`bound × dim`; zero rows for aids without a word).
-    pub(super) fn rows_by_aid(&self, v: &[AtomicU32], vocab: &Vocab, bound: usize) -> Vec<f32> {
+    /// The vectors of one kind as rows by aid (`bound × dim`; zero rows for aids without a
+    /// word).
+    pub(super) fn rows_by_aid(&self, vector: Vector, vocab: &Vocab, bound: usize) -> Vec<f32> {
         let dim = self.dim;
         let mut rows = vec![0f32; bound * dim];
         for (w, &aid) in vocab.aids.iter().enumerate() {
             let a = aid as usize * dim;
-            for k in 0..dim {
-                rows[a + k] = f32::from_bits(v[w * dim + k].load(Relaxed));
-            }
+            rows[a..a + dim].copy_from_slice(self.row(self.key(vector, w as u32)));
         }
         rows
     }
 }
 
-/// Runs `epochs` passes over the sessions of `log`, chunks of [`CHUNK`] sessions in
-/// parallel, each chunk with its own random stream (from `seed`, `salt`, the pass and the
-/// chunk). `visit` gets the stream, a session's aids, the learning rate — `learning_rate`
-/// decayed linearly with the events done, to 0.01 % of it — and the chunk's scratch space
-/// (made by `scratch`).
+/// One part's changes to the weights during a round: a row of changes per row it has
+/// written, added to the weights at the round's end. The part reads every row as the round
+/// found it plus its own changes: it sees its own updates at once and the other parts'
+/// from the next round on, whatever the threads (synchronous rounds instead of word2vec's
+/// lock-free "Hogwild" updates, which make the vectors depend on the thread count and the
+/// scheduling).
+pub(super) struct Rows {
+    /// Per row of the weights: its slot in `deltas`, or `u32::MAX` when not written.
+    slot_of: Vec<u32>,
+    /// The rows written, in the order of their first write, and their changes.
+    keys: Vec<u32>,
+    deltas: Vec<f32>,
+}
+
+impl Rows {
+    fn new(weights: &Weights) -> Rows {
+        Rows {
+            slot_of: vec![u32::MAX; 2 * weights.words],
+            keys: Vec::new(),
+            deltas: Vec::new(),
+        }
+    }
+
+    /// Forgets every change (after a merge).
+    fn clear(&mut self) {
+        for &key in &self.keys {
+            self.slot_of[key as usize] = u32::MAX;
+        }
+        self.keys.clear();
+        self.deltas.clear();
+    }
+}
+
+/// A part's [`Rows`] over the weights of the round.
+pub(super) struct View<'a> {
+    weights: &'a Weights,
+    rows: &'a mut Rows,
+}
+
+impl View<'_> {
+    /// Copies a word's vector into `out`.
+    pub(super) fn load(&self, vector: Vector, word: u32, out: &mut [f32]) {
+        let key = self.weights.key(vector, word);
+        let row = self.weights.row(key);
+        match self.rows.slot_of[key as usize] {
+            u32::MAX => out.copy_from_slice(row),
+            slot => {
+                let delta = &self.rows.deltas[slot as usize * out.len()..][..out.len()];
+                for ((o, &w), &d) in out.iter_mut().zip(row).zip(delta) {
+                    *o = w + d;
+                }
+            }
+        }
+    }
+
+    /// The changes to a row, zero at its first write.
+    fn delta(&mut self, key: u32) -> &mut [f32] {
+        let dim = self.weights.dim;
+        let mut slot = self.rows.slot_of[key as usize];
+        if slot == u32::MAX {
+            slot = self.rows.keys.len() as u32;
+            self.rows.slot_of[key as usize] = slot;
+            self.rows.keys.push(key);
+            self.rows.deltas.resize(self.rows.deltas.len() + dim, 0.0);
+        }
+        &mut self.rows.deltas[slot as usize * dim..][..dim]
+    }
+
+    /// Sets a word's vector.
+    pub(super) fn store(&mut self, vector: Vector, word: u32, values: &[f32]) {
+        let key = self.weights.key(vector, word);
+        let weights = self.weights;
+        let row = weights.row(key);
+        for ((d, &v), &w) in self.delta(key).iter_mut().zip(values).zip(row) {
+            *d = v - w;
+        }
+    }
+
+    /// Adds `delta` to a word's vector.
+    pub(super) fn add(&mut self, vector: Vector, word: u32, delta: &[f32]) {
+        let key = self.weights.key(vector, word);
+        self.delta(key)
+            .iter_mut()
+            .zip(delta)
+            .for_each(|(v, d)| *v += d);
+    }
+}
+
+/// Sessions a part handles in a round.
+pub(super) const PART_SESSIONS: usize = 8;
+/// Parts of a round: a fixed number, whatever the threads, so the vectors are the same on
+/// any machine (threads beyond it add no speed).
+pub(super) const PARTS: usize = 16;
+
+/// Runs `epochs` passes over the sessions of `log` in rounds of [`PARTS`] parts of
+/// [`PART_SESSIONS`] sessions each, the parts of a round in parallel, each with its own
+/// random stream (from `seed`, `salt`, the pass and the part's place in the log) and its
+/// own [`View`] of `weights`, merged at the round's end in the parts' order. `visit` gets
+/// the stream, a session's aids, the learning rate — `learning_rate` decayed linearly with
+/// the events before the session, to 0.01 % of it — the part's scratch space (made by
+/// `scratch`) and its view. The result depends on the inputs alone, not on the threads.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn passes<S>(
+pub(super) fn passes<S: Send>(
     log: &SessionLog,
-    vocab: &Vocab,
+    weights: &mut Weights,
     epochs: u32,
     learning_rate: f32,
     (seed, salt): (u64, u64),
     stage: &str,
     progress: &dyn Progress,
-    scratch: impl Fn() -> S + Sync,
-    visit: impl Fn(&mut Rng, &[u32], f32, &mut S) + Sync,
+    scratch: impl Fn() -> S,
+    visit: impl Fn(&mut Rng, &[u32], f32, &mut S, &mut View) + Sync,
 ) {
-    let total_work = vocab.total as f64 * epochs as f64;
-    let done = AtomicU64::new(0);
-    progress.stage(stage, log.len() as u64 * epochs as u64, Unit::Items);
+    let sessions = log.len();
+    let events = log.num_events().max(1) as f64;
+    let total_work = events * epochs as f64;
+    let mut parts: Vec<Rows> = (0..PARTS).map(|_| Rows::new(weights)).collect();
+    let mut spaces: Vec<S> = (0..PARTS).map(|_| scratch()).collect();
+    progress.stage(stage, sessions as u64 * epochs as u64, Unit::Items);
     for epoch in 0..epochs {
-        log.session_ids
-            .par_chunks(CHUNK)
-            .enumerate()
-            .for_each(|(c, ids)| {
-                let mut rng = Rng::for_stream(seed ^ (epoch as u64) << 40 ^ salt, c as u64);
-                let mut space = scratch();
-                for k in 0..ids.len() {
-                    let session = log.session(c * CHUNK + k);
-                    done.fetch_add(session.len() as u64, Relaxed);
-                    let share = done.load(Relaxed) as f64 / total_work;
-                    let alpha = learning_rate * (1.0 - share as f32).max(1e-4);
-                    visit(&mut rng, session.aids, alpha, &mut space);
-                }
-                progress.advance(ids.len() as u64);
-            });
+        let stream_seed = seed ^ (epoch as u64) << 40 ^ salt;
+        for round in (0..sessions).step_by(PARTS * PART_SESSIONS) {
+            let shared = &*weights;
+            parts
+                .par_iter_mut()
+                .zip(spaces.par_iter_mut())
+                .enumerate()
+                .for_each(|(p, (rows, space))| {
+                    let lo = (round + p * PART_SESSIONS).min(sessions);
+                    let hi = (lo + PART_SESSIONS).min(sessions);
+                    let mut rng = Rng::for_stream(stream_seed, (lo / PART_SESSIONS) as u64);
+                    let mut view = View {
+                        weights: shared,
+                        rows,
+                    };
+                    for i in lo..hi {
+                        let done = epoch as f64 * events + log.offsets[i + 1] as f64;
+                        let alpha = learning_rate * (1.0 - (done / total_work) as f32).max(1e-4);
+                        visit(&mut rng, log.session(i).aids, alpha, space, &mut view);
+                    }
+                    progress.advance((hi - lo) as u64);
+                });
+            weights.merge(&parts);
+            parts.iter_mut().for_each(Rows::clear);
+        }
     }
     progress.finish();
 }
 
-/// Per-thread scratch space.
+/// Per-part scratch space.
 #[derive(Default)]
 struct Scratch {
     sentence: Vec<u32>,
@@ -248,9 +373,16 @@ struct Scratch {
     gradients: Vec<f32>,
 }
 
-/// Writes `loaded + delta` of every distinct word of `words` back to `v`, summing the
-/// deltas of a word that occurs more than once (so no update overwrites another).
-fn store_updates(v: &[AtomicU32], dim: usize, words: &[u32], loaded: &[f32], deltas: &mut [f32]) {
+/// Writes `loaded + delta` of every distinct word of `words` back to its `vector`, summing
+/// the deltas of a word that occurs more than once (so no update overwrites another).
+fn store_updates(
+    view: &mut View,
+    vector: Vector,
+    dim: usize,
+    words: &[u32],
+    loaded: &[f32],
+    deltas: &mut [f32],
+) {
     for i in 0..words.len() {
         if let Some(first) = words[..i].iter().position(|&w| w == words[i]) {
             for k in 0..dim {
@@ -266,7 +398,7 @@ fn store_updates(v: &[AtomicU32], dim: usize, words: &[u32], loaded: &[f32], del
         for (d, &x) in row.iter_mut().zip(&loaded[i * dim..(i + 1) * dim]) {
             *d += x;
         }
-        Weights::store(v, w as usize * dim, row);
+        view.store(vector, w, row);
     }
 }
 
@@ -278,7 +410,8 @@ fn store_updates(v: &[AtomicU32], dim: usize, words: &[u32], loaded: &[f32], del
 /// instead of once per pair.
 #[allow(clippy::too_many_arguments)]
 fn train_window(
-    weights: &Weights,
+    view: &mut View,
+    dim: usize,
     target: u32,
     negatives: usize,
     table: &AliasTable,
@@ -287,7 +420,6 @@ fn train_window(
     rng: &mut Rng,
     s: &mut Scratch,
 ) {
-    let dim = weights.dim;
     let m = s.contexts.len();
     if m == 0 {
         return;
@@ -307,18 +439,10 @@ fn train_window(
     s.inputs.resize(m * dim, 0.0);
     s.outputs.resize(n * dim, 0.0);
     for (c, &w) in s.contexts.iter().enumerate() {
-        Weights::load(
-            &weights.input,
-            w as usize * dim,
-            &mut s.inputs[c * dim..(c + 1) * dim],
-        );
+        view.load(Vector::Input, w, &mut s.inputs[c * dim..(c + 1) * dim]);
     }
     for (o, &w) in s.samples.iter().enumerate() {
-        Weights::load(
-            &weights.output,
-            w as usize * dim,
-            &mut s.outputs[o * dim..(o + 1) * dim],
-        );
+        view.load(Vector::Output, w, &mut s.outputs[o * dim..(o + 1) * dim]);
     }
     s.gradients.clear();
     for c in 0..m {
@@ -350,14 +474,16 @@ fn train_window(
         }
     }
     store_updates(
-        &weights.output,
+        view,
+        Vector::Output,
         dim,
         &s.samples,
         &s.outputs,
         &mut s.output_deltas,
     );
     store_updates(
-        &weights.input,
+        view,
+        Vector::Input,
         dim,
         &s.contexts,
         &s.inputs,
@@ -375,7 +501,7 @@ pub fn train(log: &SessionLog, params: &EmbeddingParams, progress: &dyn Progress
     }
     let table = AliasTable::new(&vocab.counts);
     let sigmoid = SigmoidTable::new();
-    let weights = Weights::new(words, dim, params.seed);
+    let mut weights = Weights::new(words, dim, params.seed);
     // Subsampling: keep probability per word.
     let threshold = params.sample * vocab.total as f64;
     let keep: Vec<f32> = vocab
@@ -391,14 +517,14 @@ pub fn train(log: &SessionLog, params: &EmbeddingParams, progress: &dyn Progress
         .collect();
     passes(
         log,
-        &vocab,
+        &mut weights,
         params.epochs,
         params.learning_rate,
         (params.seed, 0),
         "item vectors",
         progress,
         Scratch::default,
-        |rng, aids, alpha, s| {
+        |rng, aids, alpha, s, view| {
             s.sentence.clear();
             for &aid in aids {
                 let w = vocab.word_of[aid as usize];
@@ -418,7 +544,8 @@ pub fn train(log: &SessionLog, params: &EmbeddingParams, progress: &dyn Progress
                 s.contexts
                     .extend((lo..hi).filter(|&j| j != i).map(|j| s.sentence[j]));
                 train_window(
-                    &weights,
+                    view,
+                    dim,
                     s.sentence[i],
                     params.negatives,
                     &table,
@@ -430,12 +557,12 @@ pub fn train(log: &SessionLog, params: &EmbeddingParams, progress: &dyn Progress
             }
         },
     );
-    let rows = weights.rows_by_aid(&weights.input, &vocab, log.aid_bound());
+    let rows = weights.rows_by_aid(Vector::Input, &vocab, log.aid_bound());
     Embeddings::from_rows(dim, rows)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::progress::Silent;
     use crate::synthetic::{WorldConfig, categories, simulate};
@@ -481,23 +608,38 @@ mod tests {
         );
     }
 
+    /// Runs `train` on pools of 1, 2 and 4 threads; the results, in that order.
+    pub(in crate::index::embedding) fn on_threads<T: Send>(train: impl Fn() -> T + Sync) -> Vec<T> {
+        [1, 2, 4]
+            .iter()
+            .map(|&threads| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(&train)
+            })
+            .collect()
+    }
+
     #[test]
-    fn one_thread_and_one_seed_give_the_same_vectors() {
+    fn any_number_of_threads_and_one_seed_give_the_same_vectors() {
         let log = simulate(WorldConfig {
-            sessions: 3_000,
+            sessions: 5_000,
             items: 1_000,
             seed: 3,
         });
         let params = EmbeddingParams::default();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let a = pool.install(|| train(&log, &params, &Silent));
-        let b = pool.install(|| train(&log, &params, &Silent));
-        assert_eq!(a, b);
-        let c = pool.install(|| train(&log, &EmbeddingParams { seed: 7, ..params }, &Silent));
-        assert_ne!(a, c);
+        let runs = on_threads(|| train(&log, &params, &Silent));
+        assert!(
+            runs[0].count() > 500,
+            "{} items have vectors",
+            runs[0].count()
+        );
+        assert_eq!(runs[0], runs[1], "1 and 2 threads");
+        assert_eq!(runs[0], runs[2], "1 and 4 threads");
+        let other = train(&log, &EmbeddingParams { seed: 7, ..params }, &Silent);
+        assert_ne!(runs[0], other);
     }
 
     #[test]
