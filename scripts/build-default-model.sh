@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds models/default, the bundle `serve` loads on a fresh clone: a synthetic OTTO
 # world (seed 42), its co-visitation index with item embeddings, and the three rankers.
-# Reproducible: the same otto-rec gives byte-identical Parquet files and models
-# (SOURCE_DATE_EPOCH fixes the manifest's time stamp).
+# Reproducible on any number of threads: the same otto-rec gives byte-identical Parquet
+# files and models (SOURCE_DATE_EPOCH fixes the manifest's time stamp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SESSIONS=${SESSIONS:-60000}
@@ -14,9 +14,6 @@ bin=target/release/otto-rec
 world=target/default-world
 rm -rf "$world" models/default.new
 $bin generate --out "$world" --sessions "$SESSIONS" --seed 42
-# One thread for the index and the candidates: the embedding trainer and the HNSW graph
-# are reproducible only then (LightGBM's own threads are deterministic).
-export RAYON_NUM_THREADS=1
 $bin build-index --input "$world/train.jsonl" --model-dir models/default.new --embeddings
 # One cut per session: on this small world four (the `auto` choice) do not pay and grow the
 # rankers that serve walks (BENCHMARKS.md, "More cuts, more trees, the default bundle").

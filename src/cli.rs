@@ -288,9 +288,10 @@ pub struct TrainArgs {
     /// Model directory; its index is kept, or built from FILE when it has none.
     #[arg(long, env = "OTTO_MODEL_DIR")]
     pub model_dir: PathBuf,
-    /// Days at the end of FILE whose sessions become labelled training sessions.
-    #[arg(long, default_value_t = 7)]
-    pub days: u32,
+    /// Days at the end of FILE whose sessions become labelled training sessions; auto: 7
+    /// on logs that span two weeks or more, else a fifth of the log's span (at least 1).
+    #[arg(long, default_value = "auto")]
+    pub days: String,
     /// Seed of the split, the parts and LightGBM.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -89,13 +89,38 @@ pub enum InputProblem {
     NoEvents,
     #[error("a directory without Parquet files (*.parquet)")]
     NoParquetParts,
-    #[error("the last {days} days hold only {sessions} usable sessions: too few to train on")]
-    TooFewSessions { days: u32, sessions: usize },
+    #[error("the last {days} days hold only {sessions} usable sessions: too few to train on ({})", too_few_sessions_hint(*days, *span_days))]
+    TooFewSessions {
+        days: u32,
+        /// Whole days between the log's first and last event.
+        span_days: u32,
+        sessions: usize,
+    },
     #[error(
         "no clicks, carts or orders to learn from: fewer than {} labelled examples of each among the candidates of the training sessions",
         crate::training::MIN_POSITIVES
     )]
     NoPositives,
+}
+
+/// What makes a log with too few labelled sessions train: a shorter labelled period when
+/// it leaves too little of the log to index (its items are then unknown), a longer one
+/// when the log has room for it, else more data.
+fn too_few_sessions_hint(days: u32, span_days: u32) -> String {
+    if days >= span_days / 2 {
+        let shorter = (span_days / 5).max(1);
+        if shorter < days {
+            return format!(
+                "the log spans {span_days} days, too few to index and label {days}: try `--days {shorter}`"
+            );
+        }
+        format!("the log spans {span_days} days: it needs sessions over more days to train on")
+    } else {
+        format!(
+            "the log spans {span_days} days: a longer labelled period (`--days {}`) labels more sessions",
+            (2 * days).min(span_days / 2)
+        )
+    }
 }
 
 /// Why a model directory cannot be used or written.

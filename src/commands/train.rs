@@ -79,7 +79,7 @@ impl TrainArgs {
                 trees: self.early_exit_trees,
                 keep: self.early_exit_keep,
             }),
-            days: self.days,
+            days: auto_or_number("--days", &self.days)?,
             seed: self.seed,
             booster: BoosterParams {
                 learning_rate: self.learning_rate,

@@ -104,8 +104,9 @@ pub enum ObjectiveChoice {
 /// Everything a training run is asked to do.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
-    /// Days at the end of the log whose sessions are labelled.
-    pub days: u32,
+    /// Days at the end of the log whose sessions are labelled; `None`: as many as
+    /// [`auto_days`] gives for the log's span.
+    pub days: Option<u32>,
     /// Seed of the split, the parts and LightGBM.
     pub seed: u64,
     pub booster: BoosterParams,
@@ -140,7 +141,7 @@ pub const DEFAULT_EARLY_EXIT: EarlyExit = EarlyExit {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            days: 7,
+            days: None,
             seed: 42,
             booster: BoosterParams::default(),
             candidates: CandidateConfig::default(),
@@ -168,7 +169,7 @@ impl TrainConfig {
     pub fn validate(self) -> std::result::Result<Self, ConfigError> {
         let bad = |name, problem| Err(ConfigError { name, problem });
         let b = &self.booster;
-        if self.days == 0 {
+        if self.days == Some(0) {
             return bad("days", "must be at least 1");
         }
         if b.max_trees == 0 {
@@ -389,11 +390,13 @@ pub fn train(
         ignored: &ignored,
     };
 
+    let span = log.ts_range().map_or(0, |(first, last)| last - first);
+    let days = config.days.unwrap_or_else(|| auto_days(span));
     // Fold 0: the last test period; its sessions train, validate and are held out.
     let mut split0 = split(
         &log,
         SplitConfig {
-            days: config.days,
+            days,
             seed: config.seed,
         },
     );
@@ -407,7 +410,8 @@ pub fn train(
         return Err(Error::input(
             input,
             InputProblem::TooFewSessions {
-                days: config.days,
+                days,
+                span_days: span / DAY,
                 sessions: split0.test.len(),
             },
         ));
@@ -415,7 +419,7 @@ pub fn train(
     log::info!(
         "split: {} sessions before the last {} days index the candidates; {} labelled sessions train the rankers",
         split0.train.len(),
-        config.days,
+        days,
         split0.test.len()
     );
     let roles = assign_roles(
@@ -466,7 +470,7 @@ pub fn train(
     // Earlier folds: the log as it was k periods ago, split the same way; train only.
     if let Some((log, last)) = log.as_ref().and_then(|l| Some((l, l.last_timestamp()?))) {
         for fold in 1..folds {
-            let shift = fold as u64 * config.days as u64 * DAY as u64 * 1000;
+            let shift = fold as u64 * days as u64 * DAY as u64 * 1000;
             let millis = last.as_millis().saturating_sub(shift) + 1;
             let cutoff = Timestamp {
                 seconds: (millis / 1000) as u32,
@@ -476,7 +480,7 @@ pub fn train(
             let mut split = split(
                 &earlier,
                 SplitConfig {
-                    days: config.days,
+                    days,
                     seed: config.seed.wrapping_add(fold as u64),
                 },
             );
@@ -579,7 +583,7 @@ pub fn train(
     };
     let report = TrainReport {
         input: input.to_string(),
-        days: config.days,
+        days,
         seed: config.seed,
         objective,
         params: config.booster.clone(),
@@ -610,6 +614,21 @@ pub fn train(
         rankers,
         report,
     })
+}
+
+/// Days [`auto_days`] labels on a log that spans two weeks or more: the competition's week.
+pub const AUTO_DAYS: u32 = 7;
+
+/// The labelled period of a log that spans `span` seconds: [`AUTO_DAYS`] when the log holds
+/// twice as many, else a fifth of its span (the competition's four weeks indexed to one
+/// labelled), at least one day — so that a log of a few days trains with the defaults.
+pub fn auto_days(span: u32) -> u32 {
+    let span_days = span / DAY;
+    if span_days >= 2 * AUTO_DAYS {
+        AUTO_DAYS
+    } else {
+        (span_days / 5).max(1)
+    }
 }
 
 /// Labelled sessions that [`auto_folds`] aims for: fewer let the rankers see too few
@@ -925,6 +944,48 @@ mod tests {
     }
 
     #[test]
+    fn auto_days_label_a_week_of_two_and_a_fifth_of_shorter_logs() {
+        assert_eq!(auto_days(145 * DAY), 7, "Diginetica");
+        assert_eq!(
+            auto_days(28 * DAY),
+            7,
+            "OTTO's and the generated worlds' four weeks"
+        );
+        assert_eq!(auto_days(14 * DAY), 7);
+        assert_eq!(auto_days(14 * DAY - 1), 2);
+        assert_eq!(auto_days(6 * DAY + 3_600), 1, "a six-day sample");
+        assert_eq!(auto_days(0), 1);
+    }
+
+    #[test]
+    fn too_few_sessions_says_which_days_make_the_log_train() {
+        let message = |days, span_days| {
+            crate::error::InputProblem::TooFewSessions {
+                days,
+                span_days,
+                sessions: 0,
+            }
+            .to_string()
+        };
+        assert!(
+            message(7, 6).contains("try `--days 1`"),
+            "{}",
+            message(7, 6)
+        );
+        assert!(
+            message(25, 40).contains("try `--days 8`"),
+            "{}",
+            message(25, 40)
+        );
+        assert!(message(1, 2).contains("more days"), "{}", message(1, 2));
+        assert!(
+            message(7, 100).contains("`--days 14`"),
+            "{}",
+            message(7, 100)
+        );
+    }
+
+    #[test]
     fn each_bad_hyper_parameter_is_named() {
         let ok = TrainConfig::default();
         assert_eq!(ok.clone().validate(), Ok(ok.clone()));
@@ -935,7 +996,7 @@ mod tests {
         c.booster.num_leaves = 1;
         assert_eq!(c.validate().unwrap_err().name, "num_leaves");
         let mut c = ok.clone();
-        c.days = 0;
+        c.days = Some(0);
         assert_eq!(c.validate().unwrap_err().name, "days");
         let mut c = ok;
         c.booster.bagging_fraction = 1.5;

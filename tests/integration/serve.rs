@@ -1,25 +1,41 @@
 //! `serve`: the real server on a free port, real HTTP.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde_json::json;
 
 use crate::common::{Server, fixture_index, run, run_ok, s};
 
-/// A model directory (index and rankers) built from the committed fixture world.
+/// A model directory (index and rankers) from the committed fixture world: a copy, in
+/// `dir`, of one bundle built once per test binary (the tests that damage or reload their
+/// bundle change only their copy).
 fn fixture_model(dir: &Path) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-fixture");
+        let _ = std::fs::remove_dir_all(&root);
+        let model = root.join("model");
+        fixture_index(&model, &["--embeddings"]);
+        run_ok(&[
+            "train",
+            "--input",
+            "fixtures/world/train.jsonl",
+            "--model-dir",
+            s(&model),
+            "--max-trees",
+            "40",
+        ]);
+        model
+    });
     let model = dir.join("model");
-    let input = "fixtures/world/train.jsonl";
-    fixture_index(&model, &["--embeddings"]);
-    run_ok(&[
-        "train",
-        "--input",
-        input,
-        "--model-dir",
-        s(&model),
-        "--max-trees",
-        "40",
-    ]);
+    std::fs::create_dir_all(&model).unwrap();
+    for entry in std::fs::read_dir(built).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, model.join(path.file_name().unwrap())).unwrap();
+        }
+    }
     model
 }
 

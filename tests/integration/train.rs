@@ -567,3 +567,53 @@ fn build_index_and_train_give_the_same_bundle_on_any_number_of_threads() {
         }
     }
 }
+
+/// A log of six days trains with the default flags (the labelled period follows the log's
+/// span), and a labelled period too long for it is refused with the flag that fixes it.
+#[test]
+fn a_six_day_log_trains_with_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string("fixtures/world/train.jsonl").unwrap();
+    let sessions: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = sessions
+        .iter()
+        .flat_map(|s| s["events"].as_array().unwrap())
+        .map(|e| e["ts"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let start = last - 6 * 86_400_000;
+    let mut six_days = String::new();
+    for mut session in sessions {
+        let events = session["events"].as_array_mut().unwrap();
+        events.retain(|e| e["ts"].as_u64().unwrap() >= start);
+        if !events.is_empty() {
+            six_days.push_str(&session.to_string());
+            six_days.push('\n');
+        }
+    }
+    let input = dir.path().join("six-days.jsonl");
+    std::fs::write(&input, six_days).unwrap();
+    let model = dir.path().join("model");
+    let args = [
+        "--input",
+        s(&input),
+        "--model-dir",
+        s(&model),
+        "--max-trees",
+        "20",
+    ];
+
+    let refused = run(&[&["train", "--days", "7"][..], &args].concat());
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("try `--days 1`"), "{stderr}");
+
+    run_ok(&[&["train"][..], &args].concat());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["training"]["days"], 1, "{}", manifest["training"]);
+}
