@@ -209,16 +209,10 @@ pub struct BuildIndexArgs {
     /// Negative samples per next item.
     #[arg(long, default_value_t = crate::index::embedding::next::NextItemParams::default().negatives)]
     pub next_item_negatives: usize,
-    /// Passes of the next-item trainer over the sessions; auto: 5 with the sampled softmax,
-    /// else enough to pass over 30M events, at most 30 (one at 30M events and more).
+    /// Passes of the next-item trainer over the sessions; auto: enough to pass over 30M
+    /// events, at most 30 (one at 30M events and more).
     #[arg(long, default_value = "auto")]
     pub next_item_epochs: String,
-    /// Train the next-item model with a sampled softmax over this many shared draws per
-    /// batch of 512 prefixes, with Adam (0: negative sampling). The sharper model alone
-    /// (Diginetica HR@20 42.8 with 2048, against 38.6), at about 30 times the cost; the
-    /// rankers do not gain from it there (55.36 against 55.27–55.48 without).
-    #[arg(long, default_value_t = 0)]
-    pub next_item_draws: usize,
     /// Leave out the session index (past sessions by item, for the session-kNN candidates).
     #[arg(long)]
     pub no_sessions: bool,

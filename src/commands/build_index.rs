@@ -17,15 +17,8 @@ impl BuildIndexArgs {
         if self.no_next_item {
             return Ok(None);
         }
-        let draws = self.next_item_draws;
-        if draws > next::MAX_SOFTMAX_DRAWS {
-            return Err(Error::argument(
-                "--next-item-draws",
-                format!("must be at most {}", next::MAX_SOFTMAX_DRAWS),
-            ));
-        }
         let epochs = match self.next_item_epochs.as_str() {
-            "auto" => next::auto_epochs(events, draws),
+            "auto" => next::auto_epochs(events),
             n => match n.parse() {
                 Ok(e) if e >= 1 => e,
                 _ => {
@@ -53,7 +46,6 @@ impl BuildIndexArgs {
             negatives: self.next_item_negatives,
             epochs,
             seed: self.embedding_seed,
-            softmax_draws: draws,
             ..NextItemParams::default()
         }))
     }

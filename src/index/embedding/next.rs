@@ -2,23 +2,20 @@
 //! last [`CONTEXT`] items' input vectors, and the next item's score is that mean's dot
 //! product with the item's output vector. Trained on every prefix of every session of the
 //! log (the target: the item that follows), with negative sampling from the unigram
-//! distribution raised to 3/4 (the negatives shared by the prefixes of a session) — word2vec's CBOW made to look forward only, the shape of
-//! the session models that predict the next item (the "short-term memory" of Liu et al.
+//! distribution raised to 3/4 (the negatives shared by the prefixes of a session):
+//! word2vec's CBOW made to look forward only, the shape of the session models that predict
+//! the next item (the "short-term memory" of Liu et al.
 //! 2018, STAMP, without its attention). Its score says how well a candidate continues the
 //! sequence, which the co-visitation weights (pairs) and the item vectors (similarity)
 //! say only in part.
 //!
 //! Trained in synchronous rounds, as in [`super::sgns`]: the same seed gives the same
-//! vectors on any number of threads. Asked for (`softmax_draws`), [`softmax`] trains
-//! the same model as the neural session models train: a sampled softmax over many items
-//! per prefix, in mini-batches with Adam.
+//! vectors on any number of threads.
 
 use super::dot;
 use super::sgns::{AliasTable, SigmoidTable, Vector, Vocab, Weights, passes};
 use crate::domain::SessionLog;
 use crate::progress::Progress;
-
-mod softmax;
 
 /// Most recent items (consecutive repeats folded) in a session's vector.
 pub const CONTEXT: usize = 5;
@@ -38,16 +35,6 @@ pub struct NextItemParams {
     /// Initial learning rate, decayed linearly to 0.01 % of it.
     pub learning_rate: f32,
     pub seed: u64,
-    /// Trained with a sampled softmax over this many shared draws per mini-batch (with an
-    /// item bias, as one more dimension) instead of negative sampling, when not 0; the
-    /// negatives and the learning rate are then unused. Absent (0) from the parameters of
-    /// a bundle built before it existed.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub softmax_draws: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 impl Default for NextItemParams {
@@ -58,7 +45,6 @@ impl Default for NextItemParams {
             epochs: AUTO_MAX_EPOCHS,
             learning_rate: 0.15,
             seed: 42,
-            softmax_draws: 0,
         }
     }
 }
@@ -69,27 +55,17 @@ pub const AUTO_EPOCH_EVENTS: usize = 30_000_000;
 /// Most passes [`auto`] gives (Diginetica's 906,000 clicks get them).
 pub const AUTO_MAX_EPOCHS: u32 = 30;
 
-/// Most shared draws per batch of the sampled softmax.
-pub const MAX_SOFTMAX_DRAWS: usize = 1_000_000;
-/// Passes of the sampled softmax when not told (Diginetica: HR@20 alone 31.6, 39.1, 41.7,
-/// 42.6, 42.8 after 1 to 5 passes of 2,048 draws, 42.8 after 6; BENCHMARKS.md).
-pub const AUTO_SOFTMAX_EPOCHS: u32 = 5;
-
 /// The parameters when not told: negative sampling with [`auto_epochs`] passes.
 pub fn auto(events: usize) -> NextItemParams {
     NextItemParams {
-        epochs: auto_epochs(events, 0),
+        epochs: auto_epochs(events),
         ..NextItemParams::default()
     }
 }
 
-/// Passes over a log of `events` events when not told: [`AUTO_SOFTMAX_EPOCHS`] for the
-/// sampled softmax (`softmax_draws` > 0); for negative sampling enough for
-/// [`AUTO_EPOCH_EVENTS`], 1 to [`AUTO_MAX_EPOCHS`].
-pub fn auto_epochs(events: usize, softmax_draws: usize) -> u32 {
-    if softmax_draws > 0 {
-        return AUTO_SOFTMAX_EPOCHS;
-    }
+/// Passes over a log of `events` events when not told: enough for [`AUTO_EPOCH_EVENTS`],
+/// 1 to [`AUTO_MAX_EPOCHS`].
+pub fn auto_epochs(events: usize) -> u32 {
     let epochs = AUTO_EPOCH_EVENTS.div_ceil(events.max(1));
     epochs.clamp(1, AUTO_MAX_EPOCHS as usize) as u32
 }
@@ -237,9 +213,6 @@ pub fn train(
     min_count: u32,
     progress: &dyn Progress,
 ) -> NextItemModel {
-    if params.softmax_draws > 0 {
-        return softmax::train(log, params, min_count, progress);
-    }
     let dim = params.dim;
     let vocab = Vocab::new(log, min_count);
     let bound = log.aid_bound();
@@ -423,18 +396,13 @@ mod tests {
         assert_ne!(runs[0], train(&log, &other, 5, &Silent));
     }
 
-    /// Negative sampling gets enough passes for 30M events, the sampled softmax five.
+    /// Enough passes for 30M events, at least one, at most thirty.
     #[test]
-    fn auto_epochs_follow_the_trainer_and_the_events() {
-        assert_eq!(auto_epochs(906_140, 0), 30);
-        assert_eq!(auto_epochs(3_000_000, 0), 10);
-        assert_eq!(auto_epochs(216_000_000, 0), 1);
-        assert_eq!(auto_epochs(906_140, 2_048), AUTO_SOFTMAX_EPOCHS);
-        assert_eq!(
-            auto(906_140).softmax_draws,
-            0,
-            "negative sampling unless told"
-        );
+    fn auto_epochs_follow_the_events() {
+        assert_eq!(auto_epochs(906_140), 30);
+        assert_eq!(auto_epochs(3_000_000), 10);
+        assert_eq!(auto_epochs(216_000_000), 1);
+        assert_eq!(auto(906_140).epochs, 30);
     }
 
     /// A session's vector folds consecutive repeats, weighs the newest most and reads at
