@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The three co-visitation tables of design.md §2 as a straightforward polars self-join
+"""The three co-visitation tables of the "Candidate ReRank" baseline (src/index/covisit.rs) as a straightforward polars self-join
 (lazy: join on session, filter the window, unique per session, group_by, top-k), the
 reference build-index is compared against in BENCHMARKS.md.
 

@@ -1,4 +1,4 @@
-//! The command line (design.md §8), as typed by the user: clap-derive structs with help
+//! The command line (README.md, "Commands"), as typed by the user: clap-derive structs with help
 //! text, defaults and `OTTO_*` environment variables. `commands/` turns them into work.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! The ranker's features for a (session, candidate) pair (design.md §4), computed by one
+//! The ranker's features for a (session, candidate) pair (docs/architecture.md, "Data flow"), computed by one
 //! function used identically by `train`, `predict` and `serve`. [`FEATURE_NAMES`] defines
 //! the order once; the model files carry the same names and are checked against it.
 //!

@@ -1,4 +1,4 @@
-//! The "Candidate ReRank" baseline of the OTTO competition (design.md §3), exactly: the
+//! The "Candidate ReRank" baseline of the OTTO competition (docs/architecture.md, "The competition's rules"), exactly: the
 //! fallback when no ranker is loaded and the reference a ranker must beat.
 //!
 //! For clicks and for buys (one list serves carts and orders): a session with at least 20

@@ -1,5 +1,5 @@
 //! The competition metric: Recall@20 per type and the weighted score
-//! `0.10·R_clicks + 0.30·R_carts + 0.60·R_orders` (design.md §1).
+//! `0.10·R_clicks + 0.30·R_carts + 0.60·R_orders`.
 //!
 //! The truth of carts and orders is a set (a repeated label aid counts once), a click label
 //! on aid 0 counts like any other, and a session without a prediction row scores 0 hits:

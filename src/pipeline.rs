@@ -25,7 +25,7 @@ pub const MAX_K: usize = 100;
 /// How a list is ranked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
-    /// The baseline re-rank of design.md §3.
+    /// The baseline re-rank ([`crate::heuristic`]).
     Heuristic,
     /// Candidates, features and one LightGBM model per objective.
     Ranker,

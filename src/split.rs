@@ -1,4 +1,4 @@
-//! The official OTTO local-validation split (design.md §1, otto-de/recsys-dataset's
+//! The official OTTO local-validation split (otto-de/recsys-dataset's
 //! `testset.py`), exactly: with `split = max_ts − days` (in milliseconds), sessions whose
 //! first event is strictly after `split` are test sessions; earlier sessions keep their
 //! events strictly before `split` and stay if at least 2 remain. Test events on items that

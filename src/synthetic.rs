@@ -1,4 +1,4 @@
-//! A synthetic OTTO world (design.md §7): sessions that look like OTTO's — the same formats,
+//! A synthetic OTTO world (README.md, "`generate`"): sessions that look like OTTO's — the same formats,
 //! five weeks of millisecond timestamps, a long-tailed session length (median ~6, mean ~17,
 //! at most 500 events), heavy-tailed item popularity and a click/cart/order mix near
 //! 90/7.8/2.4 % — with structure a recommender can learn:

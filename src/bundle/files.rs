@@ -27,7 +27,7 @@ pub const VECTORS: &str = "item_vectors.f32";
 pub const NEXT_VECTORS: &str = "next_item_vectors.f32";
 /// Similar items, in the co-visitation table format (weight = cosine).
 pub const SIMILAR: &str = "similar_items.parquet";
-/// Past sessions by item (session-based kNN): little-endian u32, see [`session_bytes`].
+/// Past sessions by item (session-based kNN): little-endian u32, see `session_bytes`.
 pub const SESSIONS: &str = "sessions.u32";
 /// First word of [`SESSIONS`]: "OTSK" and the layout's version.
 const SESSIONS_MAGIC: [u32; 2] = [u32::from_le_bytes(*b"OTSK"), 1];

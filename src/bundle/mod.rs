@@ -1,6 +1,6 @@
 //! The model bundle: one directory holding everything `predict` and `serve` load — the
 //! co-visitation tables, item statistics, popular items, the rankers and `manifest.json`
-//! (design.md §6). This module is its only owner: it opens a bundle (checking versions,
+//! (docs/architecture.md, "The bundle"). This module is its only owner: it opens a bundle (checking versions,
 //! checksums, table invariants, the rankers' objective and features), builds one, and adds
 //! rankers to one.
 //!

@@ -14,7 +14,7 @@ pub enum EventType {
 
 /// Weight of an event of each type (click, cart, order) in the co-visitation `carts_orders`
 /// table and in the recency-weighted history scores: 1, 6, 3, the values of the public
-/// "Candidate ReRank" notebook (design.md §2, §3).
+/// "Candidate ReRank" notebook.
 pub const EVENT_TYPE_WEIGHTS: [f32; 3] = [1.0, 6.0, 3.0];
 
 impl EventType {

@@ -1,6 +1,6 @@
 //! What a session's history says about its items: its distinct aids newest first and the
 //! recency- and type-weighted score of each, as the "Candidate ReRank" baseline defines
-//! them (design.md §3). The heuristic, the candidates and the features all read them.
+//! them. The heuristic, the candidates and the features all read them.
 
 use super::{EVENT_TYPE_WEIGHTS, EventType, Session};
 

@@ -6,7 +6,7 @@
 pub const HOUR: u32 = 3_600;
 /// Seconds in a day.
 pub const DAY: u32 = 86_400;
-/// Timestamps above this are milliseconds (design.md §1); below, seconds.
+/// Timestamps above this are milliseconds; below, seconds.
 pub const MILLISECONDS_ABOVE: u64 = 100_000_000_000;
 
 /// A Unix time split into whole seconds and the milliseconds within the second.

@@ -1,4 +1,4 @@
-//! The wire types of `POST /predict` (design.md §5) and their conversion into a checked
+//! The wire types of `POST /predict` (README.md, "HTTP API") and their conversion into a checked
 //! request ("parse, don't validate"): every rule a request breaks becomes a 422 message.
 
 use serde::{Deserialize, Serialize};

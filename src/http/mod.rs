@@ -1,4 +1,4 @@
-//! The HTTP API (design.md §5) on actix-web: `POST /predict`, `GET /health`, `GET /metrics`,
+//! The HTTP API (README.md, "HTTP API") on actix-web: `POST /predict`, `GET /health`, `GET /metrics`,
 //! the probes `GET /livez` and `GET /readyz`, and `POST /admin/reload` when an admin token
 //! is set. Handlers convert wire types and delegate to the current model's
 //! [`Recommender`](crate::pipeline::Recommender); only a reload reads files, through the

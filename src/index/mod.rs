@@ -1,7 +1,7 @@
 //! The index: every retrieval source the candidates draw from, and the item statistics the
 //! candidates and the ranker need. Built from one log by [`build`].
 //!
-//! - [`covisit`]: co-visitation tables (design.md §2), "items seen together" — the three of
+//! - [`covisit`]: co-visitation tables (docs/architecture.md, "Data flow"), "items seen together" — the three of
 //!   the "Candidate ReRank" baseline and two variants top solutions added — counted per
 //!   session and aggregated per partition of aid_x;
 //! - [`embedding`]: item vectors (skip-gram) and each item's nearest items;

@@ -8,7 +8,7 @@
 //! (Ji et al. 2016), which turns a window's updates into small dense blocks and reads
 //! each output vector once per window: the speed-up that makes Kaggle scale affordable.
 //!
-//! Sessions are trained in synchronous rounds ([`passes`]): a fixed number of parts, each
+//! Sessions are trained in synchronous rounds (`passes`): a fixed number of parts, each
 //! with its own random stream and its own copy of the rows it changes, merged in a fixed
 //! order at the round's end. The same log, parameters and seed give the same vectors on
 //! any number of threads.
