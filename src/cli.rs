@@ -306,7 +306,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "best")]
     pub objective: String,
     /// Test periods to label: 1 is the last --days; each more adds the period before it.
-    /// auto: enough periods for 30,000 labelled sessions, at most 4 (one on logs whose
+    /// auto: enough periods for 100,000 labelled sessions, at most 12 (one on logs whose
     /// last period has as many).
     #[arg(long, default_value = "auto")]
     pub folds: String,
@@ -375,4 +375,87 @@ pub struct StatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+    use crate::features::NUM_FEATURES;
+    use crate::training::{AUTO_DAYS, AUTO_FOLDS_SESSIONS, MAX_AUTO_FOLDS};
+
+    /// The help text of one flag of one subcommand, on one line.
+    fn help(subcommand: &str, flag: &str) -> String {
+        let cli = Cli::command();
+        let sub = cli.find_subcommand(subcommand).expect("subcommand");
+        let arg = sub
+            .get_arguments()
+            .find(|a| a.get_long() == Some(flag))
+            .expect("flag");
+        arg.get_help()
+            .expect("help")
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// `1234567` as the help texts write it: `1,234,567`.
+    fn thousands(n: usize) -> String {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// The `auto` rules the help describes in words are the library's constants.
+    #[test]
+    fn the_help_of_auto_flags_states_the_library_constants() {
+        let folds = help("train", "folds");
+        assert!(
+            folds.contains(&format!(
+                "{} labelled sessions",
+                thousands(AUTO_FOLDS_SESSIONS)
+            )),
+            "{folds}"
+        );
+        assert!(
+            folds.contains(&format!("at most {MAX_AUTO_FOLDS} ")),
+            "{folds}"
+        );
+        let days = help("train", "days");
+        assert!(days.contains(&format!("auto: {AUTO_DAYS} ")), "{days}");
+    }
+
+    /// The README states the feature count the code has.
+    #[test]
+    fn the_readme_states_the_feature_count() {
+        let readme = include_str!("../README.md");
+        let stated = format!("{NUM_FEATURES} features");
+        assert!(readme.contains(&stated), "README.md should say {stated:?}");
+        for (i, _) in readme.match_indices(" features (") {
+            let before = &readme[..i];
+            let number: String = before
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_digit())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            if !number.is_empty() {
+                assert_eq!(
+                    number,
+                    NUM_FEATURES.to_string(),
+                    "README.md: {number} features"
+                );
+            }
+        }
+    }
 }
