@@ -57,12 +57,17 @@ fn heuristic_beats_popularity_only_and_history_only_baselines() {
         "3",
     ]);
     let model = d.join("model");
+    // The heuristic reads the co-visitation tables and the popular items only.
     run_ok(&[
         "build-index",
         "--input",
         s(&d.join("train.jsonl")),
         "--model-dir",
         s(&model),
+        "--embeddings",
+        "off",
+        "--no-next-item",
+        "--no-sessions",
     ]);
     let predicted = d.join("heuristic.csv");
     run_ok(&[

@@ -53,6 +53,11 @@ fn train_predict_serve(dir: &Path, input: &Path, ranked: &[&str], flags: &[&str]
         s(&model),
         "--max-trees",
         "20",
+        // One labelled period and one objective: these tests are about event types.
+        "--folds",
+        "1",
+        "--objective",
+        "binary",
     ];
     args.extend_from_slice(flags);
     let out = run(&args);

@@ -15,6 +15,10 @@ fn train_writes_three_rankers_with_a_report_and_predict_uses_them() {
         s(&model),
         "--max-trees",
         "40",
+        "--folds",
+        "1",
+        "--cuts",
+        "1",
     ]);
     for row in ["candidates", "heuristic", "ranker"] {
         assert!(
@@ -91,6 +95,12 @@ fn a_ranker_trained_on_other_features_is_refused_at_load() {
         s(&model),
         "--max-trees",
         "20",
+        "--folds",
+        "1",
+        "--cuts",
+        "1",
+        "--objective",
+        "binary",
     ]);
     let path = model.join("ranker_clicks.txt");
     let text =
@@ -177,6 +187,12 @@ fn rebuilding_the_index_keeps_the_rankers() {
         s(&model),
         "--max-trees",
         "20",
+        "--folds",
+        "1",
+        "--cuts",
+        "1",
+        "--objective",
+        "binary",
     ]);
     let ranker_text = std::fs::read(model.join("ranker_orders.txt")).unwrap();
     let out = run(&[
@@ -298,6 +314,12 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
         s(&plain),
         "--max-trees",
         "10",
+        "--folds",
+        "1",
+        "--cuts",
+        "1",
+        "--objective",
+        "binary",
     ]);
     let lists = dir.path().join("plain.jsonl");
     run_ok(&[
@@ -320,6 +342,12 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
         s(&model),
         "--max-trees",
         "10",
+        "--folds",
+        "1",
+        "--cuts",
+        "1",
+        "--objective",
+        "binary",
     ]);
     assert_rebuild_refused(&model, input, &["--embeddings", "off"], "--drop-rankers");
     assert_rebuild_refused(&model, input, &["--no-next-item"], "next-item");
@@ -429,6 +457,12 @@ fn session_knn_is_built_by_default_and_rankers_never_lose_it() {
             s(model),
             "--max-trees",
             "10",
+            "--folds",
+            "1",
+            "--cuts",
+            "1",
+            "--objective",
+            "binary",
         ];
         args.extend_from_slice(extra);
         run_ok(&args);
@@ -534,7 +568,21 @@ fn build_index_and_train_give_the_same_bundle_on_any_number_of_threads() {
         ];
         for (command, flags) in [
             ("build-index", &[][..]),
-            ("train", &["--max-trees", "20"][..]),
+            // Two labelled periods: the vectors are refitted for each (the part to check);
+            // one cut and one objective keep LightGBM's share small.
+            (
+                "train",
+                &[
+                    "--max-trees",
+                    "20",
+                    "--folds",
+                    "2",
+                    "--cuts",
+                    "1",
+                    "--objective",
+                    "binary",
+                ][..],
+            ),
         ] {
             let out = crate::common::otto_rec()
                 .envs(env)
