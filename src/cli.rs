@@ -348,14 +348,6 @@ pub struct TrainArgs {
     /// Weight of an item's IDF in its kNN score (0: none).
     #[arg(long, default_value_t = crate::candidates::CandidateConfig::default().knn_idf)]
     pub knn_idf: f32,
-    /// How a table's neighbours are ranked: sum (of weights over the history aids) or
-    /// recency (each weight divided by 1 + the position of its history aid).
-    #[arg(long, default_value = "recency")]
-    pub neighbour_ranking: String,
-    /// Features to leave out (written as missing), comma-separated: for measuring what a
-    /// group of features adds.
-    #[arg(long, value_delimiter = ',')]
-    pub ignore_features: Vec<String>,
     /// Early exit when the bundle recommends: every candidate is scored on this many first
     /// trees of a ranker and only the best --early-exit-keep on the rest; 0 scores every
     /// candidate on every tree.

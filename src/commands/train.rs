@@ -2,7 +2,7 @@
 //! and adds them to the bundle, building the bundle's index first when it has none.
 
 use crate::bundle::{self, Manifest, OldRankers};
-use crate::candidates::{CandidateConfig, NeighbourRanking};
+use crate::candidates::CandidateConfig;
 use crate::cli::TrainArgs;
 use crate::commands::print_report;
 use crate::commands::progress::Bars;
@@ -30,16 +30,6 @@ impl TrainArgs {
                 ));
             }
         };
-        let neighbour_ranking = match self.neighbour_ranking.as_str() {
-            "sum" => NeighbourRanking::Sum,
-            "recency" => NeighbourRanking::Recency,
-            other => {
-                return Err(Error::argument(
-                    "--neighbour-ranking",
-                    format!("{other:?} is not one of sum, recency"),
-                ));
-            }
-        };
         if self.knn > 0 && (self.knn_query == 0 || self.knn_sample == 0 || self.knn_neighbours == 0)
         {
             return Err(Error::argument(
@@ -60,7 +50,6 @@ impl TrainArgs {
             candidates: CandidateConfig {
                 per_table: self.candidates_per_table,
                 history_for_neighbours: self.neighbour_history,
-                neighbour_ranking,
                 similar_history: self.similar_history,
                 knn: self.knn,
                 knn_query: self.knn_query,
@@ -74,7 +63,6 @@ impl TrainArgs {
             cuts: auto_or_number("--cuts", &self.cuts)?,
             negative_rate: self.negative_rate,
             max_validation_sessions: self.max_validation_sessions,
-            ignored_features: self.ignore_features.clone(),
             early_exit: (self.early_exit_trees > 0).then_some(EarlyExit {
                 trees: self.early_exit_trees,
                 keep: self.early_exit_keep,
@@ -118,7 +106,6 @@ fn flag_of(name: &str) -> &'static str {
         "negative_rate" => "--negative-rate",
         "cuts" => "--cuts",
         "max_validation_sessions" => "--max-validation-sessions",
-        "ignored_features" => "--ignore-features",
         "early_exit" => "--early-exit-keep",
         _ => "(training configuration)",
     }

@@ -123,8 +123,6 @@ pub struct TrainConfig {
     pub negative_rate: f64,
     /// Validation sessions at most (the rest of the 10 % train).
     pub max_validation_sessions: usize,
-    /// Features blanked (written as missing), by name.
-    pub ignored_features: Vec<String>,
     /// How the bundle's recommender scores candidates (`None`: all on every tree); the
     /// held-out recall is measured with it.
     pub early_exit: Option<EarlyExit>,
@@ -150,7 +148,6 @@ impl Default for TrainConfig {
             cuts: None,
             negative_rate: 1.0,
             max_validation_sessions: 50_000,
-            ignored_features: Vec::new(),
             early_exit: Some(DEFAULT_EARLY_EXIT),
         }
     }
@@ -206,13 +203,6 @@ impl TrainConfig {
         }
         if self.max_validation_sessions < 50 {
             return bad("max_validation_sessions", "must be at least 50");
-        }
-        if self
-            .ignored_features
-            .iter()
-            .any(|f| !FEATURE_NAMES.contains(&f.as_str()))
-        {
-            return bad("ignored_features", "names a feature that does not exist");
         }
         if self.early_exit.is_some_and(|e| e.keep == 0) {
             return bad("early_exit", "must keep at least 1 candidate");
@@ -378,16 +368,10 @@ pub fn train(
 ) -> Result<Trained> {
     check_available()?;
     let started = Instant::now();
-    let ignored: Vec<usize> = config
-        .ignored_features
-        .iter()
-        .filter_map(|f| FEATURE_NAMES.iter().position(|n| n == f))
-        .collect();
     let options = RowOptions {
         candidates: &config.candidates,
         negative_rate: config.negative_rate,
         seed: config.seed,
-        ignored: &ignored,
     };
 
     let span = log.ts_range().map_or(0, |(first, last)| last - first);

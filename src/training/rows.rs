@@ -127,8 +127,6 @@ pub struct RowOptions<'a> {
     /// Share of negative training rows kept (1: all).
     pub negative_rate: f64,
     pub seed: u64,
-    /// Feature columns written as missing (NaN), for measuring what a group adds.
-    pub ignored: &'a [usize],
 }
 
 /// A deterministic draw in [0, 1) for a (session, aid, objective).
@@ -236,9 +234,6 @@ fn session_rows(
         }
         row.clear();
         write_row(index, &ctx, &features, candidate, row);
-        for &f in options.ignored {
-            row[f] = f32::NAN;
-        }
         for o in keep {
             let rows = &mut out.objectives[o.index()];
             let selection = if role == Role::Valid {
