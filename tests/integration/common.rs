@@ -46,6 +46,25 @@ pub fn fixture_index(model: &Path, flags: &[&str]) {
     run_ok(&args);
 }
 
+/// Flags that keep `train` cheap where a test is not about them: one labelled period, one
+/// cut per session, one objective.
+pub const CHEAP_TRAIN: &[&str] = &["--folds", "1", "--cuts", "1", "--objective", "binary"];
+
+/// `train` of `input` into `model` with at most `max_trees` trees, [`CHEAP_TRAIN`] and
+/// `extra`; returns its report.
+pub fn train_cheaply(input: &str, model: &Path, max_trees: &str, extra: &[&str]) -> String {
+    let head = [
+        "train",
+        "--input",
+        input,
+        "--model-dir",
+        s(model),
+        "--max-trees",
+        max_trees,
+    ];
+    run_ok(&[&head[..], CHEAP_TRAIN, extra].concat())
+}
+
 /// `path` as &str.
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")

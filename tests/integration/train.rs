@@ -1,6 +1,6 @@
 //! `train` through the binary: rankers written, reported, and checked at load.
 
-use crate::common::{fixture_index, run, run_ok, s};
+use crate::common::{fixture_index, run, run_ok, s, train_cheaply};
 
 #[test]
 fn train_writes_three_rankers_with_a_report_and_predict_uses_them() {
@@ -87,21 +87,7 @@ fn train_writes_three_rankers_with_a_report_and_predict_uses_them() {
 fn a_ranker_trained_on_other_features_is_refused_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
-    run_ok(&[
-        "train",
-        "--input",
-        "fixtures/world/train.jsonl",
-        "--model-dir",
-        s(&model),
-        "--max-trees",
-        "20",
-        "--folds",
-        "1",
-        "--cuts",
-        "1",
-        "--objective",
-        "binary",
-    ]);
+    train_cheaply("fixtures/world/train.jsonl", &model, "20", &[]);
     let path = model.join("ranker_clicks.txt");
     let text =
         std::fs::read_to_string(&path)
@@ -179,21 +165,7 @@ fn rebuilding_the_index_keeps_the_rankers() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     let input = "fixtures/world/train.jsonl";
-    run_ok(&[
-        "train",
-        "--input",
-        input,
-        "--model-dir",
-        s(&model),
-        "--max-trees",
-        "20",
-        "--folds",
-        "1",
-        "--cuts",
-        "1",
-        "--objective",
-        "binary",
-    ]);
+    train_cheaply(input, &model, "20", &[]);
     let ranker_text = std::fs::read(model.join("ranker_orders.txt")).unwrap();
     let out = run(&[
         "build-index",
@@ -306,21 +278,7 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
     fixture_index(&plain, &["--embeddings", "off"]);
     assert!(!plain.join("similar_items.parquet").exists());
     assert!(!plain.join("item_vectors.f32").exists());
-    run_ok(&[
-        "train",
-        "--input",
-        input,
-        "--model-dir",
-        s(&plain),
-        "--max-trees",
-        "10",
-        "--folds",
-        "1",
-        "--cuts",
-        "1",
-        "--objective",
-        "binary",
-    ]);
+    train_cheaply(input, &plain, "10", &[]);
     let lists = dir.path().join("plain.jsonl");
     run_ok(&[
         "predict",
@@ -334,21 +292,7 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
 
     let model = dir.path().join("model");
     fixture_index(&model, &["--embeddings"]);
-    run_ok(&[
-        "train",
-        "--input",
-        input,
-        "--model-dir",
-        s(&model),
-        "--max-trees",
-        "10",
-        "--folds",
-        "1",
-        "--cuts",
-        "1",
-        "--objective",
-        "binary",
-    ]);
+    train_cheaply(input, &model, "10", &[]);
     assert_rebuild_refused(&model, input, &["--embeddings", "off"], "--drop-rankers");
     assert_rebuild_refused(&model, input, &["--no-next-item"], "next-item");
 
@@ -449,23 +393,7 @@ fn session_knn_is_built_by_default_and_rankers_never_lose_it() {
     run_ok(&["build-index", "--input", input, "--model-dir", s(&model)]);
     assert!(model.join("sessions.u32").exists());
     let train = |model: &std::path::Path, extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--input",
-            input,
-            "--model-dir",
-            s(model),
-            "--max-trees",
-            "10",
-            "--folds",
-            "1",
-            "--cuts",
-            "1",
-            "--objective",
-            "binary",
-        ];
-        args.extend_from_slice(extra);
-        run_ok(&args);
+        train_cheaply(input, model, "10", extra);
         let text = std::fs::read(model.join("manifest.json")).unwrap();
         serde_json::from_slice::<serde_json::Value>(&text).unwrap()
     };
