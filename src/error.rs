@@ -97,10 +97,12 @@ pub enum InputProblem {
         sessions: usize,
     },
     #[error(
-        "no clicks, carts or orders to learn from: fewer than {} labelled examples of each among the candidates of the training sessions",
-        crate::training::MIN_POSITIVES
+        "no clicks, carts or orders to learn from: fewer than {min} labelled examples of each among the candidates of the training sessions"
     )]
-    NoPositives,
+    NoPositives {
+        /// The fewest labelled examples a ranker is fitted on.
+        min: usize,
+    },
 }
 
 /// What makes a log with too few labelled sessions train: a shorter labelled period when
@@ -204,7 +206,9 @@ impl InputProblem {
             InputProblem::BadRow { .. } | InputProblem::BadColumn { .. } => "invalid_value",
             InputProblem::NoEvents => "no_events",
             InputProblem::NoParquetParts => "no_parquet_files",
-            InputProblem::TooFewSessions { .. } | InputProblem::NoPositives => "too_little_data",
+            InputProblem::TooFewSessions { .. } | InputProblem::NoPositives { .. } => {
+                "too_little_data"
+            }
         }
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! 1. **Domain** — [`domain`]: events, sessions, labels, recommendations, time and history
 //!    rules; with the small utilities [`rng`], [`counter`] and [`progress`] (the trait
-//!    through which long work reports progress).
+//!    through which long work reports progress), and `lightgbm`, the binding to LightGBM's
+//!    C library (with the cargo feature `train`).
 //! 2. **Core** — pure algorithms that never touch files, HTTP or the command line:
 //!    [`split`] (the official validation split), [`metric`] (Recall@20), [`synthetic`]
 //!    (an OTTO-like world), [`index`] (the retrieval sources — co-visitation tables, item
@@ -32,6 +33,8 @@ pub mod features;
 pub mod heuristic;
 pub mod http;
 pub mod index;
+#[cfg(feature = "train")]
+pub mod lightgbm;
 pub mod metric;
 pub mod pipeline;
 pub mod progress;

@@ -5,8 +5,7 @@
 //! never occur in train are dropped, test sessions under 2 events are dropped, and each is
 //! cut at a seeded random point, with labels from what follows the cut.
 
-use crate::domain::{DAY, Session, SessionLabels, SessionLog};
-use crate::index::ids::distinct_aids;
+use crate::domain::{DAY, Session, SessionLabels, SessionLog, distinct_aids};
 use crate::rng::Rng;
 
 /// Parameters of the split.

@@ -2,6 +2,7 @@
 //! the time and history rules every stage shares. Plain data and pure functions: nothing
 //! here reads a file, speaks HTTP or knows the command line.
 
+mod aids;
 mod event;
 mod history;
 mod labels;
@@ -9,6 +10,7 @@ mod recommendation;
 mod session;
 mod time;
 
+pub use aids::distinct_aids;
 pub use event::{EVENT_TYPE_WEIGHTS, EventType};
 pub use history::{
     BUYS_RECENCY, CLICKS_RECENCY, recency_weight, unique_newest_first, weighted_history,

@@ -14,9 +14,9 @@
 //! ones, private to its session, so it still takes part in the session's history features
 //! and comes back as itself.
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
-use crate::domain::{SessionLabels, SessionLog};
+use crate::domain::{SessionLabels, SessionLog, distinct_aids};
 
 /// Below this ratio of id range to distinct aids, positions are the aids themselves
 /// (arrays sized by the largest aid stay within twice the distinct items).
@@ -38,39 +38,6 @@ pub enum ItemIds {
 impl Default for ItemIds {
     fn default() -> Self {
         ItemIds::Identity { bound: 0 }
-    }
-}
-
-/// The distinct values of `aids`, ascending, in memory that follows the number of values
-/// (a bitmap when the largest is within 32 per value, a hash set otherwise).
-pub fn distinct_aids(aids: &[u32]) -> Vec<u32> {
-    let Some(&max) = aids.iter().max() else {
-        return Vec::new();
-    };
-    let bound = max as usize + 1;
-    if bound <= 32 * aids.len() {
-        let mut bits = vec![0u64; bound.div_ceil(64)];
-        for &a in aids {
-            bits[a as usize / 64] |= 1 << (a % 64);
-        }
-        let mut out = Vec::new();
-        for (w, &word) in bits.iter().enumerate() {
-            let mut word = word;
-            while word != 0 {
-                out.push((w * 64) as u32 + word.trailing_zeros());
-                word &= word - 1;
-            }
-        }
-        out
-    } else {
-        // Grown by inserts, not collected: collecting reserves room for every event.
-        let mut set = FxHashSet::default();
-        for &a in aids {
-            set.insert(a);
-        }
-        let mut out: Vec<u32> = set.into_iter().collect();
-        out.sort_unstable();
-        out
     }
 }
 
@@ -306,18 +273,6 @@ mod tests {
         let mut back = vec![4, 0, 3, 1];
         local.restore(&ids, &mut back);
         assert_eq!(back, vec![12, 7, 11, 4_000_000_000]);
-    }
-
-    #[test]
-    fn distinct_aids_are_the_same_by_bitmap_and_by_hash_set() {
-        let dense: Vec<u32> = (0..1000).map(|i| (i * 7919) % 613).collect();
-        let mut expected = dense.clone();
-        expected.sort_unstable();
-        expected.dedup();
-        assert_eq!(distinct_aids(&dense), expected);
-        let sparse: Vec<u32> = dense.iter().map(|&a| a * 1_000_003).collect();
-        let expected: Vec<u32> = expected.iter().map(|&a| a * 1_000_003).collect();
-        assert_eq!(distinct_aids(&sparse), expected);
     }
 
     #[test]

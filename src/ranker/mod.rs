@@ -818,16 +818,37 @@ impl Rankers {
 #[cfg(all(test, feature = "train"))]
 mod tests {
     use super::*;
-    use crate::progress::Silent;
+    use crate::lightgbm::{Booster, Dataset, params_string};
     use crate::rng::Rng;
-    use crate::training::rows::Selection;
-    use crate::training::{BoosterParams, Objective, fit};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Objective {
+        Binary,
+        Lambdarank,
+    }
+
+    impl Objective {
+        fn name(self) -> &'static str {
+            match self {
+                Objective::Binary => "binary",
+                Objective::Lambdarank => "lambdarank",
+            }
+        }
+    }
+
+    /// Feature rows with labels and query groups of 10 rows.
+    #[derive(Default)]
+    struct Rows {
+        rows: Vec<f32>,
+        labels: Vec<f32>,
+        groups: Vec<i32>,
+    }
 
     /// Random rows with NaNs and zeros, and a label that depends on a few features; groups
     /// of 10 rows.
-    fn data(n: usize, seed: u64) -> Selection {
+    fn data(n: usize, seed: u64) -> Rows {
         let mut rng = Rng::new(seed);
-        let mut out = Selection::default();
+        let mut out = Rows::default();
         for _ in 0..n {
             let start = out.rows.len();
             for f in 0..NUM_FEATURES {
@@ -848,6 +869,49 @@ mod tests {
         out
     }
 
+    /// Fits up to `trees` trees with LightGBM, with the parameters `train` uses (bagging,
+    /// feature fraction, a fixed seed), and returns the model as LightGBM text.
+    fn fit(
+        train: &Rows,
+        valid: &Rows,
+        objective: Objective,
+        trees: u32,
+        leaves: u32,
+        min_data_in_leaf: u32,
+    ) -> String {
+        let mut train_set = Dataset::from_rows(&train.rows, NUM_FEATURES, "", None).unwrap();
+        train_set.set_labels(&train.labels).unwrap();
+        train_set.set_groups(&train.groups).unwrap();
+        train_set.set_feature_names(&FEATURE_NAMES).unwrap();
+        let mut valid_set =
+            Dataset::from_rows(&valid.rows, NUM_FEATURES, "", Some(&train_set)).unwrap();
+        valid_set.set_labels(&valid.labels).unwrap();
+        valid_set.set_groups(&valid.groups).unwrap();
+        let params = params_string(&[
+            ("objective", objective.name().into()),
+            ("metric", "none".into()),
+            ("learning_rate", "0.1".into()),
+            ("num_leaves", leaves.to_string()),
+            ("max_depth", "8".into()),
+            ("min_data_in_leaf", min_data_in_leaf.to_string()),
+            ("feature_fraction", "0.8".into()),
+            ("bagging_fraction", "0.8".into()),
+            ("bagging_freq", "1".into()),
+            ("seed", "42".into()),
+            ("deterministic", "true".into()),
+            ("force_row_wise", "true".into()),
+            ("num_threads", "2".into()),
+            ("verbose", "-1".into()),
+        ]);
+        let mut booster = Booster::new(&train_set, &valid_set, &params).unwrap();
+        for _ in 0..trees {
+            if !booster.update().unwrap() {
+                break;
+            }
+        }
+        booster.model_text().unwrap()
+    }
+
     /// LightGBM's own predictions through its C API (`lightgbm3`).
     fn lightgbm_predict(model: &str, rows: &[f32]) -> Vec<f64> {
         let booster = lightgbm3::Booster::from_string(model).unwrap();
@@ -856,24 +920,10 @@ mod tests {
             .unwrap()
     }
 
-    fn trained(objective: Objective) -> (String, Selection) {
+    fn trained(objective: Objective) -> (String, Rows) {
         let train = data(3_000, 1);
         let valid = data(1_000, 2);
-        let params = BoosterParams {
-            max_trees: 60,
-            min_data_in_leaf: 5,
-            ..Default::default()
-        };
-        let text = fit(
-            &train,
-            &valid,
-            &params,
-            objective,
-            EventType::Order,
-            &Silent,
-        )
-        .unwrap();
-        (text, valid)
+        (fit(&train, &valid, objective, 60, 31, 5), valid)
     }
 
     fn assert_equal(got: f64, want: f64, what: &str) {
@@ -1081,21 +1131,7 @@ mod tests {
         for leaves in [31, 48] {
             let train = data(3_000, 1);
             let valid = data(1_000, 2);
-            let params = BoosterParams {
-                max_trees: 30,
-                min_data_in_leaf: 2,
-                num_leaves: leaves,
-                ..Default::default()
-            };
-            let text = fit(
-                &train,
-                &valid,
-                &params,
-                Objective::Lambdarank,
-                EventType::Order,
-                &Silent,
-            )
-            .unwrap();
+            let text = fit(&train, &valid, Objective::Lambdarank, 30, leaves, 2);
             let model = TreeModel::parse(&text).unwrap();
             let widest = model.trees.iter().map(|t| t.leaves.len()).max().unwrap();
             assert_eq!(widest > 32, leaves > 32, "{leaves}: widest tree {widest}");

@@ -9,16 +9,12 @@
 //! fold k repeats the split on the log as it was k test periods earlier (its sessions only
 //! train). Hyper-parameters are checked once into a [`TrainConfig`].
 
-#[cfg(feature = "train")]
-pub mod lightgbm;
 pub mod rows;
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "train")]
-use self::lightgbm::{Booster, Dataset, LightgbmError, params_string};
 use self::rows::{
     ObjectiveRows, Role, RowOptions, assign_earlier_roles, assign_roles, holdout_recall,
 };
@@ -31,6 +27,8 @@ use crate::features::FEATURE_NAMES;
 #[cfg(feature = "train")]
 use crate::features::NUM_FEATURES;
 use crate::index::{self, IndexParams};
+#[cfg(feature = "train")]
+use crate::lightgbm::{Booster, Dataset, LightgbmError, params_string};
 use crate::metric::Recall;
 use crate::pipeline::{Recommender, Strategy};
 use crate::progress::{Progress, Unit};
@@ -529,7 +527,10 @@ pub fn train(
         (texts[i], models[i], targets[i]) = (Some(text), Some(model), Some(report));
     }
     if unfitted.len() == EventType::ALL.len() {
-        return Err(Error::input(input, InputProblem::NoPositives));
+        return Err(Error::input(
+            input,
+            InputProblem::NoPositives { min: MIN_POSITIVES },
+        ));
     }
     let trees = PerObjective::from_array(
         [0, 1, 2].map(|i| models[i].as_ref().map_or(0, TreeModel::num_trees)),

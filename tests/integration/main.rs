@@ -3,6 +3,7 @@
 mod common;
 mod data_commands;
 mod fuzz;
+mod layers;
 mod openapi;
 mod predict;
 mod real_logs;
