@@ -1,0 +1,257 @@
+//! Fitting the rankers: per target, LightGBM models with each objective asked for, early
+//! stopping on the validation sessions, and the better objective on validation Recall@20
+//! kept.
+
+use super::MIN_POSITIVES;
+#[cfg(feature = "train")]
+use super::config::BoosterParams;
+use super::config::TrainConfig;
+use super::report::{PerObjective, TargetReport, Unfitted};
+use super::rows::ObjectiveRows;
+#[cfg(feature = "train")]
+use super::rows::{Selection, ranked_recall};
+#[cfg(feature = "train")]
+use super::{Objective, ObjectiveChoice};
+use crate::domain::EventType;
+use crate::error::{Error, Result};
+#[cfg(feature = "train")]
+use crate::features::{FEATURE_NAMES, NUM_FEATURES};
+#[cfg(feature = "train")]
+use crate::lightgbm::{Booster, Dataset, LightgbmError, params_string};
+use crate::progress::Progress;
+#[cfg(feature = "train")]
+use crate::progress::Unit;
+use crate::ranker::{Rankers, TreeModel};
+#[cfg(feature = "train")]
+use std::time::Instant;
+
+/// The rankers a run fitted, with their LightGBM text and how each was fitted.
+pub(super) struct Fitted {
+    /// LightGBM text models in [`EventType`] order; `None` for a target left to the
+    /// heuristic.
+    pub texts: [Option<String>; 3],
+    pub rankers: Rankers,
+    pub trees: PerObjective<usize>,
+    pub targets: [Option<TargetReport>; 3],
+    /// The targets with fewer than [`MIN_POSITIVES`] labelled examples.
+    pub unfitted: Vec<Unfitted>,
+}
+
+/// Fits a ranker for each target that has at least [`MIN_POSITIVES`] labelled training
+/// examples and one for validation; the others are left to the heuristic.
+pub(super) fn fit_rankers(
+    objectives: [ObjectiveRows; 3],
+    config: &TrainConfig,
+    progress: &dyn Progress,
+) -> Result<Fitted> {
+    let mut texts: [Option<String>; 3] = Default::default();
+    let mut models: [Option<TreeModel>; 3] = Default::default();
+    let mut targets: [Option<TargetReport>; 3] = Default::default();
+    let mut unfitted = Vec::new();
+    for (objective, data) in EventType::ALL.into_iter().zip(objectives) {
+        let (train_positives, validation_positives) =
+            (data.train.positives(), data.valid.positives());
+        if train_positives < MIN_POSITIVES || validation_positives == 0 {
+            log::info!(
+                "{}: {train_positives} labelled training examples ({validation_positives} for validation): too few for a ranker; the heuristic ranks them",
+                objective.name()
+            );
+            unfitted.push(Unfitted {
+                objective: objective.name().to_string(),
+                train_positives,
+                validation_positives,
+            });
+            continue;
+        }
+        let (text, model, report) = fit_target(data, objective, config, progress)?;
+        let i = objective.index();
+        (texts[i], models[i], targets[i]) = (Some(text), Some(model), Some(report));
+    }
+    let trees = PerObjective::from_array(
+        [0, 1, 2].map(|i| models[i].as_ref().map_or(0, TreeModel::num_trees)),
+    );
+    Ok(Fitted {
+        texts,
+        rankers: Rankers::new(models),
+        trees,
+        targets,
+        unfitted,
+    })
+}
+
+/// Fits the ranker of one target with each objective the configuration asks for and keeps
+/// the one with the higher validation Recall@20. The rows are binned once for every
+/// objective, and the f32 training rows are freed as soon as LightGBM holds its binned
+/// copy (a quarter of their size).
+#[cfg(feature = "train")]
+fn fit_target(
+    mut data: ObjectiveRows,
+    target: EventType,
+    config: &TrainConfig,
+    progress: &dyn Progress,
+) -> Result<(String, TreeModel, TargetReport)> {
+    let objectives: &[Objective] = match &config.objective {
+        ObjectiveChoice::Only(o) => std::slice::from_ref(o),
+        ObjectiveChoice::Best => &[Objective::Binary, Objective::Lambdarank],
+    };
+    let started = Instant::now();
+    let mut report = TargetReport {
+        rows: data.train.len(),
+        positives: data.train.positives(),
+        ..TargetReport::default()
+    };
+    log::info!(
+        "training the {} ranker: {} rows ({} positive), validation {} rows",
+        target.name(),
+        data.train.len(),
+        data.train.positives(),
+        data.valid.len()
+    );
+    let sets = Binned::new(&data.train, &data.valid).map_err(|e| Error::Lightgbm(e.0))?;
+    data.train = Selection::default();
+    let mut best: Option<(f64, String, TreeModel)> = None;
+    let mut scores = Vec::new();
+    for &objective in objectives {
+        let text = sets
+            .fit(&config.booster, objective, target, progress)
+            .map_err(|e| Error::Lightgbm(e.0))?;
+        let model = TreeModel::parse(&text)
+            .map_err(|e| Error::Lightgbm(format!("reading back the trained model: {e}")))?;
+        model.score_rows(&data.valid.rows, &mut scores);
+        let recall = ranked_recall(&data.valid, &scores, data.valid_truth);
+        log::info!(
+            "{} ranker, {}: {} trees, validation Recall@20 {recall:.4}",
+            target.name(),
+            objective.name(),
+            model.num_trees()
+        );
+        report
+            .validation_recall
+            .insert(objective.name().to_string(), recall);
+        if best.as_ref().is_none_or(|(r, _, _)| recall > *r) {
+            best = Some((recall, text, model));
+        }
+    }
+    let (_, text, model) = best.expect("at least one objective");
+    report.objective = model.objective().to_string();
+    report.trees = model.num_trees();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok((text, model, report))
+}
+
+/// A target's training and validation rows as LightGBM datasets (the validation set on
+/// the training set's bins), with labels and query groups: one pair serves every
+/// objective, since the binary objective ignores the groups.
+#[cfg(feature = "train")]
+struct Binned {
+    train: Dataset,
+    valid: Dataset,
+}
+
+#[cfg(feature = "train")]
+impl Binned {
+    fn new(train: &Selection, valid: &Selection) -> std::result::Result<Self, LightgbmError> {
+        let mut train_set = Dataset::from_rows(&train.rows, NUM_FEATURES, "", None)?;
+        train_set.set_labels(&train.labels)?;
+        train_set.set_feature_names(&FEATURE_NAMES)?;
+        train_set.set_groups(&train.groups)?;
+        let mut valid_set = Dataset::from_rows(&valid.rows, NUM_FEATURES, "", Some(&train_set))?;
+        valid_set.set_labels(&valid.labels)?;
+        valid_set.set_groups(&valid.groups)?;
+        Ok(Binned {
+            train: train_set,
+            valid: valid_set,
+        })
+    }
+
+    /// Fits one model with early stopping on the validation set; returns it as LightGBM
+    /// text, cut back to its best iteration.
+    fn fit(
+        &self,
+        params: &BoosterParams,
+        objective: Objective,
+        target: EventType,
+        progress: &dyn Progress,
+    ) -> std::result::Result<String, LightgbmError> {
+        let (metric, higher_is_better) = match objective {
+            Objective::Binary => ("binary_logloss", false),
+            Objective::Lambdarank => ("ndcg", true),
+        };
+        let booster_params = params_string(&[
+            ("objective", objective.name().into()),
+            ("metric", metric.into()),
+            ("eval_at", "20".into()),
+            ("lambdarank_truncation_level", "20".into()),
+            ("learning_rate", params.learning_rate.to_string()),
+            ("num_leaves", params.num_leaves.to_string()),
+            ("max_depth", params.max_depth.to_string()),
+            ("min_data_in_leaf", params.min_data_in_leaf.to_string()),
+            ("feature_fraction", params.feature_fraction.to_string()),
+            ("bagging_fraction", params.bagging_fraction.to_string()),
+            ("bagging_freq", "1".into()),
+            ("lambda_l2", params.lambda_l2.to_string()),
+            ("num_iterations", params.max_trees.to_string()),
+            ("seed", params.seed.to_string()),
+            ("deterministic", "true".into()),
+            ("force_row_wise", "true".into()),
+            ("num_threads", params.threads.to_string()),
+            ("verbose", "-1".into()),
+        ]);
+        let mut booster = Booster::new(&self.train, &self.valid, &booster_params)?;
+
+        progress.stage(
+            &format!(
+                "training the {} ranker ({})",
+                target.name(),
+                objective.name()
+            ),
+            params.max_trees as u64,
+            Unit::Items,
+        );
+        // Early stopping: stop after `early_stopping_rounds` trees without a better validation
+        // metric, and remove those trees again.
+        let mut best: Option<f64> = None;
+        let mut since_best = 0u32;
+        for _ in 0..params.max_trees {
+            if !booster.update()? {
+                break;
+            }
+            let value = booster.validation_metrics()?.first().copied();
+            progress.advance(1);
+            let Some(value) = value else { continue };
+            progress.status(&format!("validation {metric} {value:.5}"));
+            let better = best.is_none_or(|b| {
+                if higher_is_better {
+                    value > b
+                } else {
+                    value < b
+                }
+            });
+            if better {
+                best = Some(value);
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if since_best >= params.early_stopping_rounds {
+                    for _ in 0..since_best {
+                        booster.rollback()?;
+                    }
+                    break;
+                }
+            }
+        }
+        progress.finish();
+        booster.model_text()
+    }
+}
+
+/// Without LightGBM (a build without the `train` feature), no ranker can be fitted.
+#[cfg(not(feature = "train"))]
+fn fit_target(
+    _data: ObjectiveRows,
+    _target: EventType,
+    _config: &TrainConfig,
+    _progress: &dyn Progress,
+) -> Result<(String, TreeModel, TargetReport)> {
+    Err(Error::TrainingNotBuilt)
+}
