@@ -140,28 +140,28 @@ pub struct BuildIndexArgs {
     #[arg(long, conflicts_with = "input", value_name = "DIR")]
     pub from_tables: Option<PathBuf>,
     /// Most recent events per session that form pairs (1 to 1000).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = crate::index::IndexParams::default().tables[0].tail)]
     pub tail: usize,
     /// Window of the clicks and carts_orders tables, hours.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = crate::index::IndexParams::default().tables[0].window_seconds / crate::domain::HOUR)]
     pub window_hours: u32,
     /// Window of the buy2buy table, days.
-    #[arg(long, default_value_t = 14)]
+    #[arg(long, default_value_t = crate::index::IndexParams::default().tables[2].window_seconds / crate::domain::DAY)]
     pub buy2buy_window_days: u32,
     /// Neighbours kept per aid in the clicks table.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = crate::index::IndexParams::default().tables[0].top_k)]
     pub clicks_top_k: usize,
     /// Neighbours kept per aid in the carts_orders table.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = crate::index::IndexParams::default().tables[1].top_k)]
     pub carts_orders_top_k: usize,
     /// Neighbours kept per aid in the buy2buy table.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = crate::index::IndexParams::default().tables[2].top_k)]
     pub buy2buy_top_k: usize,
     /// Days at the end of the input counted as "recent" in item statistics and popularity.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = crate::index::IndexParams::default().recent_days)]
     pub recent_days: u32,
     /// Pair instances held in memory at once (bounds peak memory, ~28 bytes each).
-    #[arg(long, default_value_t = 150_000_000)]
+    #[arg(long, default_value_t = crate::index::IndexParams::default().pairs_per_pass)]
     pub pairs_per_pass: usize,
     /// Drop the bundle's rankers instead of keeping them with the new index.
     #[arg(long)]
@@ -173,20 +173,20 @@ pub struct BuildIndexArgs {
     #[arg(long, default_value = "auto", num_args = 0..=1, default_missing_value = "on")]
     pub embeddings: String,
     /// Dimensions of an item vector.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = crate::index::embedding::EmbeddingParams::default().dim)]
     pub embedding_dim: usize,
     /// Largest distance (in events) between an item and its context in a session.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = crate::index::embedding::EmbeddingParams::default().window)]
     pub embedding_window: usize,
     /// Negative samples per item-context pair.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = crate::index::embedding::EmbeddingParams::default().negatives)]
     pub embedding_negatives: usize,
     /// Passes of the embedding trainer over the sessions; auto: enough to pass over 10M
     /// events, at most 10 (one at 10M events and more).
     #[arg(long, default_value = "auto")]
     pub embedding_epochs: String,
     /// Items with fewer events get no vector (and no similar items).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = crate::index::embedding::EmbeddingParams::default().min_count)]
     pub embedding_min_count: u32,
     /// Subsampling of frequent items: an item with a share f of all events keeps each
     /// event with probability (√(f/t) + 1)·t/f, t = this (0 keeps every event).
@@ -194,10 +194,10 @@ pub struct BuildIndexArgs {
     pub embedding_sample: f64,
     /// Seed of the item vectors and the next-item model (the same seed gives the same vectors
     /// on any number of threads).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = crate::index::embedding::EmbeddingParams::default().seed)]
     pub embedding_seed: u64,
     /// Similar items kept per item.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = crate::index::embedding::EmbeddingParams::default().similar)]
     pub similar_items: usize,
     /// Leave out the next-item model (trained beside the item vectors; its score of a
     /// candidate is a ranker feature).
@@ -287,19 +287,19 @@ pub struct TrainArgs {
     #[arg(long, default_value = "auto")]
     pub days: String,
     /// Seed of the split, the parts and LightGBM.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = crate::training::TrainConfig::default().seed)]
     pub seed: u64,
     /// Most trees per ranker (early stopping usually ends sooner).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = crate::training::TrainConfig::default().booster.max_trees)]
     pub max_trees: u32,
     /// LightGBM learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = crate::training::TrainConfig::default().booster.learning_rate)]
     pub learning_rate: f64,
     /// LightGBM leaves per tree.
-    #[arg(long, default_value_t = 31)]
+    #[arg(long, default_value_t = crate::training::TrainConfig::default().booster.num_leaves)]
     pub num_leaves: u32,
     /// Deepest split of a tree (bounds the cost of scoring a candidate).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = crate::training::TrainConfig::default().booster.max_depth)]
     pub max_depth: u32,
     /// Learning objective: binary, lambdarank, or best (fit both, keep per target the one
     /// with the higher validation Recall@20).
@@ -316,7 +316,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "auto")]
     pub cuts: String,
     /// Share of negative training rows kept (positives are always kept).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = crate::training::TrainConfig::default().negative_rate)]
     pub negative_rate: f64,
     /// Validation sessions at most (early stopping and the choice of objective keep every
     /// candidate row of theirs; the rest of the 10 % train).

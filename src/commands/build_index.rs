@@ -223,3 +223,46 @@ fn pair_counts(index: &Index) -> String {
         .collect();
     format!("pairs: {}", counts.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+    use crate::index::IndexParams;
+    use crate::index::embedding::next::{self, NextItemParams};
+    use crate::index::embedding::{self, EmbeddingParams};
+
+    /// `build-index` without flags indexes with the library's default parameters (the
+    /// `auto` choices resolved for the input's size): the help's defaults and the behaviour
+    /// cannot drift apart.
+    #[test]
+    fn the_flags_defaults_are_the_librarys() {
+        let cli = Cli::try_parse_from([
+            "otto-rec",
+            "build-index",
+            "--input",
+            "x",
+            "--model-dir",
+            "m",
+        ])
+        .unwrap();
+        let Command::BuildIndex(args) = cli.command else {
+            panic!("not build-index")
+        };
+        for events in [1_000_000, embedding::AUTO_MAX_EVENTS + 1] {
+            let expected = IndexParams {
+                embedding: embedding::auto_enabled(events).then(|| EmbeddingParams {
+                    epochs: embedding::auto_epochs(events),
+                    next_item: Some(NextItemParams {
+                        epochs: next::auto_epochs(events),
+                        ..NextItemParams::default()
+                    }),
+                    ..EmbeddingParams::default()
+                }),
+                ..IndexParams::default()
+            };
+            assert_eq!(args.params(events).unwrap(), expected, "{events} events");
+        }
+    }
+}

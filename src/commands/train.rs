@@ -234,3 +234,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+    use crate::training::TrainConfig;
+
+    /// `train` without flags trains as the library's default configuration: the help's
+    /// defaults and the behaviour cannot drift apart.
+    #[test]
+    fn the_flags_defaults_are_the_librarys() {
+        let cli =
+            Cli::try_parse_from(["otto-rec", "train", "--input", "x", "--model-dir", "m"]).unwrap();
+        let Command::Train(args) = cli.command else {
+            panic!("not train")
+        };
+        assert_eq!(args.config().unwrap(), TrainConfig::default());
+    }
+}

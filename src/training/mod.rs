@@ -22,8 +22,9 @@ pub mod rows;
 use std::time::Instant;
 
 pub use self::config::{
-    AUTO_DAYS, AUTO_FOLDS_SESSIONS, BoosterParams, ConfigError, DEFAULT_EARLY_EXIT, MAX_AUTO_FOLDS,
-    Objective, ObjectiveChoice, SMALL_LOG_CUTS, TrainConfig, auto_cuts, auto_days, auto_folds,
+    AUTO_DAYS, AUTO_FOLDS_SESSIONS, BoosterParams, ConfigError, DEFAULT_EARLY_EXIT,
+    DEFAULT_NEGATIVE_RATE, MAX_AUTO_FOLDS, Objective, ObjectiveChoice, SMALL_LOG_CUTS, TrainConfig,
+    auto_cuts, auto_days, auto_folds,
 };
 use self::fit::fit_rankers;
 use self::periods::{Plan, label_earlier_periods, label_last_period};
