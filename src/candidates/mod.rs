@@ -7,15 +7,24 @@
 //! per table, the co-visitation weights aggregated over the history — and is what the
 //! features read, so a candidate's features cost a few lookups.
 
+mod aggregate;
+mod covisit;
+mod knn;
+
 use rustc_hash::FxHashMap;
 
+use self::aggregate::AidSlots;
+pub use self::aggregate::TableAgg;
+pub use self::covisit::CovisitAgg;
+use self::covisit::{aggregate_rows, aggregate_rows_marked};
+pub use self::knn::KnnAgg;
+use self::knn::score_neighbours;
 use crate::domain::{
-    BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, best_first, recency_weight,
-    unique_newest_first,
+    BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, recency_weight, unique_newest_first,
 };
 use crate::index::embedding::dot;
-use crate::index::sessions::{Neighbour, SessionIndex};
-use crate::index::{CovisitTable, Index, NUM_TABLES, TableKind};
+use crate::index::sessions::Neighbour;
+use crate::index::{Index, NUM_TABLES, TableKind};
 
 /// Where a candidate came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,23 +174,6 @@ pub struct Interaction {
     pub type_weighted: f32,
 }
 
-/// A candidate's co-visitation weights from the history in one table.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct CovisitAgg {
-    /// Σ weight over history aids that list it.
-    pub sum: f32,
-    /// Largest weight from one history aid.
-    pub max: f32,
-    /// History aids that list it.
-    pub count: u16,
-    /// Σ weight / (1 + position of the history aid).
-    pub recency_sum: f32,
-    /// Weight from the session's most recent distinct aids (newest first).
-    pub from_recent: [f32; RECENT_SOURCES],
-    /// Weight from the session's most interacted aid.
-    pub from_top: f32,
-}
-
 /// Most recent distinct aids whose own weights are features.
 pub const RECENT_SOURCES: usize = 3;
 /// Most recent distinct aids in the session's mean vector and its "max cosine to a recent
@@ -205,149 +197,6 @@ pub struct SessionVectors<'a> {
     pub next: Option<Vec<f32>>,
 }
 
-/// A candidate's score from the session's similar past sessions.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct KnnAgg {
-    /// Σ over the neighbours that hold it of `similarity · decay · (1 + w · idf)`.
-    pub score: f32,
-    /// The largest single neighbour's term.
-    pub best: f32,
-    /// Neighbours that hold it.
-    pub neighbours: u16,
-    /// Σ of the terms, each over 1 + its distance in the neighbour session from the shared
-    /// query item (STAN's sequence weighting: items next to the match count most).
-    pub adjacent: f32,
-    /// Σ of the terms where it came after the shared query item in the neighbour session.
-    pub after: f32,
-}
-
-/// Positions of aids in a list, by open addressing: a power-of-two table of (aid,
-/// position + 1) pairs at most half full, probed linearly from a multiplicative hash. Built
-/// once per session and source and never shrunk, it does one probe where a general map
-/// does a group search, and its pairs sit together in one allocation.
-#[derive(Clone, Debug, Default)]
-struct AidSlots {
-    /// (aid, position + 1); position + 1 = 0 marks a free slot (every aid, u32::MAX
-    /// included, is a key; positions stay below the table's length).
-    table: Vec<(u32, u32)>,
-    /// 32 − log2(table length): the hash's top bits index the table.
-    shift: u32,
-}
-
-impl AidSlots {
-    /// Room for `n` aids without growing.
-    fn with_capacity(n: usize) -> Self {
-        let len = (2 * n).max(8).next_power_of_two();
-        AidSlots {
-            table: vec![(0, 0); len],
-            shift: 32 - len.trailing_zeros(),
-        }
-    }
-
-    #[inline]
-    fn home(&self, aid: u32) -> usize {
-        (aid.wrapping_mul(0x9E37_79B1) >> self.shift) as usize
-    }
-
-    /// Where `aid` is: `Ok(its position)`, or `Err(the free slot it would take)`. The
-    /// table must not be empty.
-    #[inline(always)]
-    fn find(&self, aid: u32) -> Result<u32, usize> {
-        let mask = self.table.len() - 1;
-        let mut i = self.home(aid);
-        loop {
-            let (k, v) = self.table[i];
-            if v == 0 {
-                return Err(i);
-            }
-            if k == aid {
-                return Ok(v - 1);
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    /// The position of `aid`, if it has one.
-    #[inline]
-    fn get(&self, aid: u32) -> Option<u32> {
-        if self.table.is_empty() {
-            return None;
-        }
-        self.find(aid).ok()
-    }
-
-    /// The position of `aid`, given `next` (and the table grown) if it has none; and
-    /// whether it is new.
-    #[inline(always)]
-    fn get_or_insert(&mut self, aid: u32, next: u32) -> (u32, bool) {
-        if 2 * (next as usize + 1) > self.table.len() {
-            self.grow();
-        }
-        match self.find(aid) {
-            Ok(position) => (position, false),
-            Err(slot) => {
-                self.table[slot] = (aid, next + 1);
-                (next, true)
-            }
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self) {
-        let old = std::mem::take(&mut self.table);
-        *self = AidSlots::with_capacity(old.len().max(4));
-        for (k, v) in old.into_iter().filter(|&(_, v)| v != 0) {
-            self.get_or_insert(k, v - 1);
-        }
-    }
-}
-
-/// One source's aggregates by candidate aid (a table's weights, by default), kept in
-/// first-seen order (for deterministic iteration) with a map from aid to position.
-#[derive(Clone, Debug, Default)]
-pub struct TableAgg<A = CovisitAgg> {
-    aggs: Vec<(u32, A)>,
-    slot: AidSlots,
-}
-
-impl<A: Default> TableAgg<A> {
-    /// Room for `n` distinct aids, so neither the map nor the list grows while filled.
-    fn with_capacity(n: usize) -> Self {
-        TableAgg {
-            aggs: Vec::with_capacity(n),
-            slot: AidSlots::with_capacity(n),
-        }
-    }
-
-    /// The aggregate of `aid`, if a source listed it.
-    pub fn get(&self, aid: u32) -> Option<&A> {
-        self.slot.get(aid).map(|i| &self.aggs[i as usize].1)
-    }
-
-    fn get_mut(&mut self, aid: u32) -> Option<&mut A> {
-        self.slot.get(aid).map(|i| &mut self.aggs[i as usize].1)
-    }
-
-    /// The aggregate of `aid`, added empty if it is new.
-    #[inline]
-    fn entry(&mut self, aid: u32) -> &mut A {
-        let (i, new) = self.slot.get_or_insert(aid, self.aggs.len() as u32);
-        if new {
-            self.aggs.push((aid, A::default()));
-        }
-        &mut self.aggs[i as usize].1
-    }
-
-    /// The `n` aids of highest `key`, best first; ties keep first-seen order.
-    pub fn best(&self, n: usize, key: impl Fn(&A) -> f32) -> Vec<u32> {
-        best_first(self.aggs.iter().map(|(_, agg)| key(agg)), n)
-            .into_iter()
-            .map(|i| self.aggs[i as usize].0)
-            .collect()
-    }
-}
-
 /// Everything computed once per session.
 #[derive(Clone, Debug)]
 pub struct SessionContext<'a> {
@@ -358,13 +207,13 @@ pub struct SessionContext<'a> {
     /// The aid with the highest recency- and type-weighted score.
     pub top_aid: Option<u32>,
     /// Per table, in [`TableKind`] order.
-    pub covisit: [TableAgg; NUM_TABLES],
+    pub covisit: [TableAgg<CovisitAgg>; NUM_TABLES],
     /// Time of the session's last order, if any: a checkout empties the cart.
     pub last_order_ts: Option<u32>,
     /// Distinct aids carted after the last order (the open cart).
     pub open_cart: usize,
     /// Similar items of the most recent aids, aggregated like a table's neighbours.
-    pub similar: TableAgg,
+    pub similar: TableAgg<CovisitAgg>,
     /// The session's vectors (empty without embeddings).
     pub vectors: SessionVectors<'a>,
     /// Items of similar past sessions and their scores.
@@ -373,97 +222,6 @@ pub struct SessionContext<'a> {
     pub neighbours: Vec<Neighbour>,
     /// The best kNN score of an item (0: none).
     pub knn_top: f32,
-}
-
-/// Aggregates the rows of `sources` (newest first) in `table`.
-fn aggregate_rows(table: &CovisitTable, sources: &[u32]) -> TableAgg {
-    aggregate_rows_marked(table, sources, 0, None)
-}
-
-/// [`aggregate_rows`], also recording in the same pass each neighbour's weight from the
-/// first `recent` sources (`from_recent`) and from source number `top` (`from_top`).
-fn aggregate_rows_marked(
-    table: &CovisitTable,
-    sources: &[u32],
-    recent: usize,
-    top: Option<usize>,
-) -> TableAgg {
-    // Sized for every neighbour distinct, so the map never grows while it is filled.
-    let pairs: usize = sources.iter().map(|&h| table.neighbors(h).len()).sum();
-    let mut agg: TableAgg = TableAgg::with_capacity(pairs);
-    for (p, &h) in sources.iter().enumerate() {
-        let (ys, ws) = table.row(h);
-        let (is_recent, is_top) = (p < recent, top == Some(p));
-        for (&y, &w) in ys.iter().zip(ws) {
-            let a = agg.entry(y);
-            a.sum += w;
-            a.max = a.max.max(w);
-            a.count += 1;
-            a.recency_sum += w / (1 + p) as f32;
-            if is_recent {
-                a.from_recent[p] = w;
-            }
-            if is_top {
-                a.from_top = w;
-            }
-        }
-    }
-    agg
-}
-
-/// Neighbours ahead of the one being scored whose items are already being fetched.
-const NEIGHBOURS_AHEAD: usize = 4;
-
-/// Scores the items of `neighbours` (V-SKNN): each neighbour adds `similarity · decay ·
-/// (1 + idf_weight · idf)` to each of its items, where `decay = 1 / (1 + step)` favours
-/// neighbours that share the session's most recent items. `query` is the query the
-/// neighbours were found for: `query[step]` is the match whose place in the neighbour
-/// session the sequence-aware sums measure from.
-fn score_neighbours(
-    sessions: &SessionIndex,
-    query: &[u32],
-    neighbours: &[Neighbour],
-    idf_weight: f32,
-) -> TableAgg<KnnAgg> {
-    // The neighbours' items are scattered over the index: where each neighbour's items
-    // are is fetched for all at once, the items a few neighbours ahead of the one scored
-    // (all at once, they would be more lines than the core keeps in flight).
-    neighbours
-        .iter()
-        .for_each(|n| sessions.prefetch_offsets(n.session));
-    neighbours
-        .iter()
-        .take(NEIGHBOURS_AHEAD)
-        .for_each(|n| sessions.prefetch_items(n.session));
-    let size: usize = neighbours
-        .iter()
-        .map(|n| sessions.items_of(n.session).len())
-        .sum();
-    let mut agg = TableAgg::<KnnAgg>::with_capacity(size);
-    for (i, n) in neighbours.iter().enumerate() {
-        if let Some(ahead) = neighbours.get(i + NEIGHBOURS_AHEAD) {
-            sessions.prefetch_items(ahead.session);
-        }
-        let base = n.similarity / (1 + n.step as u32) as f32;
-        let items = sessions.items_of(n.session);
-        // Items are newest first: those before the match came after it.
-        let matched = query
-            .get(n.step as usize)
-            .and_then(|q| items.iter().position(|i| i == q))
-            .unwrap_or(items.len());
-        for (p, &item) in items.iter().enumerate() {
-            let w = base * (1.0 + idf_weight * sessions.idf(item));
-            let a = agg.entry(item);
-            a.score += w;
-            a.best = a.best.max(w);
-            a.neighbours += 1;
-            a.adjacent += w / (1 + p.abs_diff(matched)) as f32;
-            if p < matched {
-                a.after += w;
-            }
-        }
-    }
-    agg
 }
 
 impl<'a> SessionContext<'a> {
@@ -766,30 +524,6 @@ mod tests {
             embeddings: None,
             sessions: None,
         }
-    }
-
-    #[test]
-    fn aid_slots_agree_with_a_map_through_growth() {
-        // Sized for 4, filled with 1,000 aids (multiples of 1024 share their low bits, the
-        // rest are spread): every aid keeps its first position, absent aids are absent.
-        let mut slots = AidSlots::with_capacity(4);
-        let mut map = FxHashMap::default();
-        // The top of u32 is an aid like any other.
-        let aids = (0..500u32)
-            .map(|i| i * 1024)
-            .chain((0..500).map(|i| i * 7 + 3))
-            .chain([u32::MAX, 0, u32::MAX - 1]);
-        for (next, aid) in aids.enumerate() {
-            let (got, new) = slots.get_or_insert(aid, next as u32);
-            let want = *map.entry(aid).or_insert(next as u32);
-            assert_eq!((got, new), (want, want == next as u32), "aid {aid}");
-        }
-        for aid in (0..10_000u32).chain(u32::MAX - 3..=u32::MAX) {
-            assert_eq!(slots.get(aid), map.get(&aid).copied(), "aid {aid}");
-        }
-        assert_eq!(AidSlots::default().get(7), None);
-        assert_eq!(AidSlots::with_capacity(4).get(u32::MAX), None);
-        assert!(slots.table.len() >= 2 * map.len());
     }
 
     #[test]

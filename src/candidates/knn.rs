@@ -1,0 +1,76 @@
+//! The session-kNN source (V-SKNN with STAN's sequence weights): the items of the
+//! session's most similar past sessions, scored.
+
+use super::aggregate::TableAgg;
+use crate::index::sessions::{Neighbour, SessionIndex};
+
+/// A candidate's score from the session's similar past sessions.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KnnAgg {
+    /// Σ over the neighbours that hold it of `similarity · decay · (1 + w · idf)`.
+    pub score: f32,
+    /// The largest single neighbour's term.
+    pub best: f32,
+    /// Neighbours that hold it.
+    pub neighbours: u16,
+    /// Σ of the terms, each over 1 + its distance in the neighbour session from the shared
+    /// query item (STAN's sequence weighting: items next to the match count most).
+    pub adjacent: f32,
+    /// Σ of the terms where it came after the shared query item in the neighbour session.
+    pub after: f32,
+}
+
+/// Neighbours ahead of the one being scored whose items are already being fetched.
+const NEIGHBOURS_AHEAD: usize = 4;
+
+/// Scores the items of `neighbours` (V-SKNN): each neighbour adds `similarity · decay ·
+/// (1 + idf_weight · idf)` to each of its items, where `decay = 1 / (1 + step)` favours
+/// neighbours that share the session's most recent items. `query` is the query the
+/// neighbours were found for: `query[step]` is the match whose place in the neighbour
+/// session the sequence-aware sums measure from.
+pub(super) fn score_neighbours(
+    sessions: &SessionIndex,
+    query: &[u32],
+    neighbours: &[Neighbour],
+    idf_weight: f32,
+) -> TableAgg<KnnAgg> {
+    // The neighbours' items are scattered over the index: where each neighbour's items
+    // are is fetched for all at once, the items a few neighbours ahead of the one scored
+    // (all at once, they would be more lines than the core keeps in flight).
+    neighbours
+        .iter()
+        .for_each(|n| sessions.prefetch_offsets(n.session));
+    neighbours
+        .iter()
+        .take(NEIGHBOURS_AHEAD)
+        .for_each(|n| sessions.prefetch_items(n.session));
+    let size: usize = neighbours
+        .iter()
+        .map(|n| sessions.items_of(n.session).len())
+        .sum();
+    let mut agg = TableAgg::<KnnAgg>::with_capacity(size);
+    for (i, n) in neighbours.iter().enumerate() {
+        if let Some(ahead) = neighbours.get(i + NEIGHBOURS_AHEAD) {
+            sessions.prefetch_items(ahead.session);
+        }
+        let base = n.similarity / (1 + n.step as u32) as f32;
+        let items = sessions.items_of(n.session);
+        // Items are newest first: those before the match came after it.
+        let matched = query
+            .get(n.step as usize)
+            .and_then(|q| items.iter().position(|i| i == q))
+            .unwrap_or(items.len());
+        for (p, &item) in items.iter().enumerate() {
+            let w = base * (1.0 + idf_weight * sessions.idf(item));
+            let a = agg.entry(item);
+            a.score += w;
+            a.best = a.best.max(w);
+            a.neighbours += 1;
+            a.adjacent += w / (1 + p.abs_diff(matched)) as f32;
+            if p < matched {
+                a.after += w;
+            }
+        }
+    }
+    agg
+}
