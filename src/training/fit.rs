@@ -79,10 +79,17 @@ pub(super) fn fit_rankers(
     })
 }
 
-/// Fits the ranker of one target with each objective the configuration asks for and keeps
-/// the one with the higher validation Recall@20. The rows are binned once for every
-/// objective, and the f32 training rows are freed as soon as LightGBM holds its binned
-/// copy (a quarter of their size).
+/// Trees each objective is fitted to before [`ObjectiveChoice::Best`] chooses one: the
+/// objective with the higher validation Recall@20 at this point is fitted on to its end, the
+/// other is dropped. On Diginetica and the generated worlds the choice equals the one made
+/// after fitting both to completion, for 0.5–0.6 of the trees (BENCHMARKS.md, "Choosing the
+/// objective early").
+pub const OBJECTIVE_PROBE_TREES: u32 = 50;
+
+/// Fits the ranker of one target with the objective the configuration asks for, or with
+/// both for [`OBJECTIVE_PROBE_TREES`] trees and then only the better on validation
+/// Recall@20. The rows are binned once for every objective, and the f32 training rows are
+/// freed as soon as LightGBM holds its binned copy (a quarter of their size).
 #[cfg(feature = "train")]
 fn fit_target(
     mut data: ObjectiveRows,
@@ -90,10 +97,7 @@ fn fit_target(
     config: &TrainConfig,
     progress: &dyn Progress,
 ) -> Result<(String, TreeModel, TargetReport)> {
-    let objectives: &[Objective] = match &config.objective {
-        ObjectiveChoice::Only(o) => std::slice::from_ref(o),
-        ObjectiveChoice::Best => &[Objective::Binary, Objective::Lambdarank],
-    };
+    let lightgbm = |e: LightgbmError| Error::Lightgbm(e.0);
     let started = Instant::now();
     let mut report = TargetReport {
         rows: data.train.len(),
@@ -107,32 +111,79 @@ fn fit_target(
         data.train.positives(),
         data.valid.len()
     );
-    let sets = Binned::new(&data.train, &data.valid).map_err(|e| Error::Lightgbm(e.0))?;
+    let sets = Binned::new(&data.train, &data.valid).map_err(lightgbm)?;
     data.train = Selection::default();
-    let mut best: Option<(f64, String, TreeModel)> = None;
+    let params = &config.booster;
     let mut scores = Vec::new();
-    for &objective in objectives {
-        let text = sets
-            .fit(&config.booster, objective, target, progress)
-            .map_err(|e| Error::Lightgbm(e.0))?;
-        let model = TreeModel::parse(&text)
+    let mut recall_of = |text: &str| -> Result<(f64, TreeModel)> {
+        let model = TreeModel::parse(text)
             .map_err(|e| Error::Lightgbm(format!("reading back the trained model: {e}")))?;
         model.score_rows(&data.valid.rows, &mut scores);
-        let recall = ranked_recall(&data.valid, &scores, data.valid_truth);
-        log::info!(
-            "{} ranker, {}: {} trees, validation Recall@20 {recall:.4}",
-            target.name(),
-            objective.name(),
-            model.num_trees()
-        );
-        report
-            .validation_recall
-            .insert(objective.name().to_string(), recall);
-        if best.as_ref().is_none_or(|(r, _, _)| recall > *r) {
-            best = Some((recall, text, model));
+        Ok((ranked_recall(&data.valid, &scores, data.valid_truth), model))
+    };
+    let mut run = match config.objective {
+        ObjectiveChoice::Only(objective) => Run::new(&sets, params, objective).map_err(lightgbm)?,
+        ObjectiveChoice::Best => {
+            let probe = OBJECTIVE_PROBE_TREES.min(params.max_trees);
+            progress.stage(
+                &format!(
+                    "training the {} ranker (binary and lambdarank, {probe} trees each)",
+                    target.name()
+                ),
+                2 * probe as u64,
+                Unit::Items,
+            );
+            let mut runs = Vec::new();
+            for objective in [Objective::Binary, Objective::Lambdarank] {
+                let mut run = Run::new(&sets, params, objective).map_err(lightgbm)?;
+                run.advance(probe, params, progress).map_err(lightgbm)?;
+                let (recall, model) = recall_of(&run.model_text().map_err(lightgbm)?)?;
+                log::info!(
+                    "{} ranker, {} after {} trees: validation Recall@20 {recall:.4}",
+                    target.name(),
+                    objective.name(),
+                    model.num_trees()
+                );
+                report
+                    .validation_recall
+                    .insert(objective.name().to_string(), recall);
+                runs.push((recall, run));
+            }
+            progress.finish();
+            let lambdarank = runs.pop().expect("two runs");
+            let binary = runs.pop().expect("two runs");
+            // Ties keep binary, as the full comparison did.
+            if lambdarank.0 > binary.0 {
+                lambdarank.1
+            } else {
+                binary.1
+            }
         }
-    }
-    let (_, text, model) = best.expect("at least one objective");
+    };
+    progress.stage(
+        &format!(
+            "training the {} ranker ({})",
+            target.name(),
+            run.objective.name()
+        ),
+        params.max_trees as u64,
+        Unit::Items,
+    );
+    progress.advance(run.trees as u64);
+    run.advance(params.max_trees, params, progress)
+        .map_err(lightgbm)?;
+    progress.finish();
+    let text = run.model_text().map_err(lightgbm)?;
+    let (recall, model) = recall_of(&text)?;
+    log::info!(
+        "{} ranker, {}: {} trees, validation Recall@20 {recall:.4}",
+        target.name(),
+        run.objective.name(),
+        model.num_trees()
+    );
+    report
+        .validation_recall
+        .insert(run.objective.name().to_string(), recall);
     report.objective = model.objective().to_string();
     report.trees = model.num_trees();
     report.seconds = started.elapsed().as_secs_f64();
@@ -163,16 +214,33 @@ impl Binned {
             valid: valid_set,
         })
     }
+}
 
-    /// Fits one model with early stopping on the validation set; returns it as LightGBM
-    /// text, cut back to its best iteration.
-    fn fit(
-        &self,
+/// One objective's boosting run on a target's datasets, advanced a number of trees at a
+/// time with early stopping: after `early_stopping_rounds` trees without a better
+/// validation metric it stops and removes those trees again. Advancing in steps gives the
+/// same trees as one long run.
+#[cfg(feature = "train")]
+struct Run<'a> {
+    booster: Booster<'a>,
+    objective: Objective,
+    metric: &'static str,
+    higher_is_better: bool,
+    best: Option<f64>,
+    since_best: u32,
+    /// Trees added (before any removal).
+    trees: u32,
+    /// Stopped early, or no tree could be added: nothing more to fit.
+    stopped: bool,
+}
+
+#[cfg(feature = "train")]
+impl<'a> Run<'a> {
+    fn new(
+        sets: &'a Binned,
         params: &BoosterParams,
         objective: Objective,
-        target: EventType,
-        progress: &dyn Progress,
-    ) -> std::result::Result<String, LightgbmError> {
+    ) -> std::result::Result<Self, LightgbmError> {
         let (metric, higher_is_better) = match objective {
             Objective::Binary => ("binary_logloss", false),
             Objective::Lambdarank => ("ndcg", true),
@@ -197,51 +265,62 @@ impl Binned {
             ("num_threads", params.threads.to_string()),
             ("verbose", "-1".into()),
         ]);
-        let mut booster = Booster::new(&self.train, &self.valid, &booster_params)?;
+        Ok(Run {
+            booster: Booster::new(&sets.train, &sets.valid, &booster_params)?,
+            objective,
+            metric,
+            higher_is_better,
+            best: None,
+            since_best: 0,
+            trees: 0,
+            stopped: false,
+        })
+    }
 
-        progress.stage(
-            &format!(
-                "training the {} ranker ({})",
-                target.name(),
-                objective.name()
-            ),
-            params.max_trees as u64,
-            Unit::Items,
-        );
-        // Early stopping: stop after `early_stopping_rounds` trees without a better validation
-        // metric, and remove those trees again.
-        let mut best: Option<f64> = None;
-        let mut since_best = 0u32;
-        for _ in 0..params.max_trees {
-            if !booster.update()? {
+    /// Adds trees until `until` have been added, the run stops early, or no tree can be
+    /// added.
+    fn advance(
+        &mut self,
+        until: u32,
+        params: &BoosterParams,
+        progress: &dyn Progress,
+    ) -> std::result::Result<(), LightgbmError> {
+        while !self.stopped && self.trees < until.min(params.max_trees) {
+            if !self.booster.update()? {
+                self.stopped = true;
                 break;
             }
-            let value = booster.validation_metrics()?.first().copied();
+            self.trees += 1;
+            let value = self.booster.validation_metrics()?.first().copied();
             progress.advance(1);
             let Some(value) = value else { continue };
-            progress.status(&format!("validation {metric} {value:.5}"));
-            let better = best.is_none_or(|b| {
-                if higher_is_better {
+            progress.status(&format!("validation {} {value:.5}", self.metric));
+            let better = self.best.is_none_or(|b| {
+                if self.higher_is_better {
                     value > b
                 } else {
                     value < b
                 }
             });
             if better {
-                best = Some(value);
-                since_best = 0;
+                self.best = Some(value);
+                self.since_best = 0;
             } else {
-                since_best += 1;
-                if since_best >= params.early_stopping_rounds {
-                    for _ in 0..since_best {
-                        booster.rollback()?;
+                self.since_best += 1;
+                if self.since_best >= params.early_stopping_rounds {
+                    for _ in 0..self.since_best {
+                        self.booster.rollback()?;
                     }
-                    break;
+                    self.stopped = true;
                 }
             }
         }
-        progress.finish();
-        booster.model_text()
+        Ok(())
+    }
+
+    /// The model as it stands, as LightGBM text.
+    fn model_text(&self) -> std::result::Result<String, LightgbmError> {
+        self.booster.model_text()
     }
 }
 

@@ -14,7 +14,7 @@
 //!    the rankers, into a [`TrainReport`] (`report`).
 
 mod config;
-mod fit;
+pub mod fit;
 mod periods;
 mod report;
 pub mod rows;

@@ -58,7 +58,9 @@ pub struct HoldoutRecall {
 pub struct TargetReport {
     /// The objective kept.
     pub objective: String,
-    /// Validation Recall@20 of each objective fitted, by name.
+    /// Validation Recall@20 of each objective fitted, by name: the kept one at its end, one
+    /// dropped after [`OBJECTIVE_PROBE_TREES`](super::fit::OBJECTIVE_PROBE_TREES) trees at
+    /// that point.
     pub validation_recall: std::collections::BTreeMap<String, f64>,
     pub trees: usize,
     /// Training rows (after sampling) and positives among them.
