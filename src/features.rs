@@ -1,6 +1,12 @@
 //! The ranker's features for a (session, candidate) pair (docs/architecture.md, "Data flow"), computed by one
-//! function used identically by `train`, `predict` and `serve`. [`FEATURE_NAMES`] defines
-//! the order once; the model files carry the same names and are checked against it.
+//! function used identically by `train`, `predict` and `serve`.
+//!
+//! Each family of features is declared once, by [`family!`]: every feature's name beside
+//! the expression that computes it, so a name and its value cannot drift apart. The
+//! families' name lists, concatenated in row order, are [`FEATURE_NAMES`]; the model files
+//! carry the same names and are checked against it. The per-table co-visitation weights
+//! and the per-source ranks are written in loops over the tables and sources, and tests
+//! check their names against the tables' and sources' own names.
 //!
 //! Families: session (shape and time of the session), session × item (how the session
 //! interacted with the candidate), item (global counts, recent counts and ratios from the
@@ -10,67 +16,166 @@
 //! are NaN, which LightGBM treats as missing.
 
 use crate::candidates::{
-    ABSENT, BUY_VECTORS, Candidate, Interaction, RECENT_SOURCES, RECENT_VECTORS, SessionContext,
+    ABSENT, BUY_VECTORS, Candidate, CovisitAgg, KnnAgg, NUM_SOURCES, RECENT_SOURCES,
+    RECENT_VECTORS, SessionContext,
 };
 use crate::domain::{HOUR, hour_of_day, weekday};
-use crate::index::Index;
 use crate::index::embedding::dots;
+use crate::index::{Index, NUM_TABLES};
 
-/// Feature names, in row order.
-pub const FEATURE_NAMES: [&str; 115] = [
-    // session
-    "session_events",
-    "session_duration_s",
-    "session_distinct_aids",
-    "session_clicks",
-    "session_carts",
-    "session_orders",
-    "session_last_type",
-    "session_hour",
-    "session_weekday",
-    "session_distinct_buys",
-    "session_repeat_share",
-    "session_events_last_hour",
-    "session_seconds_since_previous",
-    "session_open_cart",
-    "session_seconds_since_order",
-    // session × item
-    "item_in_history",
-    "item_session_clicks",
-    "item_session_carts",
-    "item_session_orders",
-    "item_events_since",
-    "item_seconds_since",
-    "item_recency_type_score",
-    "item_type_score",
-    "item_history_position",
-    "item_is_last",
-    "item_is_top",
-    "item_events_since_first",
-    "item_seconds_since_click",
-    "item_seconds_since_cart",
-    "item_seconds_since_order",
-    "item_session_share",
-    "item_in_open_cart",
-    // item
-    "item_clicks_per_million",
-    "item_carts_per_million",
-    "item_orders_per_million",
-    "item_clicks_recent",
-    "item_carts_recent",
-    "item_orders_recent",
-    "item_cart_per_click",
-    "item_order_per_cart",
-    "item_order_per_click",
-    "item_sessions_per_million",
-    "item_weekend_share",
-    "item_mean_hour",
-    "item_clicks_last_day",
-    "item_carts_last_day",
-    "item_orders_last_day",
-    "item_repeat_share",
-    "item_click_trend",
-    // pair: per table, in TableKind order
+/// Declares a family of features: `NAMES`, the names in row order, and a function that
+/// computes the values, each written beside its name. The function runs its `let`
+/// statements, then returns the values as an array as long as `NAMES`.
+macro_rules! family {
+    (
+        $(#[$doc:meta])*
+        $names:ident;
+        fn $fun:ident($($arg:ident: $ty:ty),* $(,)?) {
+            $(let $bind:pat = $init:expr;)*
+        }
+        [$($name:literal => $value:expr),+ $(,)?]
+    ) => {
+        $(#[$doc])*
+        pub const $names: [&str; family!(@count $($name)+)] = [$($name),+];
+
+        #[inline(always)]
+        fn $fun($($arg: $ty),*) -> [f32; family!(@count $($name)+)] {
+            $(let $bind = $init;)*
+            [$($value),+]
+        }
+    };
+    (@count $($name:literal)+) => { <[()]>::len(&[$(family!(@unit $name)),+]) };
+    (@unit $name:literal) => { () };
+}
+
+family! {
+    /// The session family: computed once per session ([`SessionFeatures`]).
+    SESSION_NAMES;
+    fn session_values(ctx: &SessionContext<'_>) {
+        let s = ctx.session;
+        let n = s.len();
+        let counts = s.types.iter().fold([0f32; 3], |mut c, t| {
+            c[t.index()] += 1.0;
+            c
+        });
+        let first = s.ts.first().copied().unwrap_or(0);
+        let last = s.ts.last().copied().unwrap_or(0);
+        // The times are in order, so `last - t` cannot underflow; `t + HOUR` could overflow.
+        let last_hour = s.ts.iter().rev().take_while(|&&t| last - t < HOUR).count();
+    }
+    [
+        "session_events" => n as f32,
+        "session_duration_s" => (last - first) as f32,
+        "session_distinct_aids" => ctx.unique.len() as f32,
+        "session_clicks" => counts[0],
+        "session_carts" => counts[1],
+        "session_orders" => counts[2],
+        "session_last_type" => s.types.last().map_or(f32::NAN, |t| t.index() as f32),
+        "session_hour" => hour_of_day(last) as f32,
+        "session_weekday" => weekday(last) as f32,
+        "session_distinct_buys" => ctx.unique_buys.len() as f32,
+        "session_repeat_share" => if n == 0 { 0.0 } else { 1.0 - ctx.unique.len() as f32 / n as f32 },
+        "session_events_last_hour" => last_hour as f32,
+        "session_seconds_since_previous" => if n >= 2 { (s.ts[n - 1] - s.ts[n - 2]) as f32 } else { f32::NAN },
+        "session_open_cart" => ctx.open_cart as f32,
+        "session_seconds_since_order" => ctx.last_order_ts.map_or(f32::NAN, |t| (last - t) as f32),
+    ]
+}
+
+family! {
+    /// How the session interacted with the candidate (zeros and NaNs when it did not).
+    SESSION_ITEM_NAMES;
+    fn session_item_values(ctx: &SessionContext<'_>, aid: u32) {
+        let n = ctx.session.len();
+        let last_ts = ctx.session.ts.last().copied().unwrap_or(0);
+        let since = |ts: u32| if ts == 0 { f32::NAN } else { (last_ts - ts) as f32 };
+        let seen = ctx.interactions.get(&aid);
+        let count = |t: usize| seen.map_or(0.0, |i| i.counts[t] as f32);
+    }
+    [
+        "item_in_history" => seen.map_or(0.0, |_| 1.0),
+        "item_session_clicks" => count(0),
+        "item_session_carts" => count(1),
+        "item_session_orders" => count(2),
+        "item_events_since" => seen.map_or(f32::NAN, |i| i.events_since as f32),
+        "item_seconds_since" => seen.map_or(f32::NAN, |i| (last_ts - i.last_ts) as f32),
+        "item_recency_type_score" => seen.map_or(0.0, |i| i.weighted),
+        "item_type_score" => seen.map_or(0.0, |i| i.type_weighted),
+        "item_history_position" => seen.map_or(f32::NAN, |i| i.position as f32),
+        "item_is_last" => seen.map_or(0.0, |_| (ctx.session.aids.last() == Some(&aid)) as u8 as f32),
+        "item_is_top" => seen.map_or(0.0, |_| (ctx.top_aid == Some(aid)) as u8 as f32),
+        "item_events_since_first" => seen.map_or(f32::NAN, |i| i.events_since_first as f32),
+        "item_seconds_since_click" => seen.map_or(f32::NAN, |i| since(i.last_ts_by_type[0])),
+        "item_seconds_since_cart" => seen.map_or(f32::NAN, |i| since(i.last_ts_by_type[1])),
+        "item_seconds_since_order" => seen.map_or(f32::NAN, |i| since(i.last_ts_by_type[2])),
+        "item_session_share" => seen.map_or(0.0, |i| {
+            i.counts.iter().map(|&c| c as f32).sum::<f32>() / n.max(1) as f32
+        }),
+        "item_in_open_cart" => seen.map_or(0.0, |i| ctx.in_open_cart(i.last_ts_by_type[1]) as u8 as f32),
+    ]
+}
+
+fn ratio(a: u32, b: u32) -> f32 {
+    a as f32 / (b as f32 + 1.0)
+}
+
+family! {
+    /// The candidate's own statistics in the index.
+    ITEM_NAMES;
+    fn item_values(index: &Index, aid: u32) {
+        let stats = &index.stats;
+        let [clicks, carts, orders] = stats.counts(aid);
+        let recent = stats.recent(aid);
+        let day = stats.last_day(aid);
+        let item = stats.get(aid);
+        let sessions = item.map_or(0, |r| r.sessions);
+        let rates = stats.rates(aid);
+    }
+    [
+        "item_clicks_per_million" => rates[0],
+        "item_carts_per_million" => rates[1],
+        "item_orders_per_million" => rates[2],
+        "item_clicks_recent" => recent[0] as f32,
+        "item_carts_recent" => recent[1] as f32,
+        "item_orders_recent" => recent[2] as f32,
+        "item_cart_per_click" => ratio(carts, clicks),
+        "item_order_per_cart" => ratio(orders, carts),
+        "item_order_per_click" => ratio(orders, clicks),
+        "item_sessions_per_million" => rates[3],
+        "item_weekend_share" => item.map_or(f32::NAN, |r| r.weekend_share),
+        "item_mean_hour" => item.map_or(f32::NAN, |r| r.mean_hour),
+        "item_clicks_last_day" => day[0] as f32,
+        "item_carts_last_day" => day[1] as f32,
+        "item_orders_last_day" => day[2] as f32,
+        "item_repeat_share" => ratio(item.map_or(0, |r| r.repeat_sessions), sessions),
+        "item_click_trend" => 7.0 * ratio(day[0], recent[0]),
+    ]
+}
+
+family! {
+    /// The candidate's weights from the history in one co-visitation table; written for
+    /// each table, as `covisit_{table}_{part}` ([`COVISIT_NAMES`]).
+    COVISIT_PARTS;
+    fn covisit_values(c: CovisitAgg) {}
+    [
+        "sum" => c.sum,
+        "max" => c.max,
+        "count" => c.count as f32,
+        "recency_sum" => c.recency_sum,
+        "from_last" => c.from_recent[0],
+        "from_second" => c.from_recent[1],
+        "from_third" => c.from_recent[2],
+        "from_top" => c.from_top,
+    ]
+}
+
+// The co-visitation family writes the weights from the three most recent aids.
+const _: () = assert!(RECENT_SOURCES == 3);
+
+/// The co-visitation family's names: [`COVISIT_PARTS`] for each table, in
+/// [`TableKind`](crate::index::TableKind) order (a test checks them against the tables'
+/// names).
+pub const COVISIT_NAMES: [&str; NUM_TABLES * COVISIT_PARTS.len()] = [
     "covisit_clicks_sum",
     "covisit_clicks_max",
     "covisit_clicks_count",
@@ -111,7 +216,12 @@ pub const FEATURE_NAMES: [&str; 115] = [
     "covisit_next_from_second",
     "covisit_next_from_third",
     "covisit_next_from_top",
-    // candidate sources
+];
+
+/// The candidate's rank in each source, `rank_{source}` in
+/// [`Source::all`](crate::candidates::Source::all) order (NaN where it is absent; a test
+/// checks the names against the sources'), then the number of sources that found it.
+pub const RANK_NAMES: [&str; NUM_SOURCES + 1] = [
     "rank_history",
     "rank_covisit_clicks",
     "rank_covisit_carts_orders",
@@ -123,82 +233,126 @@ pub const FEATURE_NAMES: [&str; 115] = [
     "rank_similar",
     "rank_knn",
     "num_sources",
-    // embeddings (NaN without item vectors)
-    "emb_cos_last",
-    "emb_cos_session",
-    "emb_cos_max_recent",
-    "emb_cos_max_buys",
-    "similar_recency_sum",
-    "similar_count",
-    // similar past sessions (NaN without the session index)
-    "knn_score",
-    "knn_max",
-    "knn_count",
-    "knn_share",
-    "knn_neighbours",
-    "knn_top_similarity",
-    "knn_adjacent",
-    "knn_after_share",
-    // the next-item model (NaN without it)
-    "next_item_score",
 ];
 
-/// Number of features.
-pub const NUM_FEATURES: usize = FEATURE_NAMES.len();
+/// The cosines between the candidate's item vector and the session's: the last aid's, the
+/// mean's, the most recent aids', the buys' (an absent vector is an empty slice, never
+/// read).
+const SESSION_VECTORS: usize = 2 + RECENT_VECTORS + BUY_VECTORS;
 
-/// Features of the session family.
-const SESSION_FEATURES: usize = 15;
+family! {
+    /// What the item vectors say (NaN without item vectors): `cosines` holds the
+    /// candidate's cosines with the session's vectors ([`SESSION_VECTORS`]: last, mean,
+    /// `recent` recent aids, then the buys, `used` in all), `own` whether it has a vector.
+    EMBEDDING_NAMES;
+    fn embedding_values(
+        ctx: &SessionContext<'_>,
+        aid: u32,
+        cosines: &[f32; SESSION_VECTORS],
+        own: bool,
+        recent: usize,
+        used: usize,
+    ) {
+        let v = &ctx.vectors;
+        let cos = |i: usize, present: bool| if present { cosines[i] } else { f32::NAN };
+        let max_cos = |range: std::ops::Range<usize>| {
+            if own && !range.is_empty() {
+                cosines[range].iter().copied().fold(f32::NEG_INFINITY, f32::max)
+            } else {
+                f32::NAN
+            }
+        };
+        let similar = ctx.similar.get(aid).copied().unwrap_or_default();
+    }
+    [
+        "emb_cos_last" => cos(0, v.last.is_some()),
+        "emb_cos_session" => cos(1, v.mean.is_some()),
+        "emb_cos_max_recent" => max_cos(2..2 + recent),
+        "emb_cos_max_buys" => max_cos(2 + recent..used),
+        "similar_recency_sum" => similar.recency_sum,
+        "similar_count" => similar.count as f32,
+    ]
+}
+
+family! {
+    /// The candidate among the items of the session's similar past sessions (NaN without
+    /// the session index).
+    KNN_NAMES;
+    fn knn_values(ctx: &SessionContext<'_>, knn: KnnAgg) {}
+    [
+        "knn_score" => knn.score,
+        "knn_max" => knn.best,
+        "knn_count" => knn.neighbours as f32,
+        "knn_share" => if ctx.knn_top > 0.0 { knn.score / ctx.knn_top } else { 0.0 },
+        "knn_neighbours" => ctx.neighbours.len() as f32,
+        "knn_top_similarity" => ctx.neighbours.first().map_or(0.0, |n| n.similarity),
+        "knn_adjacent" => knn.adjacent,
+        "knn_after_share" => if knn.score > 0.0 { knn.after / knn.score } else { 0.0 },
+    ]
+}
+
+family! {
+    /// The next-item model's score of the candidate after the session (NaN without it).
+    NEXT_ITEM_NAMES;
+    fn next_item_values(index: &Index, ctx: &SessionContext<'_>, aid: u32) {
+        let next = index.embeddings.as_ref().and_then(|e| e.next.as_ref());
+    }
+    [
+        "next_item_score" => next
+            .zip(ctx.vectors.next.as_deref())
+            .and_then(|(m, h)| m.score(h, aid))
+            .unwrap_or(f32::NAN),
+    ]
+}
+
+/// Number of features.
+pub const NUM_FEATURES: usize = SESSION_NAMES.len()
+    + SESSION_ITEM_NAMES.len()
+    + ITEM_NAMES.len()
+    + COVISIT_NAMES.len()
+    + RANK_NAMES.len()
+    + EMBEDDING_NAMES.len()
+    + KNN_NAMES.len()
+    + NEXT_ITEM_NAMES.len();
+
+/// Feature names, in row order: the families' names, concatenated.
+pub const FEATURE_NAMES: [&str; NUM_FEATURES] = concat(&[
+    &SESSION_NAMES,
+    &SESSION_ITEM_NAMES,
+    &ITEM_NAMES,
+    &COVISIT_NAMES,
+    &RANK_NAMES,
+    &EMBEDDING_NAMES,
+    &KNN_NAMES,
+    &NEXT_ITEM_NAMES,
+]);
+
+/// `parts` one after the other (at compile time).
+const fn concat<const N: usize>(parts: &[&[&'static str]]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let (mut at, mut p) = (0, 0);
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[at] = parts[p][i];
+            at += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(at == N, "the families do not add up to NUM_FEATURES");
+    out
+}
 
 /// The session-level part, computed once per session.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SessionFeatures([f32; SESSION_FEATURES]);
+pub struct SessionFeatures([f32; SESSION_NAMES.len()]);
 
 impl SessionFeatures {
     /// The session family of `ctx`.
     pub fn new(ctx: &SessionContext<'_>) -> Self {
-        let s = ctx.session;
-        let n = s.len();
-        let mut counts = [0f32; 3];
-        for t in s.types {
-            counts[t.index()] += 1.0;
-        }
-        let (first, last) = (
-            s.ts.first().copied().unwrap_or(0),
-            s.ts.last().copied().unwrap_or(0),
-        );
-        // The times are in order, so `last - t` cannot underflow; `t + HOUR` could overflow.
-        let last_hour = s.ts.iter().rev().take_while(|&&t| last - t < HOUR).count();
-        let previous_gap = if n >= 2 {
-            (s.ts[n - 1] - s.ts[n - 2]) as f32
-        } else {
-            f32::NAN
-        };
-        SessionFeatures([
-            n as f32,
-            (last - first) as f32,
-            ctx.unique.len() as f32,
-            counts[0],
-            counts[1],
-            counts[2],
-            s.types.last().map_or(f32::NAN, |t| t.index() as f32),
-            hour_of_day(last) as f32,
-            weekday(last) as f32,
-            ctx.unique_buys.len() as f32,
-            if n == 0 {
-                0.0
-            } else {
-                1.0 - ctx.unique.len() as f32 / n as f32
-            },
-            last_hour as f32,
-            previous_gap,
-            ctx.open_cart as f32,
-            ctx.last_order_ts.map_or(f32::NAN, |t| (last - t) as f32),
-        ])
+        SessionFeatures(session_values(ctx))
     }
-}
-
-fn ratio(a: u32, b: u32) -> f32 {
-    a as f32 / (b as f32 + 1.0)
 }
 
 /// Candidates ahead of the row being written whose item data is already being fetched.
@@ -226,7 +380,8 @@ pub fn write_rows(
     }
 }
 
-/// Appends the features of `candidate` to `row` (exactly [`NUM_FEATURES`] values).
+/// Appends the features of `candidate` to `row` (exactly [`NUM_FEATURES`] values), family
+/// by family in [`FEATURE_NAMES`] order.
 pub fn write_row(
     index: &Index,
     ctx: &SessionContext<'_>,
@@ -237,98 +392,10 @@ pub fn write_row(
     let start = row.len();
     let aid = candidate.aid;
     row.extend_from_slice(&session.0);
-
-    let n = ctx.session.len();
-    let last_ts = ctx.session.ts.last().copied().unwrap_or(0);
-    let since = |ts: u32| {
-        if ts == 0 {
-            f32::NAN
-        } else {
-            (last_ts - ts) as f32
-        }
-    };
-    match ctx.interactions.get(&aid) {
-        Some(Interaction {
-            counts,
-            events_since,
-            events_since_first,
-            last_ts: seen,
-            last_ts_by_type,
-            position,
-            weighted,
-            type_weighted,
-        }) => row.extend_from_slice(&[
-            1.0,
-            counts[0] as f32,
-            counts[1] as f32,
-            counts[2] as f32,
-            *events_since as f32,
-            (last_ts - seen) as f32,
-            *weighted,
-            *type_weighted,
-            *position as f32,
-            (ctx.session.aids.last() == Some(&aid)) as u8 as f32,
-            (ctx.top_aid == Some(aid)) as u8 as f32,
-            *events_since_first as f32,
-            since(last_ts_by_type[0]),
-            since(last_ts_by_type[1]),
-            since(last_ts_by_type[2]),
-            counts.iter().map(|&c| c as f32).sum::<f32>() / n.max(1) as f32,
-            ctx.in_open_cart(last_ts_by_type[1]) as u8 as f32,
-        ]),
-        None => row.extend_from_slice(&[
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            f32::NAN,
-            f32::NAN,
-            0.0,
-            0.0,
-            f32::NAN,
-            0.0,
-            0.0,
-            f32::NAN,
-            f32::NAN,
-            f32::NAN,
-            f32::NAN,
-            0.0,
-            0.0,
-        ]),
-    }
-
-    let stats = &index.stats;
-    let [clicks, carts, orders] = stats.counts(aid);
-    let recent = stats.recent(aid);
-    let day = stats.last_day(aid);
-    let item = stats.get(aid);
-    let sessions = item.map_or(0, |r| r.sessions);
-    let rates = stats.rates(aid);
-    row.extend_from_slice(&[
-        rates[0],
-        rates[1],
-        rates[2],
-        recent[0] as f32,
-        recent[1] as f32,
-        recent[2] as f32,
-        ratio(carts, clicks),
-        ratio(orders, carts),
-        ratio(orders, clicks),
-        rates[3],
-        item.map_or(f32::NAN, |r| r.weekend_share),
-        item.map_or(f32::NAN, |r| r.mean_hour),
-        day[0] as f32,
-        day[1] as f32,
-        day[2] as f32,
-        ratio(item.map_or(0, |r| r.repeat_sessions), sessions),
-        7.0 * ratio(day[0], recent[0]),
-    ]);
-
+    row.extend_from_slice(&session_item_values(ctx, aid));
+    row.extend_from_slice(&item_values(index, aid));
     for agg in &ctx.covisit {
-        let c = agg.get(aid).copied().unwrap_or_default();
-        row.extend_from_slice(&[c.sum, c.max, c.count as f32, c.recency_sum]);
-        row.extend_from_slice(&c.from_recent[..RECENT_SOURCES]);
-        row.push(c.from_top);
+        row.extend_from_slice(&covisit_values(agg.get(aid).copied().unwrap_or_default()));
     }
     for &rank in &candidate.ranks {
         row.push(if rank == ABSENT {
@@ -344,9 +411,7 @@ pub fn write_row(
         .embeddings
         .as_ref()
         .and_then(|e| e.vectors.vector(aid));
-    // The candidate's cosines to the session's vectors, in one call: the last aid's, the
-    // mean, the recent aids', the buys' (an absent vector is an empty slice, never read).
-    const SESSION_VECTORS: usize = 2 + RECENT_VECTORS + BUY_VECTORS;
+    // The candidate's cosines to the session's vectors, in one call.
     let mut others: [&[f32]; SESSION_VECTORS] = [&[]; SESSION_VECTORS];
     let mut cosines = [f32::NAN; SESSION_VECTORS];
     let (recent, buys) = (v.recent.len(), v.buys.len());
@@ -359,55 +424,24 @@ pub fn write_row(
     if let Some(a) = own {
         dots(a, &others[..used], &mut cosines[..used]);
     }
-    let cos = |i: usize, present: bool| if present { cosines[i] } else { f32::NAN };
-    let max_cos = |range: std::ops::Range<usize>| match own {
-        Some(_) if !range.is_empty() => cosines[range]
-            .iter()
-            .copied()
-            .fold(f32::NEG_INFINITY, f32::max),
-        _ => f32::NAN,
-    };
-    let similar = ctx.similar.get(aid).copied().unwrap_or_default();
-    row.extend_from_slice(&[
-        cos(0, v.last.is_some()),
-        cos(1, v.mean.is_some()),
-        max_cos(2..2 + recent),
-        max_cos(2 + recent..used),
-        similar.recency_sum,
-        similar.count as f32,
-    ]);
+    row.extend_from_slice(&embedding_values(
+        ctx,
+        aid,
+        &cosines,
+        own.is_some(),
+        recent,
+        used,
+    ));
 
     if index.sessions.is_some() {
-        let knn = ctx.knn.get(aid).copied().unwrap_or_default();
-        row.extend_from_slice(&[
-            knn.score,
-            knn.best,
-            knn.neighbours as f32,
-            if ctx.knn_top > 0.0 {
-                knn.score / ctx.knn_top
-            } else {
-                0.0
-            },
-            ctx.neighbours.len() as f32,
-            ctx.neighbours.first().map_or(0.0, |n| n.similarity),
-            knn.adjacent,
-            if knn.score > 0.0 {
-                knn.after / knn.score
-            } else {
-                0.0
-            },
-        ]);
+        row.extend_from_slice(&knn_values(
+            ctx,
+            ctx.knn.get(aid).copied().unwrap_or_default(),
+        ));
     } else {
-        row.extend_from_slice(&[f32::NAN; 8]);
+        row.extend_from_slice(&[f32::NAN; KNN_NAMES.len()]);
     }
-
-    // The next-item model's score of the candidate after the session.
-    let next = index.embeddings.as_ref().and_then(|e| e.next.as_ref());
-    row.push(
-        next.zip(v.next.as_deref())
-            .and_then(|(m, h)| m.score(h, aid))
-            .unwrap_or(f32::NAN),
-    );
+    row.extend_from_slice(&next_item_values(index, ctx, aid));
     debug_assert_eq!(row.len() - start, NUM_FEATURES);
 }
 
@@ -641,16 +675,25 @@ mod tests {
     }
 
     #[test]
-    fn names_are_unique_and_the_table_blocks_follow_the_tables() {
+    fn names_are_unique_and_the_loops_write_the_tables_and_sources_in_order() {
         let mut sorted = FEATURE_NAMES.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), NUM_FEATURES);
-        for kind in crate::index::TableKind::ALL {
-            let sum = format!("covisit_{}_sum", kind.name());
-            let rank = format!("rank_covisit_{}", kind.name());
-            assert!(FEATURE_NAMES.contains(&sum.as_str()), "{sum}");
-            assert!(FEATURE_NAMES.contains(&rank.as_str()), "{rank}");
-        }
+        let covisit: Vec<String> = crate::index::TableKind::ALL
+            .iter()
+            .flat_map(|kind| {
+                COVISIT_PARTS
+                    .iter()
+                    .map(move |part| format!("covisit_{}_{part}", kind.name()))
+            })
+            .collect();
+        assert_eq!(COVISIT_NAMES.to_vec(), covisit);
+        let ranks: Vec<String> = crate::candidates::Source::all()
+            .iter()
+            .map(|source| format!("rank_{}", source.name()))
+            .chain(["num_sources".to_string()])
+            .collect();
+        assert_eq!(RANK_NAMES.to_vec(), ranks);
     }
 }
