@@ -1,9 +1,9 @@
 //! The co-visitation source: each table's neighbours of the session's history, with their
 //! weights aggregated over it.
 
-use super::RECENT_SOURCES;
 use super::aggregate::TableAgg;
-use crate::index::CovisitTable;
+use super::{CandidateConfig, RECENT_SOURCES};
+use crate::index::{CovisitTable, Index, TableKind};
 
 /// A candidate's co-visitation weights from the history in one table.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -56,4 +56,70 @@ pub(super) fn aggregate_rows_marked(
         }
     }
     agg
+}
+
+/// Each table's neighbours of the session's most recent distinct aids (its buys, for
+/// buy2buy), aggregated, with the weights from the most recent aids and the top aid.
+pub(super) fn aggregate_tables(
+    index: &Index,
+    config: &CandidateConfig,
+    unique: &[u32],
+    unique_buys: &[u32],
+    top_aid: Option<u32>,
+) -> [TableAgg<CovisitAgg>; crate::index::NUM_TABLES] {
+    let sources = |kind: TableKind| {
+        let sources = if kind == TableKind::Buy2Buy {
+            unique_buys
+        } else {
+            unique
+        };
+        &sources[..sources.len().min(config.history_for_neighbours)]
+    };
+    // The rows about to be read: where each row is, fetched for every table at once;
+    // the rows themselves one table ahead of the table aggregated.
+    for kind in TableKind::ALL {
+        sources(kind)
+            .iter()
+            .for_each(|&x| index.table(kind).prefetch_offsets(x));
+    }
+    let prefetch_rows = |kind: TableKind| {
+        sources(kind)
+            .iter()
+            .for_each(|&x| index.table(kind).prefetch_row(x));
+    };
+    prefetch_rows(TableKind::ALL[0]);
+    let aggregate = |kind: TableKind| {
+        if let Some(&next) = TableKind::ALL.get(kind as usize + 1) {
+            prefetch_rows(next);
+        }
+        let table = index.table(kind);
+        let rows = sources(kind);
+        // The weights from the most recent aids that lead the rows aggregated (all of
+        // them but for buy2buy, whose rows are the buys'), and from the top aid when its
+        // row is among them, are recorded in the same pass; the others are read again.
+        let recent = rows
+            .iter()
+            .zip(unique)
+            .take(RECENT_SOURCES)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let top = top_aid.and_then(|t| rows.iter().position(|&a| a == t));
+        let mut agg = aggregate_rows_marked(table, rows, recent, top);
+        let mut from = |source: u32, set: &dyn Fn(&mut CovisitAgg, f32)| {
+            let (ys, ws) = table.row(source);
+            for (&y, &w) in ys.iter().zip(ws) {
+                if let Some(a) = agg.get_mut(y) {
+                    set(a, w);
+                }
+            }
+        };
+        for (r, &source) in unique.iter().enumerate().take(RECENT_SOURCES).skip(recent) {
+            from(source, &|a, w| a.from_recent[r] = w);
+        }
+        if let (Some(t), None) = (top_aid, top) {
+            from(t, &|a, w| a.from_top = w);
+        }
+        agg
+    };
+    TableKind::ALL.map(aggregate)
 }

@@ -1,8 +1,59 @@
 //! The session-kNN source (V-SKNN with STAN's sequence weights): the items of the
 //! session's most similar past sessions, scored.
 
+use super::CandidateConfig;
 use super::aggregate::TableAgg;
+use crate::index::Index;
 use crate::index::sessions::{Neighbour, SessionIndex};
+
+/// A session's kNN lookup: the past sessions of its most recent distinct aids.
+pub(super) struct Query<'a> {
+    sessions: &'a SessionIndex,
+    query: &'a [u32],
+}
+
+/// The lookup of a session whose distinct aids are `unique` (newest first), when the index
+/// has a session index and the source is on; where its lists of past sessions are is
+/// fetched at once, so it arrives while the tables are read.
+pub(super) fn query<'a>(
+    index: &'a Index,
+    config: &CandidateConfig,
+    unique: &'a [u32],
+) -> Option<Query<'a>> {
+    match &index.sessions {
+        Some(sessions) if config.knn > 0 => {
+            let query = &unique[..unique.len().min(config.knn_query)];
+            query.iter().for_each(|&q| sessions.prefetch_list_offset(q));
+            Some(Query { sessions, query })
+        }
+        _ => None,
+    }
+}
+
+impl Query<'_> {
+    /// Fetches the heads of the query's lists of past sessions, well before the lookup
+    /// walks them.
+    pub(super) fn prefetch_sessions(&self) {
+        self.query
+            .iter()
+            .for_each(|&q| self.sessions.prefetch_sessions_of(q));
+    }
+
+    /// The most similar past sessions, most similar first, and their items scored.
+    pub(super) fn score(self, config: &CandidateConfig) -> (TableAgg<KnnAgg>, Vec<Neighbour>) {
+        let mut neighbours = Vec::new();
+        self.sessions.neighbours(
+            self.query,
+            config.knn_sample,
+            config.knn_neighbours,
+            &mut neighbours,
+        );
+        (
+            score_neighbours(self.sessions, self.query, &neighbours, config.knn_idf),
+            neighbours,
+        )
+    }
+}
 
 /// A candidate's score from the session's similar past sessions.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -28,7 +79,7 @@ const NEIGHBOURS_AHEAD: usize = 4;
 /// neighbours that share the session's most recent items. `query` is the query the
 /// neighbours were found for: `query[step]` is the match whose place in the neighbour
 /// session the sequence-aware sums measure from.
-pub(super) fn score_neighbours(
+fn score_neighbours(
     sessions: &SessionIndex,
     query: &[u32],
     neighbours: &[Neighbour],

@@ -10,19 +10,17 @@
 mod aggregate;
 mod covisit;
 mod knn;
+mod similar;
 
 use rustc_hash::FxHashMap;
 
 use self::aggregate::AidSlots;
 pub use self::aggregate::TableAgg;
 pub use self::covisit::CovisitAgg;
-use self::covisit::{aggregate_rows, aggregate_rows_marked};
 pub use self::knn::KnnAgg;
-use self::knn::score_neighbours;
 use crate::domain::{
     BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, recency_weight, unique_newest_first,
 };
-use crate::index::embedding::dot;
 use crate::index::sessions::Neighbour;
 use crate::index::{Index, NUM_TABLES, TableKind};
 
@@ -225,166 +223,23 @@ pub struct SessionContext<'a> {
 }
 
 impl<'a> SessionContext<'a> {
-    /// Computes the context of `session` over `index`.
+    /// Computes the context of `session` over `index`: the history, then each source in
+    /// turn (the session-kNN lookup's memory fetched while the tables are read).
     pub fn new(index: &'a Index, session: Session<'a>, config: &CandidateConfig) -> Self {
         let (unique, unique_buys) = unique_newest_first(session);
-        let n = session.len();
-        let mut interactions: FxHashMap<u32, Interaction> =
-            FxHashMap::with_capacity_and_hasher(unique.len(), Default::default());
-        for i in 0..n {
-            let kind = session.types[i];
-            let e = interactions.entry(session.aids[i]).or_insert(Interaction {
-                events_since_first: (n - 1 - i) as u32,
-                ..Interaction::default()
-            });
-            e.counts[kind.index()] = e.counts[kind.index()].saturating_add(1);
-            e.events_since = (n - 1 - i) as u32;
-            e.last_ts = session.ts[i];
-            e.last_ts_by_type[kind.index()] = session.ts[i];
-            let type_weight = EVENT_TYPE_WEIGHTS[kind.index()];
-            e.weighted += (recency_weight(i, n, BUYS_RECENCY) * type_weight as f64) as f32;
-            e.type_weighted += type_weight;
+        let (interactions, top_aid) = interactions(session, &unique);
+        let knn_query = knn::query(index, config, &unique);
+        let covisit = covisit::aggregate_tables(index, config, &unique, &unique_buys, top_aid);
+        if let Some(query) = &knn_query {
+            query.prefetch_sessions();
         }
-        for (p, aid) in unique.iter().enumerate() {
-            if let Some(e) = interactions.get_mut(aid) {
-                e.position = p as u32;
-            }
-        }
-        // Highest weighted score; ties to the more recent aid.
-        let top_aid = unique
-            .iter()
-            .copied()
-            .fold(None::<(u32, f32)>, |best, aid| {
-                let w = interactions[&aid].weighted;
-                match best {
-                    Some((_, bw)) if bw >= w => best,
-                    _ => Some((aid, w)),
-                }
-            })
-            .map(|(aid, _)| aid);
-        let sources = |kind: TableKind| {
-            let sources = if kind == TableKind::Buy2Buy {
-                &unique_buys
-            } else {
-                &unique
-            };
-            &sources[..sources.len().min(config.history_for_neighbours)]
-        };
-        // Where the kNN query's lists of past sessions are, and then (once the tables are
-        // read) their heads, fetched well before the lookup walks them.
-        let knn_query = match &index.sessions {
-            Some(sessions) if config.knn > 0 => {
-                let query = &unique[..unique.len().min(config.knn_query)];
-                query.iter().for_each(|&q| sessions.prefetch_list_offset(q));
-                Some((sessions, query))
-            }
-            _ => None,
-        };
-        // The rows about to be read: where each row is, fetched for every table at once;
-        // the rows themselves one table ahead of the table aggregated.
-        for kind in TableKind::ALL {
-            sources(kind)
-                .iter()
-                .for_each(|&x| index.table(kind).prefetch_offsets(x));
-        }
-        let prefetch_rows = |kind: TableKind| {
-            sources(kind)
-                .iter()
-                .for_each(|&x| index.table(kind).prefetch_row(x));
-        };
-        prefetch_rows(TableKind::ALL[0]);
-        let aggregate = |kind: TableKind| {
-            if let Some(&next) = TableKind::ALL.get(kind as usize + 1) {
-                prefetch_rows(next);
-            }
-            let table = index.table(kind);
-            let rows = sources(kind);
-            // The weights from the most recent aids that lead the rows aggregated (all of
-            // them but for buy2buy, whose rows are the buys'), and from the top aid when its
-            // row is among them, are recorded in the same pass; the others are read again.
-            let recent = rows
-                .iter()
-                .zip(&unique)
-                .take(RECENT_SOURCES)
-                .take_while(|(a, b)| a == b)
-                .count();
-            let top = top_aid.and_then(|t| rows.iter().position(|&a| a == t));
-            let mut agg = aggregate_rows_marked(table, rows, recent, top);
-            let mut from = |source: u32, set: &dyn Fn(&mut CovisitAgg, f32)| {
-                let (ys, ws) = table.row(source);
-                for (&y, &w) in ys.iter().zip(ws) {
-                    if let Some(a) = agg.get_mut(y) {
-                        set(a, w);
-                    }
-                }
-            };
-            for (r, &source) in unique.iter().enumerate().take(RECENT_SOURCES).skip(recent) {
-                from(source, &|a, w| a.from_recent[r] = w);
-            }
-            if let (Some(t), None) = (top_aid, top) {
-                from(t, &|a, w| a.from_top = w);
-            }
-            agg
-        };
-        let covisit = TableKind::ALL.map(aggregate);
-        if let Some((sessions, query)) = knn_query {
-            query.iter().for_each(|&q| sessions.prefetch_sessions_of(q));
-        }
-        let last_order = (0..n).rev().find(|&i| session.types[i] == EventType::Order);
-        let last_order_ts = last_order.map(|i| session.ts[i]);
-        let mut cart: Vec<u32> = (last_order.map_or(0, |i| i + 1)..n)
-            .filter(|&i| session.types[i] == EventType::Cart)
-            .map(|i| session.aids[i])
-            .collect();
-        cart.sort_unstable();
-        cart.dedup();
+        let (last_order_ts, open_cart) = open_cart(session);
         let (similar, vectors) = match &index.embeddings {
-            Some(e) => {
-                let n = unique.len().min(config.similar_history);
-                let similar = aggregate_rows(&e.similar, &unique[..n]);
-                let v = &e.vectors;
-                let recent: Vec<&[f32]> = unique
-                    .iter()
-                    .take(RECENT_VECTORS)
-                    .filter_map(|&a| v.vector(a))
-                    .collect();
-                let mut mean = vec![0f32; v.dim()];
-                for (p, &a) in unique.iter().take(RECENT_VECTORS).enumerate() {
-                    if let Some(x) = v.vector(a) {
-                        let w = 1.0 / (1 + p) as f32;
-                        mean.iter_mut().zip(x).for_each(|(m, x)| *m += w * x);
-                    }
-                }
-                let norm = dot(&mean, &mean).sqrt();
-                let vectors = SessionVectors {
-                    last: session.aids.last().and_then(|&a| v.vector(a)),
-                    mean: (norm > 0.0).then(|| mean.iter().map(|m| m / norm).collect()),
-                    recent,
-                    buys: unique_buys
-                        .iter()
-                        .take(BUY_VECTORS)
-                        .filter_map(|&a| v.vector(a))
-                        .collect(),
-                    next: e.next.as_ref().and_then(|m| m.session_vector(session.aids)),
-                };
-                (similar, vectors)
-            }
+            Some(e) => similar::aggregate(e, config, session, &unique, &unique_buys),
             None => (TableAgg::default(), SessionVectors::default()),
         };
         let (knn, neighbours) = match knn_query {
-            Some((sessions, query)) => {
-                let mut neighbours = Vec::new();
-                sessions.neighbours(
-                    query,
-                    config.knn_sample,
-                    config.knn_neighbours,
-                    &mut neighbours,
-                );
-                (
-                    score_neighbours(sessions, query, &neighbours, config.knn_idf),
-                    neighbours,
-                )
-            }
+            Some(query) => query.score(config),
             None => (TableAgg::default(), Vec::new()),
         };
         SessionContext {
@@ -395,7 +250,7 @@ impl<'a> SessionContext<'a> {
             top_aid,
             covisit,
             last_order_ts,
-            open_cart: cart.len(),
+            open_cart,
             similar,
             vectors,
             knn_top: knn.aggs.iter().map(|(_, a)| a.score).fold(0.0, f32::max),
@@ -409,6 +264,62 @@ impl<'a> SessionContext<'a> {
     pub fn in_open_cart(&self, cart_ts: u32) -> bool {
         cart_ts != 0 && self.last_order_ts.is_none_or(|o| cart_ts > o)
     }
+}
+
+/// The session's interactions with each of its aids, and the aid with the highest
+/// weighted score (ties to the more recent aid).
+fn interactions(
+    session: Session<'_>,
+    unique: &[u32],
+) -> (FxHashMap<u32, Interaction>, Option<u32>) {
+    let n = session.len();
+    let mut interactions: FxHashMap<u32, Interaction> =
+        FxHashMap::with_capacity_and_hasher(unique.len(), Default::default());
+    for i in 0..n {
+        let kind = session.types[i];
+        let e = interactions.entry(session.aids[i]).or_insert(Interaction {
+            events_since_first: (n - 1 - i) as u32,
+            ..Interaction::default()
+        });
+        e.counts[kind.index()] = e.counts[kind.index()].saturating_add(1);
+        e.events_since = (n - 1 - i) as u32;
+        e.last_ts = session.ts[i];
+        e.last_ts_by_type[kind.index()] = session.ts[i];
+        let type_weight = EVENT_TYPE_WEIGHTS[kind.index()];
+        e.weighted += (recency_weight(i, n, BUYS_RECENCY) * type_weight as f64) as f32;
+        e.type_weighted += type_weight;
+    }
+    for (p, aid) in unique.iter().enumerate() {
+        if let Some(e) = interactions.get_mut(aid) {
+            e.position = p as u32;
+        }
+    }
+    let top_aid = unique
+        .iter()
+        .copied()
+        .fold(None::<(u32, f32)>, |best, aid| {
+            let w = interactions[&aid].weighted;
+            match best {
+                Some((_, bw)) if bw >= w => best,
+                _ => Some((aid, w)),
+            }
+        })
+        .map(|(aid, _)| aid);
+    (interactions, top_aid)
+}
+
+/// The time of the session's last order, and the distinct aids carted after it (the open
+/// cart: a checkout empties it).
+fn open_cart(session: Session<'_>) -> (Option<u32>, usize) {
+    let n = session.len();
+    let last_order = (0..n).rev().find(|&i| session.types[i] == EventType::Order);
+    let mut cart: Vec<u32> = (last_order.map_or(0, |i| i + 1)..n)
+        .filter(|&i| session.types[i] == EventType::Cart)
+        .map(|i| session.aids[i])
+        .collect();
+    cart.sort_unstable();
+    cart.dedup();
+    (last_order.map(|i| session.ts[i]), cart.len())
 }
 
 /// One candidate: an aid and its rank in each source ([`ABSENT`] where it is not).
