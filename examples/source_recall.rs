@@ -89,11 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         v.split(',').map(|k| k.parse()).collect::<Result<_, _>>()
     })?;
     let next_k = next_ks.iter().copied().max().unwrap_or(0);
-    let model = index
-        .embeddings
-        .as_ref()
-        .and_then(|e| e.next.as_ref())
-        .filter(|_| next_k > 0);
+    let model = index.next_item.as_ref().filter(|_| next_k > 0);
     let found = sessions
         .par_iter()
         .map(|&s| {

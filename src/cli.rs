@@ -199,9 +199,13 @@ pub struct BuildIndexArgs {
     /// Similar items kept per item.
     #[arg(long, default_value_t = crate::index::embedding::EmbeddingParams::default().similar)]
     pub similar_items: usize,
-    /// Leave out the next-item model (trained beside the item vectors; its score of a
-    /// candidate is a ranker feature).
-    #[arg(long)]
+    /// The next-item model (a feature scorer, not a source: its score of a candidate after
+    /// the session is a ranker feature), independent of the item vectors: on, off, or auto
+    /// (on for inputs of up to 50M events, as the item vectors). `--next-item` alone is on.
+    #[arg(long, default_value = "auto", num_args = 0..=1, default_missing_value = "on")]
+    pub next_item: String,
+    /// The same as `--next-item off`.
+    #[arg(long, conflicts_with = "next_item")]
     pub no_next_item: bool,
     /// Dimensions of the next-item model's vectors.
     #[arg(long, default_value_t = crate::index::embedding::next::NextItemParams::default().dim)]

@@ -295,7 +295,7 @@ family! {
     /// The next-item model's score of the candidate after the session (NaN without it).
     NEXT_ITEM_NAMES;
     fn next_item_values(index: &Index, ctx: &SessionContext<'_>, aid: u32) {
-        let next = index.embeddings.as_ref().and_then(|e| e.next.as_ref());
+        let next = index.next_item.as_ref();
     }
     [
         "next_item_score" => next
@@ -484,20 +484,18 @@ mod tests {
                     ],
                 ),
                 similar: t(&[2], &[7], &[0.8]),
-                // Next-item model in 2-D: inputs 1 = (1, 0), 2 = (0, 1); 7's output (2, 4).
-                next: Some(NextItemModel::from_rows(
-                    2,
-                    vec![
-                        0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                        0.0,
-                    ],
-                    vec![
-                        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0,
-                        4.0,
-                    ],
-                )),
             }),
             sessions: None,
+            // Next-item model in 2-D: inputs 1 = (1, 0), 2 = (0, 1); 7's output (2, 4).
+            next_item: Some(NextItemModel::from_rows(
+                2,
+                vec![
+                    0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                ],
+                vec![
+                    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 4.0,
+                ],
+            )),
         }
     }
 

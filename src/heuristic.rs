@@ -134,6 +134,7 @@ mod tests {
             },
             embeddings: None,
             sessions: None,
+            next_item: None,
         }
     }
 

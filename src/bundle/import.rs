@@ -96,6 +96,7 @@ pub fn import(dir: &Path, tables: &Path, rankers: OldRankers) -> Result<Built> {
         popular,
         embeddings: None,
         sessions: None,
+        next_item: None,
     };
     let mut input = job.input;
     input

@@ -102,8 +102,9 @@ impl Manifest {
             }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let manifest: Manifest = serde_json::from_str(&text)
+        let mut manifest: Manifest = serde_json::from_str(&text)
             .map_err(|e| Error::bundle(dir, BundleProblem::ManifestCorrupt(e.to_string())))?;
+        manifest.parameters.adopt_legacy();
         if manifest.format_version != FORMAT_VERSION {
             return Err(Error::bundle(
                 dir,

@@ -75,15 +75,19 @@ impl Bundle {
             "embedding",
         )?
         .map(|(params, shape)| -> Result<ItemEmbeddings> {
-            let next = both(dir, params.next_item, manifest.next_vectors, "next-item")?;
             Ok(ItemEmbeddings {
                 vectors: files::load_vectors(dir, shape)?,
                 similar: files::load_table(dir, SIMILAR, params.similar, &ids)?,
-                next: next
-                    .map(|(_, shape)| files::load_next(dir, shape))
-                    .transpose()?,
             })
         })
+        .transpose()?;
+        let next_item = both(
+            dir,
+            manifest.parameters.next_item,
+            manifest.next_vectors,
+            "next-item",
+        )?
+        .map(|(_, shape)| files::load_next(dir, shape))
         .transpose()?;
         let popular = files::load_popular(dir, &ids)?;
         let sessions = manifest
@@ -98,6 +102,7 @@ impl Bundle {
             popular,
             embeddings,
             sessions,
+            next_item,
         };
         let rankers = load_rankers(dir, &manifest)?;
         if rankers.is_some()
@@ -113,7 +118,7 @@ impl Bundle {
             return Err(Error::bundle(dir, BundleProblem::RankersNeedSessions));
         }
         if rankers.is_some()
-            && index.embeddings.as_ref().is_some_and(|e| e.next.is_none())
+            && index.next_item.is_none()
             && manifest.training.as_ref().is_some_and(|t| t.next_item)
         {
             return Err(Error::bundle(dir, BundleProblem::RankersNeedNextItem));
@@ -308,9 +313,7 @@ impl Target {
                         ),
                     ));
                 }
-                if m.training.as_ref().is_some_and(|t| t.next_item)
-                    && params.embedding.is_some_and(|e| e.next_item.is_none())
-                {
+                if m.training.as_ref().is_some_and(|t| t.next_item) && params.next_item.is_none() {
                     return Err(Error::bundle(
                         dir,
                         BundleProblem::RankersIncompatible(
@@ -415,6 +418,7 @@ mod tests {
             &mut world(),
             &IndexParams {
                 embedding: Some(crate::index::embedding::EmbeddingParams::default()),
+                next_item: Some(crate::index::embedding::next::NextItemParams::default()),
                 ..IndexParams::default()
             },
             &[],
@@ -433,8 +437,13 @@ mod tests {
         let bundle = Bundle::open(&path).unwrap();
         assert_eq!(bundle.index(), &index);
         assert_eq!(bundle.manifest().files.len(), 6 + TableKind::ALL.len());
-        let embeddings = bundle.index().embeddings.as_ref().expect("embeddings");
-        assert!(embeddings.next.as_ref().expect("a next-item model").dim() > 0);
+        assert!(bundle.index().embeddings.is_some());
+        let next = bundle
+            .index()
+            .next_item
+            .as_ref()
+            .expect("a next-item model");
+        assert!(next.dim() > 0);
         let sessions = bundle.index().sessions.as_ref().expect("a session index");
         assert_eq!(sessions.num_sessions(), 1_500);
         assert!(sessions.idf(sessions.items_of(0)[0]) > 0.0);

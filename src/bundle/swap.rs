@@ -168,19 +168,19 @@ impl Staging {
                 rows: e.vectors.aid_bound(),
                 dim: e.vectors.dim(),
             });
-            if let Some(next) = &e.next {
-                let entry = self.write(NEXT_VECTORS, &files::next_bytes(next))?;
-                manifest.files.insert(NEXT_VECTORS.into(), entry);
-                manifest.next_vectors = Some(VectorShape {
-                    rows: next.aid_bound(),
-                    dim: next.dim(),
-                });
-            }
             let frame = files::table_frame(&e.similar, &index.ids)
                 .map_err(|err| Error::polars(self.path.join(SIMILAR), err))?;
             manifest
                 .files
                 .insert(SIMILAR.into(), self.write_frame(SIMILAR, frame)?);
+        }
+        if let Some(next) = &index.next_item {
+            let entry = self.write(NEXT_VECTORS, &files::next_bytes(next))?;
+            manifest.files.insert(NEXT_VECTORS.into(), entry);
+            manifest.next_vectors = Some(VectorShape {
+                rows: next.aid_bound(),
+                dim: next.dim(),
+            });
         }
         if let Some(sessions) = &index.sessions {
             let entry = self.write(SESSIONS, &files::session_bytes(sessions))?;

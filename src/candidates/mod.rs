@@ -234,10 +234,14 @@ impl<'a> SessionContext<'a> {
             query.prefetch_sessions();
         }
         let (last_order_ts, open_cart) = open_cart(session);
-        let (similar, vectors) = match &index.embeddings {
+        let (similar, mut vectors) = match &index.embeddings {
             Some(e) => similar::aggregate(e, config, session, &unique, &unique_buys),
             None => (TableAgg::default(), SessionVectors::default()),
         };
+        vectors.next = index
+            .next_item
+            .as_ref()
+            .and_then(|m| m.session_vector(session.aids));
         let (knn, neighbours) = match knn_query {
             Some(query) => query.score(config),
             None => (TableAgg::default(), Vec::new()),
@@ -434,6 +438,7 @@ mod tests {
             },
             embeddings: None,
             sessions: None,
+            next_item: None,
         }
     }
 

@@ -42,7 +42,7 @@ pub(super) fn aggregate<'a>(
             .take(BUY_VECTORS)
             .filter_map(|&a| v.vector(a))
             .collect(),
-        next: e.next.as_ref().and_then(|m| m.session_vector(session.aids)),
+        next: None,
     };
     (similar, vectors)
 }

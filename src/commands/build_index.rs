@@ -14,7 +14,19 @@ use crate::index::{Index, IndexParams, TableKind};
 impl BuildIndexArgs {
     /// The next-item model these flags ask for on an input of `events` events, checked.
     fn next_item(&self, events: usize) -> Result<Option<NextItemParams>> {
-        if self.no_next_item {
+        let enabled = match self.next_item.as_str() {
+            _ if self.no_next_item => false,
+            "on" => true,
+            "off" => false,
+            "auto" => embedding::auto_enabled(events),
+            other => {
+                return Err(Error::argument(
+                    "--next-item",
+                    format!("{other:?} is not on, off or auto"),
+                ));
+            }
+        };
+        if !enabled {
             return Ok(None);
         }
         let epochs = match self.next_item_epochs.as_str() {
@@ -46,6 +58,7 @@ impl BuildIndexArgs {
             negatives: self.next_item_negatives,
             epochs,
             seed: self.embedding_seed,
+            min_count: self.embedding_min_count,
             ..NextItemParams::default()
         }))
     }
@@ -113,7 +126,6 @@ impl BuildIndexArgs {
                 sample: self.embedding_sample,
                 seed: self.embedding_seed,
                 similar: self.similar_items,
-                next_item: self.next_item(events)?,
                 ..EmbeddingParams::default()
             };
             Some(embedding.validate().map_err(|e| {
@@ -144,6 +156,7 @@ impl BuildIndexArgs {
                 Error::argument(flag, problem)
             })?)
         };
+        params.next_item = self.next_item(events)?;
         Ok(params)
     }
 }
@@ -198,16 +211,16 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
     );
     match &built.index.embeddings {
         Some(e) => eprintln!(
-            "item vectors: {} items of {} dimensions; similar items: {} pairs; {}",
+            "item vectors: {} items of {} dimensions; similar items: {} pairs",
             e.vectors.count(),
             e.vectors.dim(),
             e.similar.num_pairs(),
-            match &e.next {
-                Some(m) => format!("next-item model of {} dimensions", m.dim()),
-                None => "no next-item model".into(),
-            }
         ),
         None => eprintln!("no item embeddings (--embeddings on adds them)"),
+    }
+    match &built.index.next_item {
+        Some(m) => eprintln!("next-item model of {} dimensions", m.dim()),
+        None => eprintln!("no next-item model (--next-item on adds it)"),
     }
     if built.kept_rankers {
         eprintln!("kept the bundle's rankers: they read the same features from the new index");
@@ -254,11 +267,11 @@ mod tests {
             let expected = IndexParams {
                 embedding: embedding::auto_enabled(events).then(|| EmbeddingParams {
                     epochs: embedding::auto_epochs(events),
-                    next_item: Some(NextItemParams {
-                        epochs: next::auto_epochs(events),
-                        ..NextItemParams::default()
-                    }),
                     ..EmbeddingParams::default()
+                }),
+                next_item: embedding::auto_enabled(events).then(|| NextItemParams {
+                    epochs: next::auto_epochs(events),
+                    ..NextItemParams::default()
                 }),
                 ..IndexParams::default()
             };

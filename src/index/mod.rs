@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod stats;
 pub mod table;
 
+use self::embedding::next::{NextItemModel, NextItemParams};
 use self::embedding::{EmbeddingParams, ItemEmbeddings};
 use self::sessions::{SessionIndex, SessionKnnParams};
 use crate::domain::{DAY, HOUR, SessionLog};
@@ -159,6 +160,11 @@ pub struct IndexParams {
     /// a bundle built before they existed.
     #[serde(default)]
     pub sessions: Option<SessionKnnParams>,
+    /// The next-item model (a feature scorer, not a source), when built; independent of
+    /// the item vectors. A bundle built while it lived beside them has its parameters in
+    /// `embedding` instead, and [`adopt_legacy`](Self::adopt_legacy) moves them here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_item: Option<NextItemParams>,
 }
 
 impl Default for IndexParams {
@@ -216,6 +222,22 @@ impl Default for IndexParams {
             pairs_per_pass: 150_000_000,
             embedding: None,
             sessions: Some(SessionKnnParams::default()),
+            next_item: None,
+        }
+    }
+}
+
+impl IndexParams {
+    /// Moves the next-item model's parameters of a bundle built while the model lived
+    /// beside the item vectors (inside `embedding`) to [`next_item`](Self::next_item),
+    /// with the item vectors' `min_count` it was trained with.
+    pub fn adopt_legacy(&mut self) {
+        if let Some(e) = &mut self.embedding
+            && let Some(mut next) = e.legacy_next_item.take()
+            && self.next_item.is_none()
+        {
+            next.min_count = e.min_count;
+            self.next_item = Some(next);
         }
     }
 }
@@ -234,6 +256,8 @@ pub struct Index {
     pub embeddings: Option<ItemEmbeddings>,
     /// Past sessions by item, when the index has them.
     pub sessions: Option<SessionIndex>,
+    /// The next-item model, when the index has one.
+    pub next_item: Option<NextItemModel>,
 }
 
 impl Index {
@@ -249,9 +273,9 @@ impl Index {
         self.stats.prefetch(aid);
         if let Some(e) = &self.embeddings {
             e.vectors.prefetch(aid);
-            if let Some(next) = &e.next {
-                next.prefetch(aid);
-            }
+        }
+        if let Some(next) = &self.next_item {
+            next.prefetch(aid);
         }
     }
 }
@@ -411,6 +435,10 @@ fn build_at_positions(
         .embedding
         .as_ref()
         .map(|p| embedding::build(log, p, progress));
+    let next_item = params
+        .next_item
+        .as_ref()
+        .map(|p| embedding::next::train(log, p, progress));
     let sessions = params.sessions.as_ref().map(|p| {
         progress.stage("past sessions by item", 1, Unit::Items);
         let index = SessionIndex::build(log, ids.len(), p).with_idf(&stats);
@@ -424,5 +452,40 @@ fn build_at_positions(
         popular,
         embeddings,
         sessions,
+        next_item,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle built while the next-item model lived beside the item vectors keeps its
+    /// parameters inside `embedding`: reading them moves them to `next_item`, with the
+    /// vectors' `min_count`, and writing them again puts them there only.
+    #[test]
+    fn the_next_item_parameters_of_an_older_bundle_are_adopted() {
+        let mut old = serde_json::to_value(IndexParams {
+            embedding: Some(EmbeddingParams {
+                min_count: 3,
+                ..EmbeddingParams::default()
+            }),
+            ..IndexParams::default()
+        })
+        .unwrap();
+        old["embedding"]["next_item"] = serde_json::json!({
+            "dim": 64, "negatives": 10, "epochs": 30, "learning_rate": 0.15, "seed": 42
+        });
+        let mut params: IndexParams = serde_json::from_value(old).unwrap();
+        assert_eq!(params.next_item, None);
+        params.adopt_legacy();
+        let next = params.next_item.expect("adopted");
+        assert_eq!((next.dim, next.epochs, next.min_count), (64, 30, 3));
+        let written = serde_json::to_value(&params).unwrap();
+        assert!(written["embedding"].get("next_item").is_none());
+        assert_eq!(written["next_item"]["min_count"], 3);
+        // Parameters that already have their own are left as they are.
+        let again: IndexParams = serde_json::from_value(written).unwrap();
+        assert_eq!(again, params);
     }
 }

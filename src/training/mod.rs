@@ -130,7 +130,7 @@ pub fn train(
         unfitted: fitted.unfitted,
         embeddings: params.embedding.is_some(),
         session_knn: params.sessions.is_some() && config.candidates.knn > 0,
-        next_item: params.embedding.is_some_and(|e| e.next_item.is_some()),
+        next_item: params.next_item.is_some(),
         early_exit: config.early_exit,
     };
     Ok(Trained {

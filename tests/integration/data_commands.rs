@@ -176,9 +176,9 @@ fn bad_arguments_and_missing_files_exit_1() {
 
 /// Without `--embeddings`, a small log gets item vectors with as many passes as pass over
 /// 10M events (at most 10) and a next-item model with as many as pass over 30M (at most
-/// 30); `off` leaves them out, `--embeddings` alone is on, `--no-next-item` leaves the
-/// model out, and a value that is none of on, off and auto is refused before the input is
-/// read.
+/// 30); `off` leaves the vectors out and keeps the next-item model (a feature scorer of its
+/// own), `--embeddings` alone is on, `--no-next-item` and `--next-item off` leave the model
+/// out, and a value that is none of on, off and auto is refused before the input is read.
 #[test]
 fn embeddings_follow_the_size_of_the_log_unless_told() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,7 +199,7 @@ fn embeddings_follow_the_size_of_the_log_unless_told() {
     assert!(events < 1_000_000, "the fixture is small: {events}");
     assert_eq!(manifest(&auto)["parameters"]["embedding"]["epochs"], 10);
     assert!(auto.join("item_vectors.f32").exists());
-    let next = &manifest(&auto)["parameters"]["embedding"]["next_item"];
+    let next = &manifest(&auto)["parameters"]["next_item"];
     assert_eq!(next["epochs"], 30);
     assert_eq!(next["dim"], 64);
     let shape = &manifest(&auto)["next_vectors"];
@@ -222,23 +222,31 @@ fn embeddings_follow_the_size_of_the_log_unless_told() {
     );
     assert!(out.status.success());
     assert_eq!(manifest(&on)["parameters"]["embedding"]["epochs"], 2);
-    let next = &manifest(&on)["parameters"]["embedding"]["next_item"];
+    let next = &manifest(&on)["parameters"]["next_item"];
     assert_eq!(
         (next["epochs"].as_u64(), next["dim"].as_u64()),
         (Some(3), Some(8))
     );
-    let (out, without) = build("without", &["--no-next-item"]);
-    assert!(out.status.success());
-    assert!(manifest(&without)["parameters"]["embedding"]["next_item"].is_null());
-    assert!(manifest(&without)["next_vectors"].is_null());
-    assert!(without.join("item_vectors.f32").exists());
-    assert!(!without.join("next_item_vectors.f32").exists());
+    for (name, flags) in [
+        ("without", ["--no-next-item"].as_slice()),
+        ("next-off", ["--next-item", "off"].as_slice()),
+    ] {
+        let (out, without) = build(name, flags);
+        assert!(out.status.success());
+        assert!(manifest(&without)["parameters"]["next_item"].is_null());
+        assert!(manifest(&without)["next_vectors"].is_null());
+        assert!(without.join("item_vectors.f32").exists());
+        assert!(!without.join("next_item_vectors.f32").exists());
+    }
     let (out, off) = build("off", &["--embeddings", "off"]);
     assert!(out.status.success());
     assert!(manifest(&off)["parameters"]["embedding"].is_null());
     assert!(!off.join("item_vectors.f32").exists());
+    assert_eq!(manifest(&off)["parameters"]["next_item"]["epochs"], 30);
+    assert!(off.join("next_item_vectors.f32").exists());
     for flags in [
         ["--embeddings", "maybe"],
+        ["--next-item", "maybe"],
         ["--embedding-epochs", "many"],
         ["--next-item-epochs", "0"],
         ["--next-item-dim", "0"],

@@ -305,18 +305,14 @@ fn bundles_without_embeddings_work_and_rankers_never_lose_their_vectors() {
     }
     remove_from_bundle(&copy, &["next_item_vectors.f32"], |manifest| {
         manifest.as_object_mut().unwrap().remove("next_vectors");
-        manifest["parameters"]["embedding"]["next_item"] = serde_json::Value::Null;
+        manifest["parameters"]["next_item"] = serde_json::Value::Null;
     });
     assert_predict_refused(&copy, test, &dir.path().join("x.csv"), "next-item model");
 
     // The same bundle with its vectors taken out of the manifest and the directory.
     remove_from_bundle(
         &model,
-        &[
-            "item_vectors.f32",
-            "similar_items.parquet",
-            "next_item_vectors.f32",
-        ],
+        &["item_vectors.f32", "similar_items.parquet"],
         |manifest| {
             manifest.as_object_mut().unwrap().remove("vectors");
             manifest["parameters"]["embedding"] = serde_json::Value::Null;

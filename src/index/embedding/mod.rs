@@ -10,7 +10,7 @@ pub mod sgns;
 
 use serde::{Deserialize, Serialize};
 
-use self::next::{NextItemModel, NextItemParams};
+use self::next::NextItemParams;
 use super::{CovisitTable, prefetch};
 use crate::domain::SessionLog;
 use crate::progress::Progress;
@@ -38,10 +38,11 @@ pub struct EmbeddingParams {
     pub seed: u64,
     /// Similar items kept per item.
     pub similar: usize,
-    /// The next-item model trained beside the vectors, when it is. Absent from the
-    /// parameters of a bundle built before it existed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_item: Option<NextItemParams>,
+    /// Where a bundle built while the next-item model lived beside the vectors keeps its
+    /// parameters: read, never written; reading a manifest moves it to
+    /// [`IndexParams::next_item`](crate::index::IndexParams::next_item).
+    #[serde(default, rename = "next_item", skip_serializing)]
+    pub legacy_next_item: Option<NextItemParams>,
 }
 
 impl Default for EmbeddingParams {
@@ -56,7 +57,7 @@ impl Default for EmbeddingParams {
             learning_rate: 0.025,
             seed: 42,
             similar: 20,
-            next_item: Some(NextItemParams::default()),
+            legacy_next_item: None,
         }
     }
 }
@@ -92,7 +93,6 @@ pub fn auto_enabled(events: usize) -> bool {
 pub fn auto(events: usize) -> Option<EmbeddingParams> {
     auto_enabled(events).then(|| EmbeddingParams {
         epochs: auto_epochs(events),
-        next_item: Some(next::auto(events)),
         ..EmbeddingParams::default()
     })
 }
@@ -355,8 +355,6 @@ pub struct ItemEmbeddings {
     pub vectors: Embeddings,
     /// For every item with a vector, its nearest items, best first, weight = cosine.
     pub similar: CovisitTable,
-    /// The next-item model, when built.
-    pub next: Option<NextItemModel>,
 }
 
 /// Trains the vectors on `log` and finds every item's similar items.
@@ -367,14 +365,7 @@ pub fn build(
 ) -> ItemEmbeddings {
     let vectors = sgns::train(log, params, progress);
     let similar = ann::similar_items(&vectors, params.similar, progress);
-    let next = params
-        .next_item
-        .map(|p| next::train(log, &p, params.min_count, progress));
-    ItemEmbeddings {
-        vectors,
-        similar,
-        next,
-    }
+    ItemEmbeddings { vectors, similar }
 }
 
 #[cfg(test)]

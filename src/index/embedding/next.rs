@@ -35,7 +35,18 @@ pub struct NextItemParams {
     /// Initial learning rate, decayed linearly to 0.01 % of it.
     pub learning_rate: f32,
     pub seed: u64,
+    /// Items with fewer events get no input or output vector. Absent from the parameters
+    /// of a bundle built while the model shared the item vectors' setting (the same value).
+    #[serde(default = "default_min_count")]
+    pub min_count: u32,
 }
+
+fn default_min_count() -> u32 {
+    DEFAULT_MIN_COUNT
+}
+
+/// Items with fewer events get no vector, by default (as for the item vectors).
+pub const DEFAULT_MIN_COUNT: u32 = 5;
 
 impl Default for NextItemParams {
     fn default() -> Self {
@@ -45,6 +56,7 @@ impl Default for NextItemParams {
             epochs: AUTO_MAX_EPOCHS,
             learning_rate: 0.15,
             seed: 42,
+            min_count: DEFAULT_MIN_COUNT,
         }
     }
 }
@@ -207,14 +219,9 @@ impl Scratch {
 
 /// Trains the model on the sessions of `log`; items with fewer than `min_count` events get
 /// no vectors.
-pub fn train(
-    log: &SessionLog,
-    params: &NextItemParams,
-    min_count: u32,
-    progress: &dyn Progress,
-) -> NextItemModel {
+pub fn train(log: &SessionLog, params: &NextItemParams, progress: &dyn Progress) -> NextItemModel {
     let dim = params.dim;
-    let vocab = Vocab::new(log, min_count);
+    let vocab = Vocab::new(log, params.min_count);
     let bound = log.aid_bound();
     if vocab.aids.len() < 2 {
         return NextItemModel::from_rows(dim, vec![0.0; bound * dim], vec![0.0; bound * dim]);
@@ -372,7 +379,7 @@ mod tests {
     #[test]
     fn the_next_item_outscores_a_random_item() {
         let log = log();
-        let model = train(&log, &params(), 5, &Silent);
+        let model = train(&log, &params(), &Silent);
         let (wins, trials) = wins_over_random_items(&model, &log);
         let share = wins as f64 / trials as f64;
         assert!(trials > 5_000, "{trials} comparisons");
@@ -386,14 +393,14 @@ mod tests {
             items: 1_000,
             seed: 3,
         });
-        let runs = super::super::sgns::tests::on_threads(|| train(&log, &params(), 5, &Silent));
+        let runs = super::super::sgns::tests::on_threads(|| train(&log, &params(), &Silent));
         assert_eq!(runs[0], runs[1], "1 and 2 threads");
         assert_eq!(runs[0], runs[2], "1 and 4 threads");
         let other = NextItemParams {
             seed: 7,
             ..params()
         };
-        assert_ne!(runs[0], train(&log, &other, 5, &Silent));
+        assert_ne!(runs[0], train(&log, &other, &Silent));
     }
 
     /// Enough passes for 30M events, at least one, at most thirty.
