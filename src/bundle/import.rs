@@ -66,6 +66,11 @@ pub fn import(dir: &Path, tables: &Path, rankers: OldRankers) -> Result<Built> {
             "session parameters: the session index (session-based kNN) is built from the events by `otto-rec build-index`, not imported; leave `sessions` out of index.json to import the tables alone, then retrain".into(),
         )));
     }
+    if params.next_item.is_some() {
+        return Err(problem(BundleProblem::BadIndexJson(
+            "next-item parameters: the next-item model is built from the events by `otto-rec build-index`, not imported; leave `next_item` out of index.json".into(),
+        )));
+    }
     if job.input.ts_min > job.input.ts_max || job.input.events == 0 {
         return Err(problem(BundleProblem::BadIndexJson(
             "input: no events, or ts_min after ts_max".into(),
@@ -327,6 +332,14 @@ mod tests {
                 .contains("built from the events by `otto-rec build-index`"),
             "{err}"
         );
+
+        let err = refused(|job, _| {
+            job.json["parameters"]["next_item"] =
+                serde_json::to_value(crate::index::embedding::next::NextItemParams::default())
+                    .unwrap();
+        });
+        assert_eq!(err.code(), "bad_index_json");
+        assert!(err.to_string().contains("next-item parameters"), "{err}");
 
         let err = refused(|job, dir| {
             job.write(dir);
