@@ -172,9 +172,15 @@ pub fn run(args: BuildIndexArgs) -> Result<()> {
     };
     let (built, started, source) = match &args.from_tables {
         Some(tables) => {
+            // The vectors and the next-item model are `auto` by default; only asking for
+            // them is an index flag.
             let mut index_flags = params.clone();
             index_flags.embedding = None;
-            if index_flags != IndexParams::default() || args.embeddings == "on" {
+            index_flags.next_item = None;
+            if index_flags != IndexParams::default()
+                || args.embeddings == "on"
+                || args.next_item == "on"
+            {
                 return Err(Error::argument(
                     "--from-tables",
                     "takes the parameters the tables were built with (their index.json); give index flags to the job instead",

@@ -290,9 +290,21 @@ fn from_tables_refuses_index_flags_and_names_what_is_missing() {
         m,
     ]);
     assert_eq!(out.status.code(), Some(1));
+    let out = run(&[
+        "build-index",
+        "--from-tables",
+        t,
+        "--model-dir",
+        m,
+        "--next-item",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give index flags to the job"));
+    // Without index flags, the directory itself is the problem: it has no index.json.
     let out = run(&["build-index", "--from-tables", t, "--model-dir", m]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("index.json"), "{stderr}");
+    assert!(!stderr.contains("give index flags"), "{stderr}");
     assert!(!model.exists());
 }
