@@ -33,10 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut log = read_events(std::path::Path::new(train), &Silent)?;
     let started = Instant::now();
-    let mut params = IndexParams {
-        embedding: otto_rec::index::embedding::auto(log.len()),
-        ..IndexParams::default()
-    };
+    let mut params = IndexParams::auto(log.len());
     if let (Some(p), Ok(items)) = (params.sessions.as_mut(), std::env::var("ITEMS_PER_SESSION")) {
         p.items_per_session = items.parse()?;
     }

@@ -249,8 +249,8 @@ mod tests {
 
     use crate::cli::{Cli, Command};
     use crate::index::IndexParams;
-    use crate::index::embedding::next::{self, NextItemParams};
-    use crate::index::embedding::{self, EmbeddingParams};
+    use crate::index::embedding;
+    use crate::index::embedding::next;
 
     /// `build-index` without flags indexes with the library's default parameters (the
     /// `auto` choices resolved for the input's size): the help's defaults and the behaviour
@@ -270,18 +270,23 @@ mod tests {
             panic!("not build-index")
         };
         for events in [1_000_000, embedding::AUTO_MAX_EVENTS + 1] {
-            let expected = IndexParams {
-                embedding: embedding::auto_enabled(events).then(|| EmbeddingParams {
-                    epochs: embedding::auto_epochs(events),
-                    ..EmbeddingParams::default()
-                }),
-                next_item: embedding::auto_enabled(events).then(|| NextItemParams {
-                    epochs: next::auto_epochs(events),
-                    ..NextItemParams::default()
-                }),
-                ..IndexParams::default()
-            };
-            assert_eq!(args.params(events).unwrap(), expected, "{events} events");
+            assert_eq!(
+                args.params(events).unwrap(),
+                IndexParams::auto(events),
+                "{events} events"
+            );
         }
+        // The auto rules themselves: vectors and the next-item model up to 50M events.
+        let small = IndexParams::auto(1_000_000);
+        assert_eq!(
+            small.embedding.map(|e| e.epochs),
+            Some(embedding::auto_epochs(1_000_000))
+        );
+        assert_eq!(
+            small.next_item.map(|n| n.epochs),
+            Some(next::auto_epochs(1_000_000))
+        );
+        let large = IndexParams::auto(embedding::AUTO_MAX_EVENTS + 1);
+        assert_eq!((large.embedding, large.next_item), (None, None));
     }
 }

@@ -10,7 +10,6 @@ use crate::data::read_all_events;
 use crate::domain::EventType;
 use crate::error::{Error, Result};
 use crate::index::IndexParams;
-use crate::index::embedding;
 use crate::ranker::EarlyExit;
 use crate::training::{
     BoosterParams, MIN_POSITIVES, Objective, ObjectiveChoice, TargetReport, TrainConfig, train,
@@ -139,11 +138,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 dir.display(),
                 args.input.display()
             );
-            // `build-index`'s defaults.
-            let params = IndexParams {
-                embedding: embedding::auto(log.num_events()),
-                ..IndexParams::default()
-            };
+            let params = IndexParams::auto(log.num_events());
             bundle::build(
                 dir,
                 &mut log,

@@ -228,6 +228,16 @@ impl Default for IndexParams {
 }
 
 impl IndexParams {
+    /// `build-index`'s defaults for a log of `events` events: the default parameters with
+    /// the item vectors and the next-item model each as its `auto` rule gives them.
+    pub fn auto(events: usize) -> Self {
+        IndexParams {
+            embedding: embedding::auto(events),
+            next_item: embedding::auto_enabled(events).then(|| embedding::next::auto(events)),
+            ..IndexParams::default()
+        }
+    }
+
     /// Moves the next-item model's parameters of a bundle built while the model lived
     /// beside the item vectors (inside `embedding`) to [`next_item`](Self::next_item),
     /// with the item vectors' `min_count` it was trained with.
