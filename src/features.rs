@@ -299,7 +299,7 @@ family! {
     }
     [
         "next_item_score" => next
-            .zip(ctx.vectors.next.as_deref())
+            .zip(ctx.next_vector.as_deref())
             .and_then(|(m, h)| m.score(h, aid))
             .unwrap_or(f32::NAN),
     ]

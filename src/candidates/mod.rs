@@ -191,8 +191,6 @@ pub struct SessionVectors<'a> {
     pub recent: Vec<&'a [f32]>,
     /// Vectors of its most recent distinct carted or ordered aids.
     pub buys: Vec<&'a [f32]>,
-    /// The session's vector in the next-item model, when the index has one.
-    pub next: Option<Vec<f32>>,
 }
 
 /// Everything computed once per session.
@@ -214,6 +212,8 @@ pub struct SessionContext<'a> {
     pub similar: TableAgg<CovisitAgg>,
     /// The session's vectors (empty without embeddings).
     pub vectors: SessionVectors<'a>,
+    /// The session's vector in the next-item model, when the index has one.
+    pub next_vector: Option<Vec<f32>>,
     /// Items of similar past sessions and their scores.
     pub knn: TableAgg<KnnAgg>,
     /// The similar past sessions, most similar first.
@@ -234,11 +234,11 @@ impl<'a> SessionContext<'a> {
             query.prefetch_sessions();
         }
         let (last_order_ts, open_cart) = open_cart(session);
-        let (similar, mut vectors) = match &index.embeddings {
+        let (similar, vectors) = match &index.embeddings {
             Some(e) => similar::aggregate(e, config, session, &unique, &unique_buys),
             None => (TableAgg::default(), SessionVectors::default()),
         };
-        vectors.next = index
+        let next_vector = index
             .next_item
             .as_ref()
             .and_then(|m| m.session_vector(session.aids));
@@ -257,6 +257,7 @@ impl<'a> SessionContext<'a> {
             open_cart,
             similar,
             vectors,
+            next_vector,
             knn_top: knn.aggs.iter().map(|(_, a)| a.score).fold(0.0, f32::max),
             knn,
             neighbours,

@@ -42,7 +42,6 @@ pub(super) fn aggregate<'a>(
             .take(BUY_VECTORS)
             .filter_map(|&a| v.vector(a))
             .collect(),
-        next: None,
     };
     (similar, vectors)
 }

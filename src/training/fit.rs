@@ -6,7 +6,7 @@ use super::MIN_POSITIVES;
 #[cfg(feature = "train")]
 use super::config::BoosterParams;
 use super::config::TrainConfig;
-use super::report::{PerObjective, TargetReport, Unfitted};
+use super::report::{TargetReport, Unfitted};
 use super::rows::ObjectiveRows;
 #[cfg(feature = "train")]
 use super::rows::{Selection, ranked_recall};
@@ -31,7 +31,6 @@ pub(super) struct Fitted {
     /// heuristic.
     pub texts: [Option<String>; 3],
     pub rankers: Rankers,
-    pub trees: PerObjective<usize>,
     pub targets: [Option<TargetReport>; 3],
     /// The targets with fewer than [`MIN_POSITIVES`] labelled examples.
     pub unfitted: Vec<Unfitted>,
@@ -67,13 +66,9 @@ pub(super) fn fit_rankers(
         let i = objective.index();
         (texts[i], models[i], targets[i]) = (Some(text), Some(model), Some(report));
     }
-    let trees = PerObjective::from_array(
-        [0, 1, 2].map(|i| models[i].as_ref().map_or(0, TreeModel::num_trees)),
-    );
     Ok(Fitted {
         texts,
         rankers: Rankers::new(models),
-        trees,
         targets,
         unfitted,
     })
@@ -136,7 +131,7 @@ fn fit_target(
             let mut runs = Vec::new();
             for objective in [Objective::Binary, Objective::Lambdarank] {
                 let mut run = Run::new(&sets, params, objective).map_err(lightgbm)?;
-                run.advance(probe, params, progress).map_err(lightgbm)?;
+                run.advance(probe, progress).map_err(lightgbm)?;
                 let (recall, model) = recall_of(&run.model_text().map_err(lightgbm)?)?;
                 log::info!(
                     "{} ranker, {} after {} trees: validation Recall@20 {recall:.4}",
@@ -170,8 +165,7 @@ fn fit_target(
         Unit::Items,
     );
     progress.advance(run.trees as u64);
-    run.advance(params.max_trees, params, progress)
-        .map_err(lightgbm)?;
+    run.advance(params.max_trees, progress).map_err(lightgbm)?;
     progress.finish();
     let text = run.model_text().map_err(lightgbm)?;
     let (recall, model) = recall_of(&text)?;
@@ -226,6 +220,9 @@ struct Run<'a> {
     objective: Objective,
     metric: &'static str,
     higher_is_better: bool,
+    /// Most trees, and trees without a better metric before the run stops.
+    max_trees: u32,
+    early_stopping_rounds: u32,
     best: Option<f64>,
     since_best: u32,
     /// Trees added (before any removal).
@@ -270,6 +267,8 @@ impl<'a> Run<'a> {
             objective,
             metric,
             higher_is_better,
+            max_trees: params.max_trees,
+            early_stopping_rounds: params.early_stopping_rounds,
             best: None,
             since_best: 0,
             trees: 0,
@@ -282,10 +281,9 @@ impl<'a> Run<'a> {
     fn advance(
         &mut self,
         until: u32,
-        params: &BoosterParams,
         progress: &dyn Progress,
     ) -> std::result::Result<(), LightgbmError> {
-        while !self.stopped && self.trees < until.min(params.max_trees) {
+        while !self.stopped && self.trees < until.min(self.max_trees) {
             if !self.booster.update()? {
                 self.stopped = true;
                 break;
@@ -307,7 +305,7 @@ impl<'a> Run<'a> {
                 self.since_best = 0;
             } else {
                 self.since_best += 1;
-                if self.since_best >= params.early_stopping_rounds {
+                if self.since_best >= self.early_stopping_rounds {
                     for _ in 0..self.since_best {
                         self.booster.rollback()?;
                     }

@@ -37,7 +37,7 @@ use crate::error::{Error, InputProblem, Result};
 use crate::features::FEATURE_NAMES;
 use crate::index::IndexParams;
 use crate::progress::Progress;
-use crate::ranker::Rankers;
+use crate::ranker::{Rankers, TreeModel};
 
 /// Fewest positive training rows a target's ranker is fitted on (and validation needs at
 /// least one, for early stopping); a target with fewer is left to the heuristic. Logs of
@@ -77,8 +77,7 @@ pub fn train(
     let (plan, split0) = Plan::of(&log, input, config)?;
     // Only earlier periods read the whole log again.
     let log = (plan.folds > 1).then_some(log);
-    let mut last = label_last_period(split0, &plan, params, config, &options, progress);
-    let mut rows = std::mem::take(&mut last.rows);
+    let (last, mut rows) = label_last_period(split0, &plan, params, config, &options, progress);
     if let Some(log) = log {
         label_earlier_periods(&log, &plan, params, config, &options, &mut rows, progress);
     }
@@ -117,7 +116,9 @@ pub fn train(
         params: config.booster.clone(),
         candidates: config.candidates,
         feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
-        trees: fitted.trees,
+        trees: PerObjective::from_array(
+            EventType::ALL.map(|o| fitted.rankers.model(o).map_or(0, TreeModel::num_trees)),
+        ),
         sessions,
         candidate_recall,
         holdout_recall,

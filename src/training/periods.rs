@@ -61,21 +61,20 @@ impl Plan {
     }
 }
 
-/// The last labelled period: its index (which also answers the held-out sessions), its
-/// sessions and labels with each session's role, and its rows.
+/// The last labelled period: its index (which also answers the held-out sessions), and
+/// its sessions and labels with each session's role.
 pub(super) struct LastPeriod {
     index: Index,
     test: SessionLog,
     labels: Vec<SessionLabels>,
     pub roles: Vec<Role>,
-    pub rows: rows::Rows,
     pub candidate_recall: Recall,
     pub candidates_per_session: f64,
 }
 
 /// Indexes the events before the last period and writes the rows of its sessions: one cut
 /// for validation and held-out sessions (as the metric defines), `plan.cuts` for training
-/// sessions.
+/// sessions. Returns the period and its rows.
 pub(super) fn label_last_period(
     mut split0: Split,
     plan: &Plan,
@@ -83,7 +82,7 @@ pub(super) fn label_last_period(
     config: &TrainConfig,
     options: &RowOptions<'_>,
     progress: &dyn Progress,
-) -> LastPeriod {
+) -> (LastPeriod, rows::Rows) {
     log::info!(
         "split: {} sessions before the last {} days index the candidates; {} labelled sessions train the rankers",
         split0.train.len(),
@@ -127,15 +126,15 @@ pub(super) fn label_last_period(
         progress,
     ));
     let Split { test, labels, .. } = split0;
-    LastPeriod {
+    let last = LastPeriod {
         index,
         test,
         labels,
         roles,
-        rows,
         candidate_recall,
         candidates_per_session,
-    }
+    };
+    (last, rows)
 }
 
 impl LastPeriod {
