@@ -85,23 +85,37 @@ EOF
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-master_port=$(free_port)
-master="spark://127.0.0.1:$master_port"
-spark-class org.apache.spark.deploy.master.Master --host 127.0.0.1 --port "$master_port" \
-  --webui-port "$(free_port)" >"$work/master.log" 2>&1 &
-pids+=($!)
-for i in 1 2; do
-  spark-class org.apache.spark.deploy.worker.Worker "$master" --host 127.0.0.1 --cores 1 \
-    --memory "$worker_memory" --webui-port "$(free_port)" --work-dir "$work/worker$i" \
-    >"$work/worker$i.log" 2>&1 &
-  pids+=($!)
-done
-for _ in $(seq 120); do
-  [ "$(grep -c 'Successfully registered with master' "$work"/worker?.log 2>/dev/null | awk -F: '{s+=$2} END {print s+0}')" = 2 ] && break
-  sleep 0.5
-done
-grep -q 'Successfully registered with master' "$work/worker1.log" && grep -q 'Successfully registered with master' "$work/worker2.log" \
-  || { say "the cluster did not start"; tail -5 "$work"/*.log >&2; exit 1; }
+registered() { grep -c 'Successfully registered with master' "$work"/worker?.log 2>/dev/null | awk -F: '{s+=$2} END {print s+0}'; }
+# Starts a master and two workers on fresh ports and waits up to 3 minutes for both workers
+# to register (a JVM's first start on a busy 2-core machine can take over a minute). A
+# cluster that does not come up is stopped, its logs shown, and started once more on new
+# ports (a port taken between choosing it and binding it is the usual cause).
+start_cluster() {
+  local attempt=$1
+  master_port=$(free_port)
+  master="spark://127.0.0.1:$master_port"
+  spark-class org.apache.spark.deploy.master.Master --host 127.0.0.1 --port "$master_port" \
+    --webui-port "$(free_port)" >"$work/master.log" 2>&1 &
+  cluster=($!)
+  for i in 1 2; do
+    spark-class org.apache.spark.deploy.worker.Worker "$master" --host 127.0.0.1 --cores 1 \
+      --memory "$worker_memory" --webui-port "$(free_port)" --work-dir "$work/worker$i" \
+      >"$work/worker$i.log" 2>&1 &
+    cluster+=($!)
+  done
+  pids+=("${cluster[@]}")
+  for _ in $(seq 360); do
+    [ "$(registered)" = 2 ] && return 0
+    for p in "${cluster[@]}"; do kill -0 "$p" 2>/dev/null || break 2; done
+    sleep 0.5
+  done
+  say "the cluster did not start (attempt $attempt); the end of each log:"
+  for f in "$work"/master.log "$work"/worker?.log; do echo "--- $f" >&2; tail -n 15 "$f" >&2; done
+  for p in "${cluster[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${cluster[@]}"; do wait "$p" 2>/dev/null; done
+  return 1
+}
+start_cluster 1 || start_cluster 2 || { say "giving up: the Spark cluster did not start twice"; exit 1; }
 say "cluster up: $master, 2 workers"
 
 # Peak memory of the Spark side: the sum of the resident sets of every JVM and Python
