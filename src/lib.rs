@@ -16,7 +16,7 @@
 //!    [`heuristic`] (the baseline re-rank), [`candidates`] and [`features`] (what the
 //!    rankers score), [`ranker`] (the request-path evaluator of LightGBM models) and
 //!    [`pipeline`] (the [`Recommender`](pipeline::Recommender) that `predict` and `serve`
-//!    share); and the stage [`training`], which fits the rankers through LightGBM.
+//!    share), [`live`] (the shoppers' live sessions `serve` keeps); and the stage [`training`], which fits the rankers through LightGBM.
 //! 3. **Edges** — the only places that do I/O, converting and delegating: [`data`] (file
 //!    formats), [`bundle`] (the model directory), [`http`] (the API), [`cli`] and
 //!    [`commands`] (the command line).
@@ -35,6 +35,7 @@ pub mod http;
 pub mod index;
 #[cfg(feature = "train")]
 pub mod lightgbm;
+pub mod live;
 pub mod metric;
 pub mod pipeline;
 pub mod progress;

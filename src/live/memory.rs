@@ -1,0 +1,412 @@
+//! The embedded store: sessions in the server's memory, in shards each behind its own lock.
+//! Each shard keeps its sessions in a hash map and in order of last use, so the least
+//! recently used session (to evict) and the idlest (to expire) are found at the front.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{
+    Appended, LiveEvent, SessionId, SessionStore, StoreLimits, StoreStats, Unavailable,
+    insert_event,
+};
+
+/// Shards of a store large enough to share its sessions among them; a small store has one,
+/// so that its eviction order is exactly least recently used.
+const SHARDS: usize = 16;
+/// Sessions per shard below which a store keeps one shard.
+const MIN_PER_SHARD: usize = 1_024;
+
+/// A session held: its events and when it was last used.
+#[derive(Debug)]
+struct Entry {
+    events: Vec<LiveEvent>,
+    last_used: u64,
+    /// Position in the shard's use order (larger is more recent).
+    order: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    sessions: HashMap<Arc<str>, Entry>,
+    /// Order of last use (the store's, shared by its shards) → session id; the first is
+    /// the least recently used.
+    by_use: BTreeMap<u64, Arc<str>>,
+    events: usize,
+    capacity: usize,
+}
+
+impl Shard {
+    /// Marks `id` as used at `now`, moving it to the end of the use order.
+    fn touch(&mut self, id: &str, now: u64, order: u64) {
+        if let Some((key, entry)) = self.sessions.get_key_value(id) {
+            let key = key.clone();
+            let old = entry.order;
+            self.by_use.remove(&old);
+            self.by_use.insert(order, key);
+            let entry = self.sessions.get_mut(id).expect("present");
+            entry.order = order;
+            entry.last_used = entry.last_used.max(now);
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> bool {
+        match self.sessions.remove(id) {
+            Some(entry) => {
+                self.by_use.remove(&entry.order);
+                self.events -= entry.events.len();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes the least recently used session.
+    fn pop_oldest(&mut self) -> Option<u64> {
+        let (_, id) = self.by_use.pop_first()?;
+        let entry = self.sessions.remove(&id).expect("listed sessions are held");
+        self.events -= entry.events.len();
+        Some(entry.last_used)
+    }
+
+    /// Removes the sessions idle since before `now - ttl`; how many.
+    fn expire(&mut self, now: u64, ttl: u64) -> usize {
+        let mut expired = 0;
+        while let Some((_, id)) = self.by_use.first_key_value() {
+            let idle_since = self.sessions[id].last_used;
+            if idle_since.saturating_add(ttl) > now {
+                break;
+            }
+            self.pop_oldest();
+            expired += 1;
+        }
+        expired
+    }
+}
+
+/// Sessions in this process's memory.
+#[derive(Debug)]
+pub struct MemoryStore {
+    shards: Vec<Mutex<Shard>>,
+    hasher: std::collections::hash_map::RandomState,
+    limits: StoreLimits,
+    next_order: AtomicU64,
+    ingested: AtomicU64,
+    duplicates: AtomicU64,
+    evicted: AtomicU64,
+    expired: AtomicU64,
+    deleted: AtomicU64,
+}
+
+impl MemoryStore {
+    /// An empty store with these (valid) limits.
+    pub fn new(limits: StoreLimits) -> Self {
+        let shards = if limits.max_sessions >= SHARDS * MIN_PER_SHARD {
+            SHARDS
+        } else {
+            1
+        };
+        let capacity = limits.max_sessions / shards;
+        MemoryStore {
+            shards: (0..shards)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        capacity,
+                        ..Shard::default()
+                    })
+                })
+                .collect(),
+            hasher: Default::default(),
+            limits,
+            next_order: AtomicU64::new(0),
+            ingested: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            deleted: AtomicU64::new(0),
+        }
+    }
+
+    fn shard(&self, id: &str) -> MutexGuard<'_, Shard> {
+        let index = if self.shards.len() == 1 {
+            0
+        } else {
+            let mut h = self.hasher.build_hasher();
+            id.hash(&mut h);
+            (h.finish() % self.shards.len() as u64) as usize
+        };
+        // A panic while a shard was locked leaves it consistent (every mutation completes
+        // before anything that could panic), so a poisoned lock is taken as it is.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Puts a whole session in (a snapshot being read): its events as they are, last used
+    /// at `last_used`. Sessions restored in order of last use keep that order.
+    pub fn restore(&self, id: &SessionId, events: Vec<LiveEvent>, last_used: u64) {
+        let mut shard = self.shard(id.as_str());
+        shard.remove(id.as_str());
+        let order = self.next_order();
+        let key: Arc<str> = Arc::from(id.as_str());
+        shard.events += events.len();
+        shard.by_use.insert(order, key.clone());
+        shard.sessions.insert(
+            key,
+            Entry {
+                events,
+                last_used,
+                order,
+            },
+        );
+        self.evict_beyond_capacity(&mut shard);
+    }
+
+    fn next_order(&self) -> u64 {
+        self.next_order.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Every session with its events and last use, least recently used first (for a
+    /// snapshot).
+    pub fn sessions(&self) -> Vec<(SessionId, Vec<LiveEvent>, u64)> {
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            for (&order, id) in &shard.by_use {
+                let entry = &shard.sessions[id];
+                all.push((
+                    order,
+                    SessionId(id.as_ref().into()),
+                    entry.events.clone(),
+                    entry.last_used,
+                ));
+            }
+        }
+        all.sort_unstable_by_key(|s| s.0);
+        all.into_iter()
+            .map(|(_, id, events, last_used)| (id, events, last_used))
+            .collect()
+    }
+
+    fn evict_beyond_capacity(&self, shard: &mut Shard) {
+        while shard.sessions.len() > shard.capacity {
+            shard.pop_oldest();
+            self.evicted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn append(&self, batch: &[(SessionId, LiveEvent)], now: u64) -> Result<Appended, Unavailable> {
+        let mut appended = Appended::default();
+        let bound = self.limits.events_per_session;
+        for (id, event) in batch {
+            let mut shard = self.shard(id.as_str());
+            let shard = &mut *shard;
+            let before;
+            let new = match shard.sessions.get_mut(id.as_str()) {
+                Some(entry) => {
+                    before = entry.events.len();
+                    let new = insert_event(&mut entry.events, *event, bound);
+                    shard.events = shard.events + entry.events.len() - before;
+                    shard.touch(id.as_str(), now, self.next_order());
+                    new
+                }
+                None => {
+                    let key: Arc<str> = Arc::from(id.as_str());
+                    let order = self.next_order();
+                    shard.by_use.insert(order, key.clone());
+                    shard.sessions.insert(
+                        key,
+                        Entry {
+                            events: vec![*event],
+                            last_used: now,
+                            order,
+                        },
+                    );
+                    shard.events += 1;
+                    self.evict_beyond_capacity(shard);
+                    true
+                }
+            };
+            if new {
+                appended.stored += 1;
+            } else {
+                appended.duplicates += 1;
+            }
+        }
+        self.ingested
+            .fetch_add(appended.stored as u64, Ordering::Relaxed);
+        self.duplicates
+            .fetch_add(appended.duplicates as u64, Ordering::Relaxed);
+        Ok(appended)
+    }
+
+    fn get(&self, id: &SessionId, now: u64) -> Result<Option<Vec<LiveEvent>>, Unavailable> {
+        let mut shard = self.shard(id.as_str());
+        let ttl = self.limits.ttl_secs;
+        let Some(entry) = shard.sessions.get(id.as_str()) else {
+            return Ok(None);
+        };
+        if entry.last_used.saturating_add(ttl) <= now {
+            shard.remove(id.as_str());
+            self.expired.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        let events = entry.events.clone();
+        shard.touch(id.as_str(), now, self.next_order());
+        Ok(Some(events))
+    }
+
+    fn delete(&self, id: &SessionId) -> Result<bool, Unavailable> {
+        let removed = self.shard(id.as_str()).remove(id.as_str());
+        if removed {
+            self.deleted.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(removed)
+    }
+
+    fn expire(&self, now: u64) -> usize {
+        let mut expired = 0;
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            expired += shard.expire(now, self.limits.ttl_secs);
+        }
+        self.expired.fetch_add(expired as u64, Ordering::Relaxed);
+        expired
+    }
+
+    fn stats(&self) -> StoreStats {
+        let (mut sessions, mut events) = (0, 0);
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            sessions += shard.sessions.len();
+            events += shard.events;
+        }
+        StoreStats {
+            sessions,
+            events,
+            ingested: self.ingested.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            evicted: self.evicted.load(Ordering::Relaxed),
+            expired: self.expired.load(Ordering::Relaxed),
+            deleted: self.deleted.load(Ordering::Relaxed),
+        }
+    }
+
+    fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EventType;
+
+    fn id(s: &str) -> SessionId {
+        SessionId::new(s).unwrap()
+    }
+
+    fn ev(aid: u32, ts: u32) -> LiveEvent {
+        LiveEvent {
+            aid,
+            ts,
+            kind: EventType::Click,
+        }
+    }
+
+    fn limits(events: usize, ttl: u64, sessions: usize) -> StoreLimits {
+        StoreLimits {
+            events_per_session: events,
+            ttl_secs: ttl,
+            max_sessions: sessions,
+        }
+    }
+
+    #[test]
+    fn appends_keep_each_session_in_time_order_without_duplicates() {
+        let store = MemoryStore::new(limits(3, 100, 10));
+        let batch = [
+            (id("a"), ev(1, 10)),
+            (id("b"), ev(7, 1)),
+            (id("a"), ev(2, 5)),
+            (id("a"), ev(1, 10)),
+        ];
+        let appended = store.append(&batch, 0).unwrap();
+        assert_eq!(
+            appended,
+            Appended {
+                stored: 3,
+                duplicates: 1
+            }
+        );
+        assert_eq!(store.get(&id("a"), 1).unwrap(), Some(vec![ev(2, 5), ev(1, 10)]));
+        store
+            .append(&[(id("a"), ev(3, 11)), (id("a"), ev(4, 12))], 2)
+            .unwrap();
+        assert_eq!(
+            store.get(&id("a"), 3).unwrap(),
+            Some(vec![ev(1, 10), ev(3, 11), ev(4, 12)]),
+            "the three newest"
+        );
+        let stats = store.stats();
+        assert_eq!((stats.sessions, stats.events), (2, 4));
+        assert_eq!((stats.ingested, stats.duplicates), (5, 1));
+        assert!(store.delete(&id("a")).unwrap());
+        assert!(!store.delete(&id("a")).unwrap());
+        assert_eq!(store.get(&id("a"), 4).unwrap(), None);
+        assert_eq!(store.stats().deleted, 1);
+    }
+
+    #[test]
+    fn the_least_recently_used_session_is_evicted_beyond_the_cap() {
+        let store = MemoryStore::new(limits(30, 1_000, 3));
+        for (t, s) in ["a", "b", "c"].iter().enumerate() {
+            store.append(&[(id(s), ev(1, 1))], t as u64).unwrap();
+        }
+        // "a" is used again, so "b" is now the least recently used.
+        assert!(store.get(&id("a"), 5).unwrap().is_some());
+        store.append(&[(id("d"), ev(1, 1))], 6).unwrap();
+        assert_eq!(store.get(&id("b"), 7).unwrap(), None);
+        for s in ["a", "c", "d"] {
+            assert!(store.get(&id(s), 7).unwrap().is_some(), "{s}");
+        }
+        let stats = store.stats();
+        assert_eq!((stats.sessions, stats.evicted), (3, 1));
+    }
+
+    #[test]
+    fn idle_sessions_expire_after_the_ttl() {
+        let store = MemoryStore::new(limits(30, 10, 100));
+        store.append(&[(id("old"), ev(1, 1))], 0).unwrap();
+        store.append(&[(id("new"), ev(1, 1))], 5).unwrap();
+        assert_eq!(store.expire(9), 0);
+        assert_eq!(store.expire(10), 1);
+        assert_eq!(store.get(&id("old"), 10).unwrap(), None);
+        // Read at its expiry, a session is gone even before a sweep.
+        assert_eq!(store.get(&id("new"), 15).unwrap(), None);
+        assert_eq!(store.stats().expired, 2);
+        assert_eq!(store.stats().sessions, 0);
+    }
+
+    #[test]
+    fn a_large_store_shards_and_still_holds_at_most_its_cap() {
+        let cap = SHARDS * MIN_PER_SHARD;
+        let store = MemoryStore::new(limits(2, 1_000, cap));
+        assert_eq!(store.shards.len(), SHARDS);
+        let batch: Vec<_> = (0..cap + 500)
+            .map(|i| (id(&format!("s{i}")), ev(i as u32, 1)))
+            .collect();
+        store.append(&batch, 1).unwrap();
+        let stats = store.stats();
+        assert!(stats.sessions <= cap, "{}", stats.sessions);
+        assert_eq!(stats.sessions as u64 + stats.evicted, (cap + 500) as u64);
+        assert_eq!(stats.events, stats.sessions);
+    }
+}
