@@ -3,7 +3,7 @@
 //! recently used session (to evict) and the idlest (to expire) are found at the front.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -132,9 +132,7 @@ impl MemoryStore {
         let index = if self.shards.len() == 1 {
             0
         } else {
-            let mut h = self.hasher.build_hasher();
-            id.hash(&mut h);
-            (h.finish() % self.shards.len() as u64) as usize
+            (self.hasher.hash_one(id) % self.shards.len() as u64) as usize
         };
         // A panic while a shard was locked leaves it consistent (every mutation completes
         // before anything that could panic), so a poisoned lock is taken as it is.
