@@ -276,6 +276,22 @@ pub struct ServeArgs {
     /// Idle keep-alive connections are closed after this many seconds (0: no keep-alive).
     #[arg(long, env = "OTTO_KEEP_ALIVE_SECS", default_value_t = crate::http::Limits::default().keep_alive_secs)]
     pub keep_alive_secs: u64,
+    /// Most recent events kept per live session (POST /events); older ones are dropped.
+    #[arg(long, env = "OTTO_SESSION_EVENTS", default_value_t = crate::live::StoreLimits::default().events_per_session)]
+    pub session_events: usize,
+    /// Seconds after its last use when a live session expires.
+    #[arg(long, env = "OTTO_SESSION_TTL", default_value_t = crate::live::StoreLimits::default().ttl_secs)]
+    pub session_ttl: u64,
+    /// Live sessions held at most; beyond it the least recently used is evicted.
+    #[arg(long, env = "OTTO_MAX_SESSIONS", default_value_t = crate::live::StoreLimits::default().max_sessions)]
+    pub max_sessions: usize,
+    /// Most events per POST /events request (413 beyond).
+    #[arg(long, env = "OTTO_MAX_BATCH_EVENTS", default_value_t = crate::http::live::DEFAULT_MAX_BATCH)]
+    pub max_batch_events: usize,
+    /// Keeps the live sessions across restarts: read from FILE at start (when it exists)
+    /// and written to it, atomically, when the server stops.
+    #[arg(long, env = "OTTO_SESSION_SNAPSHOT", value_name = "FILE")]
+    pub session_snapshot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -2,14 +2,38 @@
 
 use std::io::Write;
 use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
+use crate::http::live::Live;
 use crate::http::{AppState, Limits, Served, WORKERS_PER_CORE, start};
+use crate::live::{MemoryStore, StoreLimits, snapshot};
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let started = Instant::now();
+    let limits = StoreLimits {
+        events_per_session: args.session_events,
+        ttl_secs: args.session_ttl,
+        max_sessions: args.max_sessions,
+    }
+    .validate()
+    .map_err(|e| Error::Argument {
+        flag: "--session-events/--session-ttl/--max-sessions",
+        problem: e.to_string(),
+    })?;
+    if args.max_batch_events == 0 {
+        return Err(Error::Argument {
+            flag: "--max-batch-events",
+            problem: "must be at least 1".into(),
+        });
+    }
+    let store = Arc::new(MemoryStore::new(limits));
+    if let Some(path) = &args.session_snapshot {
+        read_snapshot(path, &store)?;
+    }
     let served = Served::load(&args.model_dir)?;
     let workers = args.workers.unwrap_or_else(|| {
         WORKERS_PER_CORE * std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -23,6 +47,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_connections: args.max_connections.max(1),
         client_timeout_ms: args.client_timeout_ms,
         keep_alive_secs: args.keep_alive_secs,
+    };
+    state.live = Live {
+        store: store.clone(),
+        max_batch: args.max_batch_events,
     };
     state.admin_token = std::env::var("OTTO_ADMIN_TOKEN")
         .ok()
@@ -46,5 +74,42 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .block_on(async move { start(state, listener, workers)?.await })
         .map_err(Error::Server)?;
     log::info!("server stopped");
+    if let Some(path) = &args.session_snapshot {
+        let mut written = 0;
+        crate::data::atomic::write_atomic(path, |out| {
+            written = snapshot::write(&store, out).map_err(|e| Error::io(path, e))?;
+            Ok(())
+        })?;
+        log::info!("{written} live sessions written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Fills `store` from the snapshot at `path` when there is one. A snapshot that cannot be
+/// read stops the server before it listens, and is left as it is.
+fn read_snapshot(path: &Path, store: &MemoryStore) -> Result<()> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            log::info!(
+                "no session snapshot at {} yet: starting with no live sessions",
+                path.display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let read = snapshot::read(std::io::BufReader::with_capacity(1 << 20, file), store).map_err(|e| {
+        Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{e}; the session snapshot is left as it is: move it aside to start without it"
+                ),
+            ),
+        )
+    })?;
+    log::info!("{read} live sessions read from {}", path.display());
     Ok(())
 }

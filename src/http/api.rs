@@ -13,20 +13,28 @@ pub const MAX_EVENTS: usize = 500;
 pub const DEFAULT_K: usize = 20;
 
 /// A session's events, oldest first (out-of-order events are sorted), and what to return.
+/// With `session`, the live session's stored events come first and the body's events (which
+/// may then be none) are added to them, as if the request carried both.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({"aids": [429240, 588903, 170046, 429240, 170046],
     "timestamps": [1674210000, 1674220000, 1674830000, 1674832100, 1674832437],
     "event_types": [0, 1, 1, 1, 2], "type": "orders", "k": 20}))]
 pub struct PredictRequest {
     /// Item ids (0..=4294967295).
-    #[schema(min_items = 1, max_items = 500)]
+    #[serde(default)]
+    #[schema(max_items = 500)]
     pub aids: Vec<i64>,
     /// Unix time of each event, seconds.
-    #[schema(min_items = 1, max_items = 500)]
+    #[serde(default)]
+    #[schema(max_items = 500)]
     pub timestamps: Vec<i64>,
     /// 0 click, 1 cart, 2 order.
-    #[schema(min_items = 1, max_items = 500)]
+    #[serde(default)]
+    #[schema(max_items = 500)]
     pub event_types: Vec<i64>,
+    /// A live session's id (`POST /events`): its stored events are read with the body's.
+    #[schema(min_length = 1, max_length = 128)]
+    pub session: Option<String>,
     /// The objective: "clicks", "carts" or "orders" (default "orders").
     #[serde(rename = "type")]
     #[schema(rename = "type")]
@@ -56,7 +64,7 @@ impl TryFrom<&PredictRequest> for ValidRequest {
             }
             .into());
         }
-        if n == 0 {
+        if n == 0 && r.session.is_none() {
             return Err(InvalidSession::Empty.into());
         }
         if n > MAX_EVENTS {
@@ -119,6 +127,12 @@ pub struct PredictResponse<'a> {
     pub aids: &'a [i64],
     /// The request's event types, echoed.
     pub event_types: &'a [i64],
+    /// The live session answered for, when the request named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<&'a str>,
+    /// Its stored events read with the body's, when the request named a session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_events: Option<usize>,
 }
 
 #[cfg(test)]
@@ -130,6 +144,7 @@ mod tests {
             aids,
             timestamps: ts,
             event_types: types,
+            session: None,
             objective: None,
             k: None,
         }

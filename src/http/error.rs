@@ -33,6 +33,21 @@ pub enum InvalidSession {
     /// A field missing or of the wrong JSON type (serde's message).
     #[error("{0}")]
     Field(String),
+    /// A session id that is not 1 to 128 bytes of printable ASCII.
+    #[error("{0}")]
+    SessionId(String),
+    /// A batch of events without any.
+    #[error("the batch is empty: send at least one event")]
+    EmptyBatch,
+    /// One event of a batch, by its index.
+    #[error("events[{index}].{field} = {value} {problem}; nothing of the batch was stored")]
+    Event {
+        index: usize,
+        field: &'static str,
+        value: String,
+        problem: &'static str,
+        code: &'static str,
+    },
 }
 
 impl InvalidSession {
@@ -48,6 +63,9 @@ impl InvalidSession {
             InvalidSession::Objective(_) => "invalid_type",
             InvalidSession::K { .. } => "invalid_k",
             InvalidSession::Field(_) => "invalid_field",
+            InvalidSession::SessionId(_) => "invalid_session_id",
+            InvalidSession::EmptyBatch => "empty_batch",
+            InvalidSession::Event { code, .. } => code,
         }
     }
 }
@@ -93,6 +111,15 @@ pub enum ApiError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     Draining,
+    /// A batch of more events than the limit.
+    #[error("the batch has {events} events; at most {max} are accepted per request")]
+    BatchTooLarge { events: usize, max: usize },
+    /// No live session of this id.
+    #[error("no live session {0:?} (never sent, expired, evicted or deleted)")]
+    UnknownSession(String),
+    /// The session store cannot answer; nothing was stored.
+    #[error("{0}; nothing was stored, retry")]
+    StoreUnavailable(String),
     /// A model reload failed; the previous model keeps serving.
     #[error("reload failed, the previous model keeps serving: {message}")]
     Reload { code: &'static str, message: String },
@@ -111,6 +138,9 @@ impl ApiError {
             ApiError::Draining => "draining",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::Reload { code, .. } => code,
+            ApiError::BatchTooLarge { .. } => "batch_too_large",
+            ApiError::UnknownSession(_) => "unknown_session",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
         }
     }
 }
@@ -120,11 +150,13 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::TooLarge(_) | ApiError::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) | ApiError::UnknownSession(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Draining | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Draining | ApiError::Overloaded(_) | ApiError::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Reload { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }

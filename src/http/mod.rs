@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod error;
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod openapi;
@@ -64,6 +65,8 @@ pub struct AppState {
     /// Set when shutdown begins: `/readyz` answers 503 from then on.
     pub draining: AtomicBool,
     pub limits: Limits,
+    /// The live sessions' store and the bounds of `POST /events`.
+    pub live: live::Live,
     in_flight: AtomicUsize,
 }
 
@@ -76,6 +79,7 @@ impl AppState {
             admin_token: None,
             draining: AtomicBool::new(false),
             limits: Limits::default(),
+            live: live::Live::in_memory(crate::live::StoreLimits::default()),
             in_flight: AtomicUsize::new(0),
         }
     }
@@ -127,13 +131,21 @@ pub const MODEL_VERSION_HEADER: &str = "X-Model-Version";
     ))]
 async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let served = state.model.current();
-    let bytes = match body.to_bytes_limited(state.body_limit).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => return Err(ApiError::Malformed(format!("could not read the body: {e}"))),
-        Err(_) => return Err(ApiError::TooLarge(state.body_limit)),
-    };
+    let bytes = read_body(&state, body).await?;
     let request: PredictRequest = serde_json::from_slice(&bytes).map_err(from_serde)?;
-    let valid = ValidRequest::try_from(&request)?;
+    let mut valid = ValidRequest::try_from(&request)?;
+    let mut session_events = None;
+    if let Some(id) = &request.session {
+        let id = live::session_id(id, "session")?;
+        let stored = state
+            .live
+            .store
+            .get(&id, live::now())
+            .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?
+            .unwrap_or_default();
+        session_events = Some(stored.len());
+        valid.session = crate::live::merge(&stored, valid.session);
+    }
     let started = Instant::now();
     let (rec, timings) =
         served
@@ -159,7 +171,18 @@ async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpR
             scores: &rec.scores,
             aids: &request.aids,
             event_types: &request.event_types,
+            session: request.session.as_deref(),
+            session_events,
         }))
+}
+
+/// A request's body, up to the body limit.
+async fn read_body(state: &AppState, body: web::Payload) -> Result<web::Bytes, ApiError> {
+    match body.to_bytes_limited(state.body_limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(ApiError::Malformed(format!("could not read the body: {e}"))),
+        Err(_) => Err(ApiError::TooLarge(state.body_limit)),
+    }
 }
 
 /// The body of `/health`.
@@ -308,9 +331,11 @@ async fn admin_reload(
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let mut body = state.metrics.render();
+    live::render_metrics(state.live.store.as_ref(), &mut body);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body(body)
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -408,6 +433,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(method_not_allowed("POST")),
     )
     .service(
+        web::resource("/events")
+            .route(web::post().to(live::post_events))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/sessions/{id}")
+            .route(web::get().to(live::get_session))
+            .route(web::delete().to(live::delete_session))
+            .default_service(method_not_allowed("GET, DELETE")),
+    )
+    .service(
         web::resource("/health")
             .route(web::get().to(health))
             .default_service(method_not_allowed("GET")),
@@ -500,6 +536,8 @@ pub const WORKERS_PER_CORE: usize = 4;
 pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     actix_web::rt::spawn(reload_on_hangup(state.clone().into_inner()));
+    let ttl = state.live.store.limits().ttl_secs;
+    actix_web::rt::spawn(live::sweep(state.live.store.clone(), ttl.clamp(1, 60)));
     let stopping = state.clone();
     let limits = state.limits;
     let keep_alive = match limits.keep_alive_secs {

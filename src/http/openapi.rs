@@ -11,9 +11,10 @@ use utoipa_swagger_ui::SwaggerUi;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "otto-rec", description = "Session-based recommendations (OTTO): candidates, features, LightGBM rankers."),
-    paths(super::predict, super::health, super::livez, super::readyz, super::metrics, super::admin_reload),
+    paths(super::predict, super::live::post_events, super::live::get_session, super::live::delete_session, super::health, super::livez, super::readyz, super::metrics, super::admin_reload),
     tags(
         (name = "recommendations", description = "A session in, the items to show next out."),
+        (name = "live sessions", description = "Events kept by the server per session id; recommendations by session id."),
         (name = "operations", description = "Health, probes, metrics and model reloads."),
     ),
     modifiers(&BearerAuth)
