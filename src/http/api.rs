@@ -33,7 +33,7 @@ pub struct PredictRequest {
     #[schema(max_items = 500)]
     pub event_types: Vec<i64>,
     /// A live session's id (`POST /events`): its stored events are read with the body's.
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[ -~]{1,128}$")]
     pub session: Option<String>,
     /// The objective: "clicks", "carts" or "orders" (default "orders").
     #[serde(rename = "type")]

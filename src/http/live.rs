@@ -43,11 +43,31 @@ pub fn now() -> u64 {
 
 /// An event type as a code (0 click, 1 cart, 2 order) or a name ("clicks", "carts",
 /// "orders").
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum TypeCode {
     Code(i64),
     Name(String),
+}
+
+/// The schema of [`TypeCode`]: one of the codes or one of the names.
+fn type_code_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(2)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["clicks", "carts", "orders"])),
+        )
+        .description(Some("0 or \"clicks\", 1 or \"carts\", 2 or \"orders\""))
+        .build()
+        .into()
 }
 
 /// One event of a batch.
@@ -55,15 +75,16 @@ pub enum TypeCode {
 #[schema(example = json!({"session": "a81f3c", "aid": 429240, "ts": 1674210000, "type": 0}))]
 pub struct WireEvent {
     /// The shopper's session id: 1 to 128 bytes of printable ASCII.
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[ -~]{1,128}$")]
     pub session: String,
     /// Item id (0..=4294967295).
+    #[schema(minimum = 0, maximum = 4294967295_i64)]
     pub aid: i64,
-    /// Unix time of the event, seconds.
+    /// Unix time of the event, seconds (as in `/predict`, milliseconds are read too).
+    #[schema(minimum = 0)]
     pub ts: i64,
-    /// 0 click, 1 cart, 2 order, or "clicks", "carts", "orders".
     #[serde(rename = "type")]
-    #[schema(rename = "type")]
+    #[schema(rename = "type", schema_with = type_code_schema)]
     pub kind: TypeCode,
 }
 
@@ -86,6 +107,9 @@ pub struct EventsResponse {
     pub stored: usize,
     /// Events their session already held (delivered twice), not kept again.
     pub duplicates: usize,
+    /// Events older than every event of a session that already holds `--session-events`
+    /// events, not kept (they would be the first dropped).
+    pub older: usize,
 }
 
 /// What a session holds, in time order: the body of a stateless `POST /predict` for it.
@@ -118,6 +142,11 @@ fn event_problem(
 /// A session id from a request, checked.
 pub fn session_id(id: &str, field: &str) -> Result<SessionId, ApiError> {
     SessionId::new(id).map_err(|e| InvalidSession::SessionId(format!("{field}: {e}")).into())
+}
+
+/// The session id of a path: one that is not a valid id names no session (404).
+fn path_id(id: &str) -> Result<SessionId, ApiError> {
+    SessionId::new(id).map_err(|e| ApiError::UnknownSession(format!("{id} ({e})")))
 }
 
 /// A batch checked whole: the first bad event's index and problem, or every event.
@@ -209,24 +238,24 @@ pub async fn post_events(
         status: "success",
         stored: appended.stored,
         duplicates: appended.duplicates,
+        older: appended.older,
     }))
 }
 
 /// The events a session holds, oldest first.
 #[utoipa::path(get, path = "/sessions/{id}", tag = "live sessions",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = String, Path, description = "The session id", pattern = "^[ -~]{1,128}$", min_length = 1, max_length = 128)),
     responses(
         (status = 200, body = SessionBody),
-        (status = 404, description = "`unknown_session`: the store holds no such session (never sent, expired, evicted or deleted)", body = ErrorBody),
+        (status = 404, description = "`unknown_session`: the store holds no such session (never sent, expired, evicted or deleted, or not a valid session id)", body = ErrorBody),
         (status = 405, description = "`method_not_allowed`", body = ErrorBody),
-        (status = 422, description = "`invalid_session_id`", body = ErrorBody),
         (status = 503, description = "`store_unavailable`", body = ErrorBody),
     ))]
 pub async fn get_session(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = session_id(&path, "the path's session id")?;
+    let id = path_id(&path)?;
     let events = state
         .live
         .store
@@ -243,19 +272,18 @@ pub async fn get_session(
 
 /// Forgets a session and every event of it (an erasure request).
 #[utoipa::path(delete, path = "/sessions/{id}", tag = "live sessions",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = String, Path, description = "The session id", pattern = "^[ -~]{1,128}$", min_length = 1, max_length = 128)),
     responses(
         (status = 204, description = "Forgotten"),
         (status = 404, description = "`unknown_session`: nothing held under this id", body = ErrorBody),
         (status = 405, description = "`method_not_allowed`", body = ErrorBody),
-        (status = 422, description = "`invalid_session_id`", body = ErrorBody),
         (status = 503, description = "`store_unavailable`", body = ErrorBody),
     ))]
 pub async fn delete_session(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = session_id(&path, "the path's session id")?;
+    let id = path_id(&path)?;
     let deleted = state
         .live
         .store
@@ -315,6 +343,12 @@ pub fn render_metrics(store: &dyn SessionStore, out: &mut String) {
         "counter",
         "Events not kept again because their session held them.",
         stats.duplicates,
+    );
+    line(
+        "otto_live_events_older_total",
+        "counter",
+        "Events not kept because they were older than every event of a full session.",
+        stats.older,
     );
     line(
         "otto_live_sessions_evicted_total",

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    Appended, LiveEvent, SessionId, SessionStore, StoreLimits, StoreStats, Unavailable,
+    Appended, Inserted, LiveEvent, SessionId, SessionStore, StoreLimits, StoreStats, Unavailable,
     insert_event,
 };
 
@@ -94,6 +94,7 @@ pub struct MemoryStore {
     next_order: AtomicU64,
     ingested: AtomicU64,
     duplicates: AtomicU64,
+    older: AtomicU64,
     evicted: AtomicU64,
     expired: AtomicU64,
     deleted: AtomicU64,
@@ -122,6 +123,7 @@ impl MemoryStore {
             next_order: AtomicU64::new(0),
             ingested: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            older: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             deleted: AtomicU64::new(0),
@@ -203,13 +205,13 @@ impl SessionStore for MemoryStore {
             let mut shard = self.shard(id.as_str());
             let shard = &mut *shard;
             let before;
-            let new = match shard.sessions.get_mut(id.as_str()) {
+            let inserted = match shard.sessions.get_mut(id.as_str()) {
                 Some(entry) => {
                     before = entry.events.len();
-                    let new = insert_event(&mut entry.events, *event, bound);
+                    let inserted = insert_event(&mut entry.events, *event, bound);
                     shard.events = shard.events + entry.events.len() - before;
                     shard.touch(id.as_str(), now, self.next_order());
-                    new
+                    inserted
                 }
                 None => {
                     let key: Arc<str> = Arc::from(id.as_str());
@@ -225,19 +227,21 @@ impl SessionStore for MemoryStore {
                     );
                     shard.events += 1;
                     self.evict_beyond_capacity(shard);
-                    true
+                    Inserted::New
                 }
             };
-            if new {
-                appended.stored += 1;
-            } else {
-                appended.duplicates += 1;
+            match inserted {
+                Inserted::New => appended.stored += 1,
+                Inserted::Duplicate => appended.duplicates += 1,
+                Inserted::Older => appended.older += 1,
             }
         }
         self.ingested
             .fetch_add(appended.stored as u64, Ordering::Relaxed);
         self.duplicates
             .fetch_add(appended.duplicates as u64, Ordering::Relaxed);
+        self.older
+            .fetch_add(appended.older as u64, Ordering::Relaxed);
         Ok(appended)
     }
 
@@ -287,6 +291,7 @@ impl SessionStore for MemoryStore {
             events,
             ingested: self.ingested.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
+            older: self.older.load(Ordering::Relaxed),
             evicted: self.evicted.load(Ordering::Relaxed),
             expired: self.expired.load(Ordering::Relaxed),
             deleted: self.deleted.load(Ordering::Relaxed),
@@ -341,10 +346,14 @@ mod tests {
             appended,
             Appended {
                 stored: 3,
-                duplicates: 1
+                duplicates: 1,
+                older: 0
             }
         );
-        assert_eq!(store.get(&id("a"), 1).unwrap(), Some(vec![ev(2, 5), ev(1, 10)]));
+        assert_eq!(
+            store.get(&id("a"), 1).unwrap(),
+            Some(vec![ev(2, 5), ev(1, 10)])
+        );
         store
             .append(&[(id("a"), ev(3, 11)), (id("a"), ev(4, 12))], 2)
             .unwrap();

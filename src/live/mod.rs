@@ -121,6 +121,8 @@ pub struct Appended {
     pub stored: usize,
     /// Events equal to one their session already kept, not kept twice.
     pub duplicates: usize,
+    /// Events older than every event of a session that holds its bound, not kept.
+    pub older: usize,
 }
 
 /// The store's counters since it started (or since its snapshot was written).
@@ -134,6 +136,8 @@ pub struct StoreStats {
     pub ingested: u64,
     /// Events not kept because their session already held them.
     pub duplicates: u64,
+    /// Events not kept because they were older than a full session's events.
+    pub older: u64,
     /// Sessions evicted to stay within `max_sessions`.
     pub evicted: u64,
     /// Sessions that expired after their TTL.
@@ -167,11 +171,27 @@ pub trait SessionStore: Send + Sync {
     fn kind(&self) -> &'static str;
 }
 
+/// What [`insert_event`] did with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// Kept.
+    New,
+    /// The session holds an equal event.
+    Duplicate,
+    /// The session holds its bound of events, none older: the event would be the first
+    /// dropped, so it is not kept (a resent old event changes nothing).
+    Older,
+}
+
 /// Puts `event` into `events` (time order; among equal times, after those present) unless an
-/// equal event is there, then drops the oldest beyond `bound`. Whether it was new.
-pub fn insert_event(events: &mut Vec<LiveEvent>, event: LiveEvent, bound: usize) -> bool {
+/// equal event is there or it is older than every event of a full session, then drops the
+/// oldest beyond `bound`.
+pub fn insert_event(events: &mut Vec<LiveEvent>, event: LiveEvent, bound: usize) -> Inserted {
     if events.contains(&event) {
-        return false;
+        return Inserted::Duplicate;
+    }
+    if events.len() >= bound && events.first().is_some_and(|first| event.ts <= first.ts) {
+        return Inserted::Older;
     }
     let at = events.partition_point(|e| e.ts <= event.ts);
     events.insert(at, event);
@@ -179,7 +199,7 @@ pub fn insert_event(events: &mut Vec<LiveEvent>, event: LiveEvent, bound: usize)
         let excess = events.len() - bound;
         events.drain(..excess);
     }
-    true
+    Inserted::New
 }
 
 /// The session a request means: the stored events, then the request's own, in time order
@@ -238,12 +258,16 @@ mod tests {
     #[test]
     fn events_are_kept_in_time_order_once_and_the_newest_within_the_bound() {
         let mut events = Vec::new();
-        assert!(insert_event(&mut events, ev(1, 10), 3));
-        assert!(insert_event(&mut events, ev(2, 5), 3));
-        assert!(!insert_event(&mut events, ev(1, 10), 3), "a duplicate");
-        assert!(insert_event(&mut events, ev(3, 10), 3));
+        assert_eq!(insert_event(&mut events, ev(1, 10), 3), Inserted::New);
+        assert_eq!(insert_event(&mut events, ev(2, 5), 3), Inserted::New);
+        assert_eq!(insert_event(&mut events, ev(1, 10), 3), Inserted::Duplicate);
+        assert_eq!(insert_event(&mut events, ev(3, 10), 3), Inserted::New);
         assert_eq!(events, vec![ev(2, 5), ev(1, 10), ev(3, 10)]);
-        assert!(insert_event(&mut events, ev(4, 7), 3));
+        assert_eq!(insert_event(&mut events, ev(4, 7), 3), Inserted::New);
+        assert_eq!(events, vec![ev(4, 7), ev(1, 10), ev(3, 10)]);
+        // The dropped event, sent again, is older than the full session: not kept.
+        assert_eq!(insert_event(&mut events, ev(2, 5), 3), Inserted::Older);
+        assert_eq!(insert_event(&mut events, ev(9, 7), 3), Inserted::Older);
         assert_eq!(events, vec![ev(4, 7), ev(1, 10), ev(3, 10)]);
     }
 

@@ -61,10 +61,12 @@ impl<W: Write> Hashing<W> {
 impl<R: Read> Hashing<R> {
     fn take<const N: usize>(&mut self, session: u64) -> Result<[u8; N], SnapshotError> {
         let mut buf = [0u8; N];
-        self.inner.read_exact(&mut buf).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => SnapshotError::Truncated(session),
-            _ => SnapshotError::Io(e),
-        })?;
+        self.inner
+            .read_exact(&mut buf)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => SnapshotError::Truncated(session),
+                _ => SnapshotError::Io(e),
+            })?;
         self.add(&buf);
         Ok(buf)
     }

@@ -4,6 +4,7 @@ mod common;
 mod data_commands;
 mod fuzz;
 mod layers;
+mod live;
 mod openapi;
 mod predict;
 mod real_logs;

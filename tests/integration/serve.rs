@@ -10,7 +10,7 @@ use crate::common::{Server, fixture_index, run, run_ok, s};
 /// A model directory (index and rankers) from the committed fixture world: a copy, in
 /// `dir`, of one bundle built once per test binary (the tests that damage or reload their
 /// bundle change only their copy).
-fn fixture_model(dir: &Path) -> PathBuf {
+pub fn fixture_model(dir: &Path) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-fixture");
