@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building otto-rec needs beyond the Rust toolchain, when it is missing:
 # CMake >= 3.28 (LightGBM 4.7's build; Debian 12 ships 3.25, PyPI ships a current one),
-# libclang (bindgen, for the LightGBM bindings) and GNU OpenMP (LightGBM trains on every
-# core; libgomp ships with gcc). Source it to get CMake on PATH.
+# libclang (bindgen, for the LightGBM bindings), GNU OpenMP (LightGBM trains on every
+# core; libgomp ships with gcc) and, for the tests, redis-server. Source it to get CMake on
+# PATH.
 #
 #   source scripts/deps.sh          # everything: training (LightGBM) included
 #   source scripts/deps.sh serve    # a build without the `train` feature needs none of it
@@ -33,6 +34,8 @@ missing=""
 dpkg -s libclang-dev >/dev/null 2>&1 || missing="$missing libclang-dev"
 # gcc's own libgomp.so (for linking) and the runtime library.
 [ -e "$(gcc -print-file-name=libgomp.so)" ] || missing="$missing libgomp1 libgcc-12-dev"
+# The tests of the Redis session store run a real Redis server.
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 if [ -n "$missing" ]; then
   echo "deps: installing$missing from apt" >&2
   SUDO=""

@@ -289,9 +289,16 @@ pub struct ServeArgs {
     #[arg(long, env = "OTTO_MAX_BATCH_EVENTS", default_value_t = crate::http::live::DEFAULT_MAX_BATCH)]
     pub max_batch_events: usize,
     /// Keeps the live sessions across restarts: read from FILE at start (when it exists)
-    /// and written to it, atomically, when the server stops.
+    /// and written to it, atomically, when the server stops (embedded store only).
     #[arg(long, env = "OTTO_SESSION_SNAPSHOT", value_name = "FILE")]
     pub session_snapshot: Option<PathBuf>,
+    /// Where live sessions are kept: `memory` (in this process) or `redis://HOST:PORT[/DB]`
+    /// (shared by every replica that names the same server).
+    #[arg(long, env = "OTTO_SESSION_STORE", default_value = "memory")]
+    pub session_store: String,
+    /// Prefix of the Redis keys of the live sessions.
+    #[arg(long, env = "OTTO_SESSION_PREFIX", default_value = "otto:")]
+    pub session_prefix: String,
 }
 
 #[derive(Debug, Args)]

@@ -95,6 +95,7 @@ impl Recommender {
             aids,
             timestamps,
             event_types,
+            session: None,
             objective: Some(r#type.to_string()),
             k: Some(k),
         };

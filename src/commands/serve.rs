@@ -9,8 +9,9 @@ use std::time::Instant;
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
 use crate::http::live::Live;
+use crate::http::redis_store::RedisStore;
 use crate::http::{AppState, Limits, Served, WORKERS_PER_CORE, start};
-use crate::live::{MemoryStore, StoreLimits, snapshot};
+use crate::live::{MemoryStore, SessionStore, StoreLimits, snapshot};
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let started = Instant::now();
@@ -30,10 +31,39 @@ pub fn run(args: ServeArgs) -> Result<()> {
             problem: "must be at least 1".into(),
         });
     }
-    let store = Arc::new(MemoryStore::new(limits));
-    if let Some(path) = &args.session_snapshot {
-        read_snapshot(path, &store)?;
-    }
+    let (store, memory): (Arc<dyn SessionStore>, Option<Arc<MemoryStore>>) =
+        if args.session_store == "memory" {
+            let memory = Arc::new(MemoryStore::new(limits));
+            if let Some(path) = &args.session_snapshot {
+                read_snapshot(path, &memory)?;
+            }
+            (memory.clone(), Some(memory))
+        } else if args.session_store.starts_with("redis://") {
+            if args.session_snapshot.is_some() {
+                return Err(Error::Argument {
+                    flag: "--session-snapshot",
+                    problem: "applies to the embedded store only; Redis keeps the sessions itself"
+                        .into(),
+                });
+            }
+            let redis = RedisStore::new(&args.session_store, &args.session_prefix, limits)
+                .map_err(|problem| Error::Argument {
+                    flag: "--session-store",
+                    problem,
+                })?;
+            if let Err(e) = redis.check() {
+                log::warn!("{e}: serving; live sessions answer 503 until it is reachable");
+            }
+            (Arc::new(redis), None)
+        } else {
+            return Err(Error::Argument {
+                flag: "--session-store",
+                problem: format!(
+                    "{:?} is neither `memory` nor a redis://HOST:PORT URL",
+                    args.session_store
+                ),
+            });
+        };
     let served = Served::load(&args.model_dir)?;
     let workers = args.workers.unwrap_or_else(|| {
         WORKERS_PER_CORE * std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -49,7 +79,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         keep_alive_secs: args.keep_alive_secs,
     };
     state.live = Live {
-        store: store.clone(),
+        store,
         max_batch: args.max_batch_events,
     };
     state.admin_token = std::env::var("OTTO_ADMIN_TOKEN")
@@ -74,10 +104,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .block_on(async move { start(state, listener, workers)?.await })
         .map_err(Error::Server)?;
     log::info!("server stopped");
-    if let Some(path) = &args.session_snapshot {
+    if let (Some(path), Some(memory)) = (&args.session_snapshot, &memory) {
         let mut written = 0;
         crate::data::atomic::write_atomic(path, |out| {
-            written = snapshot::write(&store, out).map_err(|e| Error::io(path, e))?;
+            written = snapshot::write(memory, out).map_err(|e| Error::io(path, e))?;
             Ok(())
         })?;
         log::info!("{written} live sessions written to {}", path.display());

@@ -133,6 +133,10 @@ pub struct PredictResponse<'a> {
     /// Its stored events read with the body's, when the request named a session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_events: Option<usize>,
+    /// "unavailable" when the session store could not be read: the answer is for the
+    /// body's events alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_store: Option<&'static str>,
 }
 
 #[cfg(test)]

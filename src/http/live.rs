@@ -326,12 +326,14 @@ pub fn render_metrics(store: &dyn SessionStore, out: &mut String) {
         "Live sessions held.",
         stats.sessions as u64,
     );
-    line(
-        "otto_live_events",
-        "gauge",
-        "Events held in live sessions.",
-        stats.events as u64,
-    );
+    if let Some(events) = stats.events {
+        line(
+            "otto_live_events",
+            "gauge",
+            "Events held in live sessions.",
+            events as u64,
+        );
+    }
     line(
         "otto_live_events_ingested_total",
         "counter",

@@ -11,6 +11,7 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod openapi;
+pub mod redis_store;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -135,16 +136,24 @@ async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpR
     let request: PredictRequest = serde_json::from_slice(&bytes).map_err(from_serde)?;
     let mut valid = ValidRequest::try_from(&request)?;
     let mut session_events = None;
+    let mut session_store = None;
     if let Some(id) = &request.session {
         let id = live::session_id(id, "session")?;
-        let stored = state
-            .live
-            .store
-            .get(&id, live::now())
-            .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?
-            .unwrap_or_default();
-        session_events = Some(stored.len());
-        valid.session = crate::live::merge(&stored, valid.session);
+        match state.live.store.get(&id, live::now()) {
+            Ok(stored) => {
+                let stored = stored.unwrap_or_default();
+                session_events = Some(stored.len());
+                valid.session = crate::live::merge(&stored, valid.session);
+            }
+            // The store is down: the body's events still get an answer, marked as such.
+            Err(e) => {
+                log::warn!(
+                    "predict for session {:?} without its stored events: {e}",
+                    id.as_str()
+                );
+                session_store = Some("unavailable");
+            }
+        }
     }
     let started = Instant::now();
     let (rec, timings) =
@@ -173,6 +182,7 @@ async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpR
             event_types: &request.event_types,
             session: request.session.as_deref(),
             session_events,
+            session_store,
         }))
 }
 
@@ -229,6 +239,17 @@ struct ReadyBody<'a> {
     /// "ready".
     status: &'static str,
     model_version: &'a str,
+    session_store: StoreState,
+}
+
+/// The live sessions' store as `/readyz` reports it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct StoreState {
+    /// "memory" or "redis".
+    kind: &'static str,
+    /// Whether it answers now. A replica whose store is down still answers stateless
+    /// requests (and by session, from the body's events), so it stays ready.
+    available: bool,
 }
 
 /// Readiness: a model is loaded (always, once listening) and the server is not draining.
@@ -245,6 +266,10 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .json(ReadyBody {
             status: "ready",
             model_version: &served.info.version,
+            session_store: StoreState {
+                kind: state.live.store.kind(),
+                available: state.live.store.check().is_ok(),
+            },
         }))
 }
 

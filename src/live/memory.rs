@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
@@ -13,7 +13,9 @@ use super::{
 };
 
 /// Shards of a store large enough to share its sessions among them; a small store has one,
-/// so that its eviction order is exactly least recently used.
+/// so that its eviction order is exactly least recently used. With several, the cap is the
+/// store's (a count shared by the shards) and the session evicted is the least recently used
+/// of the shard that grew: the least recently used of about a sixteenth of the sessions.
 const SHARDS: usize = 16;
 /// Sessions per shard below which a store keeps one shard.
 const MIN_PER_SHARD: usize = 1_024;
@@ -34,7 +36,6 @@ struct Shard {
     /// the least recently used.
     by_use: BTreeMap<u64, Arc<str>>,
     events: usize,
-    capacity: usize,
 }
 
 impl Shard {
@@ -91,6 +92,8 @@ pub struct MemoryStore {
     shards: Vec<Mutex<Shard>>,
     hasher: std::collections::hash_map::RandomState,
     limits: StoreLimits,
+    /// Sessions held by all shards.
+    held: AtomicUsize,
     next_order: AtomicU64,
     ingested: AtomicU64,
     duplicates: AtomicU64,
@@ -108,16 +111,9 @@ impl MemoryStore {
         } else {
             1
         };
-        let capacity = limits.max_sessions / shards;
         MemoryStore {
-            shards: (0..shards)
-                .map(|_| {
-                    Mutex::new(Shard {
-                        capacity,
-                        ..Shard::default()
-                    })
-                })
-                .collect(),
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            held: AtomicUsize::new(0),
             hasher: Default::default(),
             limits,
             next_order: AtomicU64::new(0),
@@ -147,7 +143,9 @@ impl MemoryStore {
     /// at `last_used`. Sessions restored in order of last use keep that order.
     pub fn restore(&self, id: &SessionId, events: Vec<LiveEvent>, last_used: u64) {
         let mut shard = self.shard(id.as_str());
-        shard.remove(id.as_str());
+        if shard.remove(id.as_str()) {
+            self.held.fetch_sub(1, Ordering::Relaxed);
+        }
         let order = self.next_order();
         let key: Arc<str> = Arc::from(id.as_str());
         shard.events += events.len();
@@ -189,9 +187,13 @@ impl MemoryStore {
             .collect()
     }
 
+    /// After `shard` gained a session: while the store holds more than its cap, evicts the
+    /// least recently used session of `shard` (never the one just added).
     fn evict_beyond_capacity(&self, shard: &mut Shard) {
-        while shard.sessions.len() > shard.capacity {
+        let mut held = self.held.fetch_add(1, Ordering::Relaxed) + 1;
+        while held > self.limits.max_sessions && shard.sessions.len() > 1 {
             shard.pop_oldest();
+            held = self.held.fetch_sub(1, Ordering::Relaxed) - 1;
             self.evicted.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -253,6 +255,7 @@ impl SessionStore for MemoryStore {
         };
         if entry.last_used.saturating_add(ttl) <= now {
             shard.remove(id.as_str());
+            self.held.fetch_sub(1, Ordering::Relaxed);
             self.expired.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
@@ -264,6 +267,7 @@ impl SessionStore for MemoryStore {
     fn delete(&self, id: &SessionId) -> Result<bool, Unavailable> {
         let removed = self.shard(id.as_str()).remove(id.as_str());
         if removed {
+            self.held.fetch_sub(1, Ordering::Relaxed);
             self.deleted.fetch_add(1, Ordering::Relaxed);
         }
         Ok(removed)
@@ -275,6 +279,7 @@ impl SessionStore for MemoryStore {
             let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
             expired += shard.expire(now, self.limits.ttl_secs);
         }
+        self.held.fetch_sub(expired, Ordering::Relaxed);
         self.expired.fetch_add(expired as u64, Ordering::Relaxed);
         expired
     }
@@ -288,7 +293,7 @@ impl SessionStore for MemoryStore {
         }
         StoreStats {
             sessions,
-            events,
+            events: Some(events),
             ingested: self.ingested.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             older: self.older.load(Ordering::Relaxed),
@@ -363,7 +368,7 @@ mod tests {
             "the three newest"
         );
         let stats = store.stats();
-        assert_eq!((stats.sessions, stats.events), (2, 4));
+        assert_eq!((stats.sessions, stats.events), (2, Some(4)));
         assert_eq!((stats.ingested, stats.duplicates), (5, 1));
         assert!(store.delete(&id("a")).unwrap());
         assert!(!store.delete(&id("a")).unwrap());
@@ -414,6 +419,6 @@ mod tests {
         let stats = store.stats();
         assert!(stats.sessions <= cap, "{}", stats.sessions);
         assert_eq!(stats.sessions as u64 + stats.evicted, (cap + 500) as u64);
-        assert_eq!(stats.events, stats.sessions);
+        assert_eq!(stats.events, Some(stats.sessions));
     }
 }

@@ -130,8 +130,8 @@ pub struct Appended {
 pub struct StoreStats {
     /// Sessions held now.
     pub sessions: usize,
-    /// Events held now.
-    pub events: usize,
+    /// Events held now, where the store counts them (the embedded one does).
+    pub events: Option<usize>,
     /// Events kept by appends.
     pub ingested: u64,
     /// Events not kept because their session already held them.
@@ -169,6 +169,10 @@ pub trait SessionStore: Send + Sync {
     fn limits(&self) -> StoreLimits;
     /// The store's kind, for `/readyz` and logs.
     fn kind(&self) -> &'static str;
+    /// Whether the store answers now.
+    fn check(&self) -> Result<(), Unavailable> {
+        Ok(())
+    }
 }
 
 /// What [`insert_event`] did with an event.

@@ -433,3 +433,160 @@ fn the_snapshot_keeps_sessions_across_a_clean_restart() {
     );
     assert_eq!(std::fs::read(&snapshot).unwrap(), damaged, "left as it was");
 }
+
+/// A real Redis server on a free loopback port, stopped (by its process id) when dropped.
+struct Redis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start(port: u16) -> Redis {
+        let mut redis = Redis {
+            child: std::process::Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect(
+                    "redis-server runs (scripts/deps.sh installs it: apt-get install redis-server)",
+                ),
+            port,
+        };
+        for _ in 0..100 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let mut answer = [0u8; 7];
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read_exact(&mut answer).is_ok()
+                    && &answer == b"+PONG\r\n"
+                {
+                    return redis;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = redis.child.kill();
+        let _ = redis.child.wait();
+        panic!("redis-server did not answer on port {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two replicas on one Redis: events sent through one are read and recommended for by the
+/// other, equal to the stateless answer; a replica killed with SIGKILL loses nothing Redis
+/// acknowledged. With Redis down, ingestion answers 503, recommendations by session answer
+/// from the body's events marked `session_store: unavailable`, `/readyz` says so; when Redis
+/// is back the replicas recover without a restart.
+#[test]
+fn replicas_share_sessions_through_redis_and_survive_its_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = Redis::start(port);
+    let flags = ["--session-store", &redis.url(), "--session-prefix", "test:"];
+    let one = Server::start_with(&model, &[], &flags);
+    let two = Server::start_with(&model, &[], &flags);
+    let sessions = fixture_events(30);
+    let all: Vec<Value> = shuffled(sessions.concat(), 11);
+    for batch in all.chunks(50) {
+        let (status, body) = post_events(&one, batch);
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = post_events(&two, batch);
+        assert_eq!((status, &body["stored"]), (200, &json!(0)), "{body}");
+    }
+    let ids: Vec<String> = sessions
+        .iter()
+        .map(|e| e[0]["session"].as_str().unwrap().to_string())
+        .collect();
+    let mut held = Vec::new();
+    for id in &ids {
+        let (status, through_one) = get_session(&one, id);
+        assert_eq!(status, 200);
+        let (_, through_two) = get_session(&two, id);
+        assert_eq!(through_one, through_two);
+        let (status, by_id) = two.predict(&json!({"session": id, "type": "carts"}));
+        assert_eq!(status, 200, "{by_id}");
+        let (_, plain) = one.predict(
+            &json!({"aids": through_one["aids"], "timestamps": through_one["timestamps"],
+            "event_types": through_one["event_types"], "type": "carts"}),
+        );
+        assert_eq!(by_id["recommendation"], plain["recommendation"], "{id}");
+        assert_eq!(by_id["scores"], plain["scores"], "{id}");
+        held.push(through_one);
+    }
+    // SIGKILL of a replica loses nothing: the other reads every session.
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &one.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    drop(one);
+    for (id, want) in ids.iter().zip(&held) {
+        assert_eq!(&get_session(&two, id).1, want);
+    }
+
+    drop(redis);
+    let event = json!({"session": "during-outage", "aid": 224, "ts": 1661724140, "type": 0});
+    let (status, body) = post_events(&two, std::slice::from_ref(&event));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{body}"
+    );
+    let own =
+        json!({"aids": [224, 277], "timestamps": [1661724140, 1661724150], "event_types": [0, 0]});
+    let mut by_id = own.clone();
+    by_id["session"] = json!(ids[0]);
+    let (status, answer) = two.predict(&by_id);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["session_store"], "unavailable");
+    let (_, plain) = two.predict(&own);
+    assert_eq!(answer["recommendation"], plain["recommendation"]);
+    let (status, ready) = two.request("GET", "/readyz", b"");
+    assert_eq!(status, 200, "{ready}");
+    let ready: Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(
+        ready["session_store"],
+        json!({"kind": "redis", "available": false})
+    );
+    assert_eq!(get_session(&two, &ids[0]).0, 503);
+
+    let _redis = Redis::start(port);
+    let mut recovered = false;
+    for _ in 0..50 {
+        if post_events(&two, std::slice::from_ref(&event)).0 == 200 {
+            recovered = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        recovered,
+        "ingestion recovers within 5 s of Redis coming back"
+    );
+    let (_, got) = get_session(&two, "during-outage");
+    assert_eq!(got["aids"], json!([224]));
+}
