@@ -2,7 +2,11 @@
 # Live sessions under load (README.md, "Live sessions"), on models/default with `wrk -t2 -c8`
 # on the same machine:
 #
-#   [DURATION=20] [SOAK=300] bash scripts/live-bench.sh
+#   [DURATION=20] [SOAK=300] [REDIS=1] bash scripts/live-bench.sh
+#
+# Parts 1 and 2 run on the embedded store, then (REDIS=1, the default) again on a Redis
+# server this script starts on a free loopback port (`--session-store redis://…`) and stops
+# by its process id.
 #
 # 1. Ingestion: POST /events in batches of 100 events (events/s) and of one event (req/s),
 #    each event new (scripts/events.lua).
@@ -28,21 +32,35 @@ metric() { curl -s "$url/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 rss_mib() { echo $(( $(ps -o rss= -p "$server") / 1024 )); }
 row() { printf '%-58s %14s %10s\n' "$@"; }
 
-start_server --model-dir models/default
 row measure value 'p99 ms'
-read -r _ rps _ _ p99 errors _ <<<"$(wrk_events 100 100000 "$dur")"
-row "POST /events, batches of 100 (events/s)" "$(echo "$rps * 100 / 1" | bc)" "$p99"
-[ "$errors" = 0 ] || echo "live-bench: $errors errors" >&2
-read -r _ rps _ _ p99 errors _ <<<"$(wrk_events 1 100000 "$dur")"
-row "POST /events, one event (req/s)" "$rps" "$p99"
-[ "$errors" = 0 ] || echo "live-bench: $errors errors" >&2
-kill "$server"; wait "$server" 2>/dev/null
-
-start_server --model-dir models/default
 world=target/default-world
 [ -f "$world/test.jsonl" ] || "$bin" generate --out "$world" --sessions 60000 --seed 42 2>/dev/null
 python3 scripts/make_requests.py "$world/test.jsonl" "$work/bodies" 30 20000 2>/dev/null
-python3 - "$url" "$work/bodies" "$work/by-session" "$work/stateless" <<'PY'
+redis_pid=""
+stop_redis() { [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null; redis_pid=""; }
+trap 'stop_redis; stop_server' EXIT
+stores=(memory)
+if [ "${REDIS:-1}" = 1 ]; then
+  need redis-server
+  stores+=(redis)
+fi
+for store in "${stores[@]}"; do
+  flags=()
+  if [ "$store" = redis ]; then
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+    redis_pid=$!
+    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    flags=(--session-store "redis://127.0.0.1:$port")
+  fi
+  start_server --model-dir models/default "${flags[@]}"
+  read -r _ rps _ _ p99 errors _ <<<"$(wrk_events 100 100000 "$dur")"
+  row "$store: POST /events, batches of 100 (events/s)" "$(echo "$rps * 100 / 1" | bc)" "$p99"
+  [ "$errors" = 0 ] || echo "live-bench: $errors errors" >&2
+  read -r _ rps _ _ p99 errors _ <<<"$(wrk_events 1 100000 "$dur")"
+  row "$store: POST /events, one event (req/s)" "$rps" "$p99"
+  [ "$errors" = 0 ] || echo "live-bench: $errors errors" >&2
+  python3 - "$url" "$work/bodies" "$work/by-session" "$work/stateless" <<'PY'
 import json, sys, urllib.request
 url, bodies, by_session, stateless = sys.argv[1:]
 def call(method, path, body=None):
@@ -66,13 +84,15 @@ with open(by_session, "w") as s, open(stateless, "w") as p:
         p.write(json.dumps({"aids": held["aids"], "timestamps": held["timestamps"],
                             "event_types": held["event_types"], **rest}) + "\n")
 PY
-read -r _ plain _ _ plain_p99 _ _ <<<"$(wrk_predict "$work/stateless")"
-read -r _ by_id _ _ by_id_p99 errors _ <<<"$(wrk_predict "$work/by-session")"
-row "POST /predict, 30 events in the body (req/s)" "$plain" "$plain_p99"
-row "POST /predict by session id, 30 stored events (req/s)" "$by_id" "$by_id_p99"
-row "  ratio by session / stateless" "$(echo "scale=3; $by_id / $plain" | bc)" ""
-[ "$errors" = 0 ] || echo "live-bench: $errors errors" >&2
-kill "$server"; wait "$server" 2>/dev/null
+  read -r _ plain _ _ plain_p99 _ _ <<<"$(wrk_predict "$work/stateless")"
+  read -r _ by_id _ _ by_id_p99 errors _ <<<"$(wrk_predict "$work/by-session")"
+  row "$store: POST /predict, 30 events in the body (req/s)" "$plain" "$plain_p99"
+  row "$store: POST /predict by session id, 30 stored (req/s)" "$by_id" "$by_id_p99"
+  row "$store:   ratio by session / stateless" "$(echo "scale=3; $by_id / $plain" | bc)" ""
+  [ "$errors" = 0 ] || echo "live-bench: $errors errors" >&2
+  kill "$server"; wait "$server" 2>/dev/null; server=""
+  stop_redis
+done
 
 start_server --model-dir models/default
 base=$(rss_mib)
