@@ -10,7 +10,10 @@ keep-alive connection and sends POST /predict bodies: valid sessions of items th
 knows, the same mutated (bytes flipped, inserted, deleted, truncated, spliced; values
 replaced by huge, negative, fractional, string, null or nested ones; fields dropped,
 renamed or repeated), and random bytes or JSON; a few go to other routes and methods, and
-a few exceed the body limit. Every answer is checked: a 200 must carry at most k unique
+a few exceed the body limit. A sixth of the cases are live-session requests: POST /events
+batches (valid, with values mutated, with bytes mutated, or oversized), GET and DELETE
+/sessions/{id} with ids of any bytes, and /predict bodies naming a session. Every answer is
+checked: a 200 must carry at most k unique
 items with finite scores sorted descending; every 4xx a JSON body with a code. Prints the
 count per status and exits 1 on any 5xx, dropped connection (closed or reset before a
 whole answer) or malformed answer. Stops at N requests or S seconds, whichever first.
@@ -48,6 +51,54 @@ def valid_body(rng, items):
     if rng.random() < 0.5:
         body["k"] = rng.randrange(1, 101)
     return body
+
+
+SESSIONS = ["a81f", "visitor-1", "x" * 128, "x" * 129, "", "caf\u00e9", "a\nb", " ", "~"]
+
+
+def valid_events(rng, items):
+    n = rng.choice([1, 1, 2, 10, 100, 1000, 1001])
+    t = rng.randrange(1_659_304_800, 1_662_328_000)
+    return {"events": [{"session": rng.choice(SESSIONS[:3]), "aid": rng.randrange(items),
+                        "ts": t + i, "type": rng.choice([0, 1, 2, "clicks", "carts", "orders"])}
+                       for i in range(n)]}
+
+
+def mutate_event(rng, body):
+    events = [dict(e) for e in body["events"]]
+    e = events[rng.randrange(len(events))]
+    field = rng.choice(["session", "aid", "ts", "type"])
+    r = rng.random()
+    if r < 0.2:
+        del e[field]
+    elif r < 0.6:
+        e[field] = rng.choice(NUMBERS + TYPES + SESSIONS)
+    else:
+        e[field] = random_json(rng)
+    return {"events": events}
+
+
+def events_request(rng, items):
+    """A live-session case: (method, path, body, content type, kind)."""
+    r = rng.random()
+    if r < 0.3:
+        return "POST", "/events", json.dumps(valid_events(rng, items)).encode(), "application/json", "events"
+    if r < 0.6:
+        body = json.dumps(mutate_event(rng, valid_events(rng, items))).encode()
+        return "POST", "/events", body, "application/json", "events-value"
+    if r < 0.8:
+        body = mutate_bytes(rng, json.dumps(valid_events(rng, items)).encode())
+        return "POST", "/events", body, "application/json", "events-bytes"
+    if r < 0.9:
+        sid = rng.choice(SESSIONS) if rng.random() < 0.7 else "".join(
+            "%{:02X}".format(rng.randrange(256)) for _ in range(rng.randrange(1, 20)))
+        sid = "".join(c if c.isascii() and c.isalnum() else "%{:02X}".format(ord(c) % 256) for c in sid) or "%00"
+        return rng.choice(["GET", "DELETE", "PUT"]), f"/sessions/{sid}", b"", "application/json", "session"
+    body = valid_body(rng, items)
+    body["session"] = rng.choice(SESSIONS + [None, 5, []])
+    if rng.random() < 0.5:
+        body = {k: v for k, v in body.items() if k not in ("aids", "timestamps", "event_types")}
+    return "POST", "/predict", json.dumps(body).encode(), "application/json", "by-session"
 
 
 def mutate_value(rng, body):
@@ -110,6 +161,8 @@ def random_json(rng, depth=0):
 
 def make_request(rng, items, limit):
     """(method, path, body, content type) of one fuzz case, and its kind."""
+    if rng.random() < 1 / 6:
+        return events_request(rng, items)
     r = rng.random()
     if r < 0.15:
         kind, body = "valid", json.dumps(valid_body(rng, items)).encode()
@@ -169,7 +222,7 @@ def check_answer(status, headers, body, request_body):
         except ValueError:
             return "a JSON answer that does not parse"
     else:
-        return None if status == 200 else f"{status} without a JSON body"
+        return None if status in (200, 204) else f"{status} without a JSON body"
     if status == 200 and "recommendation" in doc:
         # The server reads JSON strings it ignores without checking their UTF-8 (serde_json),
         # so read the request the same way to learn its k.

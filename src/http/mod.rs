@@ -464,6 +464,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/sessions/{id}")
+            // A path whose id does not decode (bytes that are not UTF-8) names no session.
+            .app_data(web::PathConfig::default().error_handler(|e, req| {
+                ApiError::UnknownSession(format!("{} ({e})", req.path())).into()
+            }))
             .route(web::get().to(live::get_session))
             .route(web::delete().to(live::delete_session))
             .default_service(method_not_allowed("GET, DELETE")),
