@@ -3,8 +3,9 @@
 -- so SESSIONS ids per thread fill up one event each in turn; SESSIONS=0 gives every event a
 -- session of its own, new in every run (a stream of new visitors). Times increase within a
 -- run and from one run to the next (they start at the run's clock), so no event repeats
--- another, also when wrk is run again on the same server.
-local batch, sessions
+-- another, also when wrk is run again on the same server. PER (default 1) consecutive events
+-- go to the same session: with SESSIONS=0 and PER=30, a stream of new visitors of 30 events.
+local batch, sessions, per
 local counter = 0
 local threads = 0
 
@@ -17,6 +18,7 @@ end
 function init(args)
   batch = tonumber(os.getenv("BATCH") or "100")
   sessions = tonumber(os.getenv("SESSIONS") or "0")
+  per = tonumber(os.getenv("PER") or "1")
   wrk.method = "POST"
   wrk.path = "/events"
   wrk.headers["Content-Type"] = "application/json"
@@ -28,10 +30,11 @@ function request()
   local events = {}
   for i = 1, batch do
     local session
+    local visitor = math.floor(counter / per)
     if sessions > 0 then
-      session = string.format("t%d-%d", thread_id, counter % sessions)
+      session = string.format("t%d-%d", thread_id, visitor % sessions)
     else
-      session = string.format("t%d-%d-%d", thread_id, run, counter)
+      session = string.format("t%d-%d-%d", thread_id, run, visitor)
     end
     local aid = (counter * 7919) % 1800000
     local ts = 1600000000 + run % 100000000 + math.floor(counter / math.max(sessions, 1))

@@ -15,9 +15,12 @@
 #    against the stateless request carrying the same 30 events, on the same server; ratio.
 # 3. Memory: 1,000,000 sessions filled to 30 events each, the server's RSS (the model's
 #    own RSS before any event is shown beside it).
-# 4. Soak (SOAK seconds, default 300; 0 skips it): a stream of new sessions past the
-#    1,000,000-session cap, so the least recently used are evicted all along; RSS sampled
-#    every 10 s, its first and last sample after the cap is reached and its largest.
+# 4. Soak (SOAK seconds, default 300; 0 skips it), on a fresh server: a stream of new
+#    visitors of 30 events each past the 1,000,000-session cap, so the least recently used
+#    are evicted all along; RSS sampled every 10 s after a first minute of the stream: its
+#    first and last sample and its largest.
+#
+# MEMORY_ONLY=1 runs parts 3 and 4 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/release-bin.sh
@@ -26,7 +29,7 @@ set +e
 need wrk bc
 dur=${DURATION:-20}
 soak=${SOAK:-300}
-wrk_events() { BATCH=$1 SESSIONS=$2 wrk -t2 -c8 -d"$3"s --timeout 5s --latency -s scripts/events.lua "$url" | grep '^RESULT'; }
+wrk_events() { BATCH=$1 SESSIONS=$2 PER=${4:-1} wrk -t2 -c8 -d"$3"s --timeout 5s --latency -s scripts/events.lua "$url" | grep '^RESULT'; }
 wrk_predict() { BODIES_FILE=$1 wrk -t2 -c8 -d"$dur"s --timeout 5s --latency -s scripts/loadtest.lua "$url" | grep '^RESULT'; }
 metric() { curl -s "$url/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 rss_mib() { echo $(( $(ps -o rss= -p "$server") / 1024 )); }
@@ -44,6 +47,7 @@ if [ "${REDIS:-1}" = 1 ]; then
   need redis-server
   stores+=(redis)
 fi
+[ "${MEMORY_ONLY:-0}" = 1 ] && stores=()
 for store in "${stores[@]}"; do
   flags=()
   if [ "$store" = redis ]; then
@@ -102,11 +106,16 @@ done
 row "RSS, model loaded, no session (MiB)" "$base" ""
 row "RSS, $(metric otto_live_sessions) sessions x 30 events (MiB)" "$(rss_mib)" ""
 if [ "$soak" -gt 0 ]; then
+  # A fresh server, so the soak sees the stream alone: a minute of it fills the store to its
+  # cap, then RSS is sampled every 10 s while the stream goes on.
+  kill "$server"; wait "$server" 2>/dev/null
+  start_server --model-dir models/default
+  wrk_events 100 0 60 30 >/dev/null
   first=""; peak=0; last=0
   for _ in $(seq $((soak / 10))); do
-    wrk_events 100 0 10 >/dev/null
+    wrk_events 100 0 10 30 >/dev/null
     last=$(rss_mib); [ -z "$first" ] && first=$last; [ "$last" -gt "$peak" ] && peak=$last
   done
-  row "soak ${soak} s of new sessions: RSS first / last / peak (MiB)" "$first / $last / $peak" ""
+  row "soak ${soak} s of new 30-event visitors: RSS first / last / peak (MiB)" "$first / $last / $peak" ""
   row "  sessions held / evicted" "$(metric otto_live_sessions) / $(metric otto_live_sessions_evicted_total)" ""
 fi

@@ -86,6 +86,16 @@ impl Shard {
     }
 }
 
+/// A new session's events: `first`, in room for the session's whole bound (up to 64
+/// events; a larger bound grows as events come). Sessions whose storage is one size are
+/// what keeps the memory of a store that evicts all day flat: storage grown by doubling
+/// leaves the allocator freed pieces of every size to reuse.
+fn first_events(first: LiveEvent, bound: usize) -> Vec<LiveEvent> {
+    let mut events = Vec::with_capacity(bound.min(64));
+    events.push(first);
+    events
+}
+
 /// Sessions in this process's memory.
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -222,7 +232,7 @@ impl SessionStore for MemoryStore {
                     shard.sessions.insert(
                         key,
                         Entry {
-                            events: vec![*event],
+                            events: first_events(*event, bound),
                             last_used: now,
                             order,
                         },

@@ -197,12 +197,14 @@ pub fn insert_event(events: &mut Vec<LiveEvent>, event: LiveEvent, bound: usize)
     if events.len() >= bound && events.first().is_some_and(|first| event.ts <= first.ts) {
         return Inserted::Older;
     }
-    let at = events.partition_point(|e| e.ts <= event.ts);
-    events.insert(at, event);
-    if events.len() > bound {
-        let excess = events.len() - bound;
+    // The oldest goes first, so a session never holds more than `bound` events and its
+    // allocation (sized to the bound when the session starts) never grows.
+    if events.len() >= bound {
+        let excess = events.len() + 1 - bound;
         events.drain(..excess);
     }
+    let at = events.partition_point(|e| e.ts <= event.ts);
+    events.insert(at, event);
     Inserted::New
 }
 
