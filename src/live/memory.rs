@@ -238,6 +238,13 @@ impl SessionStore for MemoryStore {
                         },
                     );
                     shard.events += 1;
+                    // Room for twice the sessions held: a table that evicts all day then
+                    // clears its deleted slots in place instead of doubling at some later
+                    // hour, so its memory stops growing once the store is full.
+                    let held = shard.sessions.len();
+                    if held * 2 > shard.sessions.capacity() {
+                        shard.sessions.reserve(held);
+                    }
                     self.evict_beyond_capacity(shard);
                     Inserted::New
                 }
