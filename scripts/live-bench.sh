@@ -9,7 +9,7 @@
 # by its process id.
 #
 # 1. Ingestion: POST /events in batches of 100 events (events/s) and of one event (req/s),
-#    each event new (scripts/events.lua).
+#    each event new (scripts/loadtest.lua).
 # 2. Recommendations by session id: 20,000 sessions of 30 events of the world models/default
 #    was built from are stored, then `POST /predict {"session": …}` for them is measured
 #    against the stateless request carrying the same 30 events, on the same server; ratio.
@@ -29,7 +29,7 @@ set +e
 need wrk bc
 dur=${DURATION:-20}
 soak=${SOAK:-300}
-wrk_events() { BATCH=$1 SESSIONS=$2 PER=${4:-1} wrk -t2 -c8 -d"$3"s --timeout 5s --latency -s scripts/events.lua "$url" | grep '^RESULT'; }
+wrk_events() { BATCH=$1 SESSIONS=$2 PER=${4:-1} wrk -t2 -c8 -d"$3"s --timeout 5s --latency -s scripts/loadtest.lua "$url" | grep '^RESULT'; }
 wrk_predict() { BODIES_FILE=$1 wrk -t2 -c8 -d"$dur"s --timeout 5s --latency -s scripts/loadtest.lua "$url" | grep '^RESULT'; }
 metric() { curl -s "$url/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 rss_mib() { echo $(( $(ps -o rss= -p "$server") / 1024 )); }

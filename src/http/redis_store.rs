@@ -13,14 +13,13 @@
 //! second tries again, so the server recovers by itself when Redis is back.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, Script};
 
 use crate::domain::EventType;
 use crate::live::{
-    Appended, LiveEvent, SessionId, SessionStore, StoreLimits, StoreStats, Unavailable,
+    Appended, Counters, LiveEvent, SessionId, SessionStore, StoreLimits, StoreStats, Unavailable,
 };
 
 /// Time to connect, and to wait for an answer, before Redis counts as unreachable.
@@ -120,12 +119,7 @@ pub struct RedisStore {
     pool: Mutex<Vec<Connection>>,
     failed_at: Mutex<Option<Instant>>,
     scripts: [Script; 4],
-    ingested: AtomicU64,
-    duplicates: AtomicU64,
-    older: AtomicU64,
-    evicted: AtomicU64,
-    expired: AtomicU64,
-    deleted: AtomicU64,
+    counters: Counters,
 }
 
 impl RedisStore {
@@ -146,12 +140,7 @@ impl RedisStore {
                 Script::new(DELETE),
                 Script::new(EXPIRE),
             ],
-            ingested: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            older: AtomicU64::new(0),
-            evicted: AtomicU64::new(0),
-            expired: AtomicU64::new(0),
-            deleted: AtomicU64::new(0),
+            counters: Counters::default(),
         })
     }
 
@@ -241,17 +230,15 @@ impl SessionStore for RedisStore {
                 }
                 call.invoke(c)
             })?;
-        self.ingested.fetch_add(stored as u64, Ordering::Relaxed);
-        self.duplicates
-            .fetch_add(duplicates as u64, Ordering::Relaxed);
-        self.older.fetch_add(older as u64, Ordering::Relaxed);
-        self.evicted.fetch_add(evicted, Ordering::Relaxed);
-        self.expired.fetch_add(expired, Ordering::Relaxed);
-        Ok(Appended {
+        let appended = Appended {
             stored,
             duplicates,
             older,
-        })
+        };
+        self.counters.appended(appended);
+        self.counters.evicted(evicted);
+        self.counters.expired(expired);
+        Ok(appended)
     }
 
     fn get(&self, id: &SessionId, _now: u64) -> Result<Option<Vec<LiveEvent>>, Unavailable> {
@@ -280,7 +267,7 @@ impl SessionStore for RedisStore {
                 .invoke(c)
         })?;
         if deleted > 0 {
-            self.deleted.fetch_add(1, Ordering::Relaxed);
+            self.counters.deleted();
         }
         Ok(deleted > 0)
     }
@@ -295,7 +282,7 @@ impl SessionStore for RedisStore {
                     .invoke(c)
             })
             .unwrap_or(0);
-        self.expired.fetch_add(expired, Ordering::Relaxed);
+        self.counters.expired(expired);
         expired as usize
     }
 
@@ -307,16 +294,7 @@ impl SessionStore for RedisStore {
                     .query(c)
             })
             .unwrap_or(0);
-        StoreStats {
-            sessions: sessions as usize,
-            events: None,
-            ingested: self.ingested.load(Ordering::Relaxed),
-            duplicates: self.duplicates.load(Ordering::Relaxed),
-            older: self.older.load(Ordering::Relaxed),
-            evicted: self.evicted.load(Ordering::Relaxed),
-            expired: self.expired.load(Ordering::Relaxed),
-            deleted: self.deleted.load(Ordering::Relaxed),
-        }
+        self.counters.stats(sessions as usize, None)
     }
 
     fn limits(&self) -> StoreLimits {

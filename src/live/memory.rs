@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    Appended, Inserted, LiveEvent, SessionId, SessionStore, StoreLimits, StoreStats, Unavailable,
-    insert_event,
+    Appended, Counters, Inserted, LiveEvent, SessionId, SessionStore, StoreLimits, StoreStats,
+    Unavailable, insert_event,
 };
 
 /// Shards of a store large enough to share its sessions among them; a small store has one,
@@ -105,12 +105,7 @@ pub struct MemoryStore {
     /// Sessions held by all shards.
     held: AtomicUsize,
     next_order: AtomicU64,
-    ingested: AtomicU64,
-    duplicates: AtomicU64,
-    older: AtomicU64,
-    evicted: AtomicU64,
-    expired: AtomicU64,
-    deleted: AtomicU64,
+    counters: Counters,
 }
 
 impl MemoryStore {
@@ -127,12 +122,7 @@ impl MemoryStore {
             hasher: Default::default(),
             limits,
             next_order: AtomicU64::new(0),
-            ingested: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            older: AtomicU64::new(0),
-            evicted: AtomicU64::new(0),
-            expired: AtomicU64::new(0),
-            deleted: AtomicU64::new(0),
+            counters: Counters::default(),
         }
     }
 
@@ -204,7 +194,7 @@ impl MemoryStore {
         while held > self.limits.max_sessions && shard.sessions.len() > 1 {
             shard.pop_oldest();
             held = self.held.fetch_sub(1, Ordering::Relaxed) - 1;
-            self.evicted.fetch_add(1, Ordering::Relaxed);
+            self.counters.evicted(1);
         }
     }
 }
@@ -255,12 +245,7 @@ impl SessionStore for MemoryStore {
                 Inserted::Older => appended.older += 1,
             }
         }
-        self.ingested
-            .fetch_add(appended.stored as u64, Ordering::Relaxed);
-        self.duplicates
-            .fetch_add(appended.duplicates as u64, Ordering::Relaxed);
-        self.older
-            .fetch_add(appended.older as u64, Ordering::Relaxed);
+        self.counters.appended(appended);
         Ok(appended)
     }
 
@@ -273,7 +258,7 @@ impl SessionStore for MemoryStore {
         if entry.last_used.saturating_add(ttl) <= now {
             shard.remove(id.as_str());
             self.held.fetch_sub(1, Ordering::Relaxed);
-            self.expired.fetch_add(1, Ordering::Relaxed);
+            self.counters.expired(1);
             return Ok(None);
         }
         let events = entry.events.clone();
@@ -285,7 +270,7 @@ impl SessionStore for MemoryStore {
         let removed = self.shard(id.as_str()).remove(id.as_str());
         if removed {
             self.held.fetch_sub(1, Ordering::Relaxed);
-            self.deleted.fetch_add(1, Ordering::Relaxed);
+            self.counters.deleted();
         }
         Ok(removed)
     }
@@ -297,7 +282,7 @@ impl SessionStore for MemoryStore {
             expired += shard.expire(now, self.limits.ttl_secs);
         }
         self.held.fetch_sub(expired, Ordering::Relaxed);
-        self.expired.fetch_add(expired as u64, Ordering::Relaxed);
+        self.counters.expired(expired as u64);
         expired
     }
 
@@ -308,16 +293,7 @@ impl SessionStore for MemoryStore {
             sessions += shard.sessions.len();
             events += shard.events;
         }
-        StoreStats {
-            sessions,
-            events: Some(events),
-            ingested: self.ingested.load(Ordering::Relaxed),
-            duplicates: self.duplicates.load(Ordering::Relaxed),
-            older: self.older.load(Ordering::Relaxed),
-            evicted: self.evicted.load(Ordering::Relaxed),
-            expired: self.expired.load(Ordering::Relaxed),
-            deleted: self.deleted.load(Ordering::Relaxed),
-        }
+        self.counters.stats(sessions, Some(events))
     }
 
     fn limits(&self) -> StoreLimits {

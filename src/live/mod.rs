@@ -14,6 +14,8 @@
 pub mod memory;
 pub mod snapshot;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::domain::{EventType, OwnedSession};
 
 pub use memory::MemoryStore;
@@ -144,6 +146,53 @@ pub struct StoreStats {
     pub expired: u64,
     /// Sessions deleted by request.
     pub deleted: u64,
+}
+
+/// The counters every store keeps of its own work (a replica's, with a shared store).
+#[derive(Debug, Default)]
+pub struct Counters {
+    ingested: AtomicU64,
+    duplicates: AtomicU64,
+    older: AtomicU64,
+    evicted: AtomicU64,
+    expired: AtomicU64,
+    deleted: AtomicU64,
+}
+
+impl Counters {
+    /// Counts what an append did.
+    pub fn appended(&self, a: Appended) {
+        self.ingested.fetch_add(a.stored as u64, Ordering::Relaxed);
+        self.duplicates
+            .fetch_add(a.duplicates as u64, Ordering::Relaxed);
+        self.older.fetch_add(a.older as u64, Ordering::Relaxed);
+    }
+
+    pub fn evicted(&self, n: u64) {
+        self.evicted.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn expired(&self, n: u64) {
+        self.expired.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn deleted(&self) {
+        self.deleted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters with the store's sizes.
+    pub fn stats(&self, sessions: usize, events: Option<usize>) -> StoreStats {
+        StoreStats {
+            sessions,
+            events,
+            ingested: self.ingested.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            older: self.older.load(Ordering::Relaxed),
+            evicted: self.evicted.load(Ordering::Relaxed),
+            expired: self.expired.load(Ordering::Relaxed),
+            deleted: self.deleted.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// A store that cannot answer right now (a remote store unreachable); the caller retries.
