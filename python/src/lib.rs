@@ -92,9 +92,9 @@ impl Recommender {
         k: i64,
     ) -> PyResult<(Vec<u32>, Vec<f32>)> {
         let request = PredictRequest {
-            aids,
-            timestamps,
-            event_types,
+            aids: Some(aids),
+            timestamps: Some(timestamps),
+            event_types: Some(event_types),
             session: None,
             objective: Some(r#type.to_string()),
             k: Some(k),

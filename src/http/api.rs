@@ -20,18 +20,18 @@ pub const DEFAULT_K: usize = 20;
     "timestamps": [1674210000, 1674220000, 1674830000, 1674832100, 1674832437],
     "event_types": [0, 1, 1, 1, 2], "type": "orders", "k": 20}))]
 pub struct PredictRequest {
-    /// Item ids (0..=4294967295).
+    /// Item ids (0..=4294967295). Required without `session`.
     #[serde(default)]
     #[schema(max_items = 500)]
-    pub aids: Vec<i64>,
-    /// Unix time of each event, seconds.
+    pub aids: Option<Vec<i64>>,
+    /// Unix time of each event, seconds. Required without `session`.
     #[serde(default)]
     #[schema(max_items = 500)]
-    pub timestamps: Vec<i64>,
-    /// 0 click, 1 cart, 2 order.
+    pub timestamps: Option<Vec<i64>>,
+    /// 0 click, 1 cart, 2 order. Required without `session`.
     #[serde(default)]
     #[schema(max_items = 500)]
-    pub event_types: Vec<i64>,
+    pub event_types: Option<Vec<i64>>,
     /// A live session's id (`POST /events`): its stored events are read with the body's.
     #[schema(min_length = 1, max_length = 128, pattern = "^[ -~]{1,128}$")]
     pub session: Option<String>,
@@ -41,6 +41,17 @@ pub struct PredictRequest {
     pub objective: Option<String>,
     /// Items to return, 1..=100 (default 20).
     pub k: Option<i64>,
+}
+
+impl PredictRequest {
+    /// The three lists (empty where absent).
+    pub fn lists(&self) -> (&[i64], &[i64], &[i64]) {
+        (
+            self.aids.as_deref().unwrap_or_default(),
+            self.timestamps.as_deref().unwrap_or_default(),
+            self.event_types.as_deref().unwrap_or_default(),
+        )
+    }
 }
 
 /// A request that passed every check.
@@ -55,12 +66,25 @@ impl TryFrom<&PredictRequest> for ValidRequest {
     type Error = ApiError;
 
     fn try_from(r: &PredictRequest) -> Result<Self, ApiError> {
-        let n = r.aids.len();
-        if r.timestamps.len() != n || r.event_types.len() != n {
+        // Without a live session the three lists are required, as they always were.
+        if r.session.is_none() {
+            for (name, field) in [
+                ("aids", &r.aids),
+                ("timestamps", &r.timestamps),
+                ("event_types", &r.event_types),
+            ] {
+                if field.is_none() {
+                    return Err(InvalidSession::Field(format!("missing field `{name}`")).into());
+                }
+            }
+        }
+        let (in_aids, timestamps, event_types) = r.lists();
+        let n = in_aids.len();
+        if timestamps.len() != n || event_types.len() != n {
             return Err(InvalidSession::LengthMismatch {
                 aids: n,
-                timestamps: r.timestamps.len(),
-                event_types: r.event_types.len(),
+                timestamps: timestamps.len(),
+                event_types: event_types.len(),
             }
             .into());
         }
@@ -75,12 +99,12 @@ impl TryFrom<&PredictRequest> for ValidRequest {
             .into());
         }
         let mut aids = Vec::with_capacity(n);
-        for (index, &value) in r.aids.iter().enumerate() {
+        for (index, &value) in in_aids.iter().enumerate() {
             let aid = u32::try_from(value).map_err(|_| InvalidSession::Aid { index, value })?;
             aids.push(aid);
         }
         let mut ts = Vec::with_capacity(n);
-        for (index, &value) in r.timestamps.iter().enumerate() {
+        for (index, &value) in timestamps.iter().enumerate() {
             let seconds = u64::try_from(value)
                 .ok()
                 .and_then(Timestamp::from_otto)
@@ -88,7 +112,7 @@ impl TryFrom<&PredictRequest> for ValidRequest {
             ts.push(seconds.seconds);
         }
         let mut types = Vec::with_capacity(n);
-        for (index, &value) in r.event_types.iter().enumerate() {
+        for (index, &value) in event_types.iter().enumerate() {
             let kind =
                 EventType::from_code(value).ok_or(InvalidSession::EventType { index, value })?;
             types.push(kind);
@@ -145,9 +169,9 @@ mod tests {
 
     fn request(aids: Vec<i64>, ts: Vec<i64>, types: Vec<i64>) -> PredictRequest {
         PredictRequest {
-            aids,
-            timestamps: ts,
-            event_types: types,
+            aids: Some(aids),
+            timestamps: Some(ts),
+            event_types: Some(types),
             session: None,
             objective: None,
             k: None,
