@@ -174,6 +174,12 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<crate::live::Unavailable> for ApiError {
+    fn from(e: crate::live::Unavailable) -> Self {
+        ApiError::StoreUnavailable(e.to_string())
+    }
+}
+
 /// Maps a serde error: syntax errors are malformed JSON (400), type and shape errors an
 /// invalid request (422).
 pub fn from_serde(err: serde_json::Error) -> ApiError {

@@ -229,11 +229,7 @@ pub async fn post_events(
     let bytes = super::read_body(&state, body).await?;
     let request: EventsRequest = serde_json::from_slice(&bytes).map_err(from_serde)?;
     let batch = check(request, state.live.max_batch)?;
-    let appended = state
-        .live
-        .store
-        .append(&batch, now())
-        .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+    let appended = state.live.store.append(&batch, now())?;
     Ok(HttpResponse::Ok().json(EventsResponse {
         status: "success",
         stored: appended.stored,
@@ -259,8 +255,7 @@ pub async fn get_session(
     let events = state
         .live
         .store
-        .get(&id, now())
-        .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?
+        .get(&id, now())?
         .ok_or_else(|| ApiError::UnknownSession(id.as_str().to_string()))?;
     Ok(HttpResponse::Ok().json(SessionBody {
         session: id.as_str().to_string(),
@@ -284,11 +279,7 @@ pub async fn delete_session(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path)?;
-    let deleted = state
-        .live
-        .store
-        .delete(&id)
-        .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+    let deleted = state.live.store.delete(&id)?;
     if deleted {
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -171,6 +171,7 @@ async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpR
         timings.scoring,
         started.elapsed()
     );
+    let (aids, _, event_types) = request.lists();
     Ok(HttpResponse::Ok()
         .insert_header((MODEL_VERSION_HEADER, served.info.version.as_str()))
         .json(PredictResponse {
@@ -178,8 +179,8 @@ async fn predict(state: web::Data<AppState>, body: web::Payload) -> Result<HttpR
             objective: valid.objective.name(),
             recommendation: &rec.aids,
             scores: &rec.scores,
-            aids: request.lists().0,
-            event_types: request.lists().2,
+            aids,
+            event_types,
             session: request.session.as_deref(),
             session_events,
             session_store,

@@ -29,16 +29,56 @@ struct Entry {
     order: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shard {
     sessions: HashMap<Arc<str>, Entry>,
     /// Order of last use (the store's, shared by its shards) → session id; the first is
     /// the least recently used.
     by_use: BTreeMap<u64, Arc<str>>,
     events: usize,
+    /// Sessions held by all the store's shards (each shard counts its own in and out).
+    held: Arc<AtomicUsize>,
 }
 
 impl Shard {
+    fn new(held: Arc<AtomicUsize>) -> Self {
+        Shard {
+            sessions: HashMap::new(),
+            by_use: BTreeMap::new(),
+            events: 0,
+            held,
+        }
+    }
+
+    /// Adds a session not held; the store's count of sessions after it.
+    fn insert_new(
+        &mut self,
+        id: &str,
+        events: Vec<LiveEvent>,
+        last_used: u64,
+        order: u64,
+    ) -> usize {
+        let key: Arc<str> = Arc::from(id);
+        self.events += events.len();
+        self.by_use.insert(order, key.clone());
+        self.sessions.insert(
+            key,
+            Entry {
+                events,
+                last_used,
+                order,
+            },
+        );
+        // Room for twice the sessions held: a table that evicts all day then clears its
+        // deleted slots in place instead of doubling at some later hour, so its memory
+        // stops growing once the store is full.
+        let held = self.sessions.len();
+        if held * 2 > self.sessions.capacity() {
+            self.sessions.reserve(held);
+        }
+        self.held.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Marks `id` as used at `now`, moving it to the end of the use order.
     fn touch(&mut self, id: &str, now: u64, order: u64) {
         if let Some((key, entry)) = self.sessions.get_key_value(id) {
@@ -57,18 +97,19 @@ impl Shard {
             Some(entry) => {
                 self.by_use.remove(&entry.order);
                 self.events -= entry.events.len();
+                self.held.fetch_sub(1, Ordering::Relaxed);
                 true
             }
             None => false,
         }
     }
 
-    /// Removes the least recently used session.
-    fn pop_oldest(&mut self) -> Option<u64> {
+    /// Removes the least recently used session; the store's count of sessions after it.
+    fn pop_oldest(&mut self) -> Option<usize> {
         let (_, id) = self.by_use.pop_first()?;
         let entry = self.sessions.remove(&id).expect("listed sessions are held");
         self.events -= entry.events.len();
-        Some(entry.last_used)
+        Some(self.held.fetch_sub(1, Ordering::Relaxed) - 1)
     }
 
     /// Removes the sessions idle since before `now - ttl`; how many.
@@ -102,8 +143,6 @@ pub struct MemoryStore {
     shards: Vec<Mutex<Shard>>,
     hasher: std::collections::hash_map::RandomState,
     limits: StoreLimits,
-    /// Sessions held by all shards.
-    held: AtomicUsize,
     next_order: AtomicU64,
     counters: Counters,
 }
@@ -116,9 +155,11 @@ impl MemoryStore {
         } else {
             1
         };
+        let held = Arc::new(AtomicUsize::new(0));
         MemoryStore {
-            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
-            held: AtomicUsize::new(0),
+            shards: (0..shards)
+                .map(|_| Mutex::new(Shard::new(held.clone())))
+                .collect(),
             hasher: Default::default(),
             limits,
             next_order: AtomicU64::new(0),
@@ -143,22 +184,9 @@ impl MemoryStore {
     /// at `last_used`. Sessions restored in order of last use keep that order.
     pub fn restore(&self, id: &SessionId, events: Vec<LiveEvent>, last_used: u64) {
         let mut shard = self.shard(id.as_str());
-        if shard.remove(id.as_str()) {
-            self.held.fetch_sub(1, Ordering::Relaxed);
-        }
-        let order = self.next_order();
-        let key: Arc<str> = Arc::from(id.as_str());
-        shard.events += events.len();
-        shard.by_use.insert(order, key.clone());
-        shard.sessions.insert(
-            key,
-            Entry {
-                events,
-                last_used,
-                order,
-            },
-        );
-        self.evict_beyond_capacity(&mut shard);
+        shard.remove(id.as_str());
+        let held = shard.insert_new(id.as_str(), events, last_used, self.next_order());
+        self.evict_beyond_capacity(&mut shard, held);
     }
 
     fn next_order(&self) -> u64 {
@@ -187,13 +215,11 @@ impl MemoryStore {
             .collect()
     }
 
-    /// After `shard` gained a session: while the store holds more than its cap, evicts the
-    /// least recently used session of `shard` (never the one just added).
-    fn evict_beyond_capacity(&self, shard: &mut Shard) {
-        let mut held = self.held.fetch_add(1, Ordering::Relaxed) + 1;
+    /// After `shard` gained a session and the store holds `held`: while that is more than
+    /// its cap, evicts the least recently used session of `shard` (never the one just added).
+    fn evict_beyond_capacity(&self, shard: &mut Shard, mut held: usize) {
         while held > self.limits.max_sessions && shard.sessions.len() > 1 {
-            shard.pop_oldest();
-            held = self.held.fetch_sub(1, Ordering::Relaxed) - 1;
+            held = shard.pop_oldest().expect("the shard holds sessions");
             self.counters.evicted(1);
         }
     }
@@ -216,26 +242,10 @@ impl SessionStore for MemoryStore {
                     inserted
                 }
                 None => {
-                    let key: Arc<str> = Arc::from(id.as_str());
                     let order = self.next_order();
-                    shard.by_use.insert(order, key.clone());
-                    shard.sessions.insert(
-                        key,
-                        Entry {
-                            events: first_events(*event, bound),
-                            last_used: now,
-                            order,
-                        },
-                    );
-                    shard.events += 1;
-                    // Room for twice the sessions held: a table that evicts all day then
-                    // clears its deleted slots in place instead of doubling at some later
-                    // hour, so its memory stops growing once the store is full.
-                    let held = shard.sessions.len();
-                    if held * 2 > shard.sessions.capacity() {
-                        shard.sessions.reserve(held);
-                    }
-                    self.evict_beyond_capacity(shard);
+                    let held =
+                        shard.insert_new(id.as_str(), first_events(*event, bound), now, order);
+                    self.evict_beyond_capacity(shard, held);
                     Inserted::New
                 }
             };
@@ -257,7 +267,6 @@ impl SessionStore for MemoryStore {
         };
         if entry.last_used.saturating_add(ttl) <= now {
             shard.remove(id.as_str());
-            self.held.fetch_sub(1, Ordering::Relaxed);
             self.counters.expired(1);
             return Ok(None);
         }
@@ -269,7 +278,6 @@ impl SessionStore for MemoryStore {
     fn delete(&self, id: &SessionId) -> Result<bool, Unavailable> {
         let removed = self.shard(id.as_str()).remove(id.as_str());
         if removed {
-            self.held.fetch_sub(1, Ordering::Relaxed);
             self.counters.deleted();
         }
         Ok(removed)
@@ -281,7 +289,6 @@ impl SessionStore for MemoryStore {
             let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
             expired += shard.expire(now, self.limits.ttl_secs);
         }
-        self.held.fetch_sub(expired, Ordering::Relaxed);
         self.counters.expired(expired as u64);
         expired
     }
