@@ -407,6 +407,57 @@ mod tests {
         assert_eq!(store.stats().sessions, 0);
     }
 
+    proptest::proptest! {
+        /// Events of a few sessions, in any order, in batches of any size, every batch
+        /// sent once or twice: each session holds its distinct events, the newest within
+        /// the bound, in time order, and the counts add up.
+        #[test]
+        fn any_delivery_order_keeps_each_sessions_newest_distinct_events(
+            events in proptest::collection::vec((0u8..4, 0u32..6, 0u32..1_000), 1..120),
+            batch in 1usize..30,
+            resend in proptest::collection::vec(proptest::bool::ANY, 1..60),
+            bound in 1usize..8,
+        ) {
+            // One event per time within a session, so "the newest" is one set whatever
+            // the order of arrival.
+            let mut seen = std::collections::HashSet::new();
+            let events: Vec<(u8, LiveEvent)> = events
+                .into_iter()
+                .filter(|&(s, _, ts)| seen.insert((s, ts)))
+                .map(|(s, aid, ts)| (s, ev(aid, ts)))
+                .collect();
+            let store = MemoryStore::new(limits(bound, 1_000, 100));
+            let mut sent = 0;
+            let mut not_kept = 0;
+            for (i, chunk) in events.chunks(batch).enumerate() {
+                let chunk: Vec<_> = chunk.iter().map(|(s, e)| (id(&format!("s{s}")), *e)).collect();
+                for _ in 0..(1 + resend[i % resend.len()] as usize) {
+                    let a = store.append(&chunk, 1).unwrap();
+                    sent += chunk.len();
+                    not_kept += a.duplicates + a.older;
+                    proptest::prop_assert_eq!(a.stored + a.duplicates + a.older, chunk.len());
+                }
+            }
+            let mut held = 0;
+            for s in 0..4u8 {
+                let mut want: Vec<LiveEvent> =
+                    events.iter().filter(|(x, _)| *x == s).map(|(_, e)| *e).collect();
+                want.sort_by_key(|e| e.ts);
+                let want = want[want.len().saturating_sub(bound)..].to_vec();
+                let got = store.get(&id(&format!("s{s}")), 2).unwrap();
+                if want.is_empty() {
+                    proptest::prop_assert_eq!(got, None);
+                } else {
+                    held += want.len();
+                    proptest::prop_assert_eq!(got, Some(want));
+                }
+            }
+            let stats = store.stats();
+            proptest::prop_assert_eq!(stats.events, Some(held));
+            proptest::prop_assert_eq!(stats.ingested as usize + not_kept, sent);
+        }
+    }
+
     #[test]
     fn a_large_store_shards_and_still_holds_at_most_its_cap() {
         let cap = SHARDS * MIN_PER_SHARD;
