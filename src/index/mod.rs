@@ -18,6 +18,7 @@
 pub mod covisit;
 pub mod embedding;
 pub mod ids;
+pub mod refit;
 pub mod sessions;
 pub mod stats;
 pub mod table;
