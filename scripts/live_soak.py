@@ -228,6 +228,15 @@ def main():
         up = [s for s in servers if not plan.is_down(s)]
         return rng.choice(up or servers)
 
+    def refused(server, request, planned):
+        """A connection that failed: counted as `planned` when the server was stopped on
+        purpose, as a failure otherwise; then a short pause before the next try."""
+        if plan.is_down(server):
+            tally.add(planned)
+        else:
+            tally.fail(f"{request} to {server.name}: connection failed")
+        time.sleep(0.05)
+
     def ingest(worker):
         rng = random.Random(worker)
         conns = {}
@@ -252,11 +261,7 @@ def main():
                 server = pick(rng)
                 answer = call(conns, server, "POST", "/events", {"events": batch})
                 if answer is None:
-                    if plan.is_down(server) or server.proc.poll() is not None:
-                        tally.add("events: refused by a stopped server, resent")
-                    else:
-                        tally.fail(f"POST /events to {server.name}: connection failed")
-                    time.sleep(0.05)
+                    refused(server, "POST /events", "events: refused by a stopped server, resent")
                     continue
                 status, body = answer
                 if status == 200:
@@ -293,11 +298,7 @@ def main():
             server = pick(rng)
             answer = call(conns, server, "POST", "/predict", body)
             if answer is None:
-                if plan.is_down(server) or server.proc.poll() is not None:
-                    tally.add("predict: refused by a stopped server")
-                else:
-                    tally.fail(f"POST /predict to {server.name}: connection failed")
-                time.sleep(0.05)
+                refused(server, "POST /predict", "predict: refused by a stopped server")
                 continue
             status, reply = answer
             if status == 503 and reply.get("code") == "draining" and plan.is_down(server):
@@ -396,6 +397,8 @@ def main():
                 tally.failures.append(f"{sid} on {server.name}: {len(missing)} events lost")
 
     for s in servers:
+        if s.proc.poll() is not None:
+            tally.fail(f"{s.name} exited with {s.proc.returncode} during the soak")
         s.stop()
     if redis:
         redis.stop()

@@ -410,6 +410,24 @@ pub fn build(log: &mut SessionLog, params: &IndexParams, progress: &dyn Progress
     index
 }
 
+/// The fitted scorers `params` asks for (item vectors with their similar items, the
+/// next-item model), on a log at its positions.
+pub(crate) fn fit_scorers(
+    log: &SessionLog,
+    params: &IndexParams,
+    progress: &dyn Progress,
+) -> (Option<ItemEmbeddings>, Option<NextItemModel>) {
+    let embeddings = params
+        .embedding
+        .as_ref()
+        .map(|p| embedding::build(log, p, progress));
+    let next_item = params
+        .next_item
+        .as_ref()
+        .map(|p| embedding::next::train(log, p, progress));
+    (embeddings, next_item)
+}
+
 /// [`build`] on a log whose aids are the positions of `ids`.
 fn build_at_positions(
     log: &SessionLog,
@@ -442,14 +460,7 @@ fn build_at_positions(
     }
     let stats = ItemStats::from_log(log, params.recent_days);
     let popular = Popular::from_stats(&stats, params.popular);
-    let embeddings = params
-        .embedding
-        .as_ref()
-        .map(|p| embedding::build(log, p, progress));
-    let next_item = params
-        .next_item
-        .as_ref()
-        .map(|p| embedding::next::train(log, p, progress));
+    let (embeddings, next_item) = fit_scorers(log, params, progress);
     let sessions = params.sessions.as_ref().map(|p| {
         progress.stage("past sessions by item", 1, Unit::Items);
         let index = SessionIndex::build(log, ids.len(), p).with_idf(&stats);

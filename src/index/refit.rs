@@ -10,8 +10,8 @@
 //! appears later) has no vector in the later period's index, as a rare item has none.
 
 use super::embedding::next::NextItemModel;
-use super::embedding::{self, Embeddings, ItemEmbeddings};
-use super::{CovisitTable, Index, IndexParams, ItemIds, build};
+use super::embedding::{Embeddings, ItemEmbeddings};
+use super::{CovisitTable, Index, IndexParams, ItemIds, build, fit_scorers};
 use crate::domain::SessionLog;
 use crate::progress::Progress;
 
@@ -27,14 +27,7 @@ impl FittedScorers {
     pub fn fit(log: &mut SessionLog, params: &IndexParams, progress: &dyn Progress) -> Self {
         let ids = ItemIds::of(&log.aids);
         ids.localize_in_place(log);
-        let embeddings = params
-            .embedding
-            .as_ref()
-            .map(|p| embedding::build(log, p, progress));
-        let next_item = params
-            .next_item
-            .as_ref()
-            .map(|p| embedding::next::train(log, p, progress));
+        let (embeddings, next_item) = fit_scorers(log, params, progress);
         ids.unlocalize_in_place(log);
         FittedScorers {
             ids,
