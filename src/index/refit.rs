@@ -123,6 +123,92 @@ impl PositionMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::EventType::Click;
+    use crate::index::embedding::EmbeddingParams;
+    use crate::index::embedding::next::NextItemParams;
+    use crate::progress::Silent;
+
+    /// Sessions of 6 items of one of `categories` categories of 8 items each, with sparse
+    /// aids (positions are ranks, not the aids), one session a minute.
+    fn log(sessions: usize, categories: u32) -> SessionLog {
+        let mut log = SessionLog::new();
+        let mut state = 7u64;
+        for i in 0..sessions {
+            let mut next = || {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 33) as u32
+            };
+            let category = next() % categories;
+            let aids: Vec<u32> = (0..6)
+                .map(|_| 100_000_000 + (category * 8 + next() % 8) * 7_919)
+                .collect();
+            let t = 60 * i as u32;
+            let ts: Vec<u32> = (0..6).map(|j| t + j).collect();
+            log.push_session(i as u32, &aids, &ts, &[Click; 6]);
+        }
+        log
+    }
+
+    /// Scorers fitted on an early log, carried to the index of a later one that knows more
+    /// items: every item keeps its vectors, its similar items and its next-item rows under
+    /// its new position, and the items first seen later have none.
+    #[test]
+    fn carried_scorers_keep_every_items_vectors_under_its_new_position() {
+        let params = IndexParams {
+            embedding: Some(EmbeddingParams {
+                min_count: 1,
+                ..EmbeddingParams::default()
+            }),
+            next_item: Some(NextItemParams {
+                min_count: 1,
+                epochs: 2,
+                ..NextItemParams::default()
+            }),
+            ..IndexParams::default()
+        };
+        let mut early = log(300, 4);
+        let scorers = FittedScorers::fit(&mut early, &params, &Silent);
+        let mut later = log(600, 6);
+        let index = scorers.index(&mut later, &params, &Silent);
+        assert!(
+            index.ids.len() > scorers.ids.len(),
+            "the later log knows more items"
+        );
+        let (old_e, new_e) = (
+            scorers.embeddings.as_ref().unwrap(),
+            index.embeddings.as_ref().unwrap(),
+        );
+        let (old_n, new_n) = (
+            scorers.next_item.as_ref().unwrap(),
+            index.next_item.as_ref().unwrap(),
+        );
+        let mut carried = 0;
+        for p in 0..index.ids.len() as u32 {
+            let aid = index.ids.aid(p);
+            match scorers.ids.position(aid) {
+                Some(q) => {
+                    assert_eq!(new_e.vectors.vector(p), old_e.vectors.vector(q));
+                    assert_eq!(new_n.output(p), old_n.output(q));
+                    let aids_of = |ids: &ItemIds, t: &CovisitTable, x: u32| -> Vec<u32> {
+                        t.neighbors(x).iter().map(|&y| ids.aid(y)).collect()
+                    };
+                    assert_eq!(
+                        aids_of(&index.ids, &new_e.similar, p),
+                        aids_of(&scorers.ids, &old_e.similar, q)
+                    );
+                    carried += old_e.vectors.vector(q).is_some() as usize;
+                }
+                None => {
+                    assert_eq!(new_e.vectors.vector(p), None);
+                    assert_eq!(new_n.output(p), None);
+                    assert!(new_e.similar.neighbors(p).is_empty());
+                }
+            }
+        }
+        assert_eq!(carried, scorers.ids.len(), "every early item had a vector");
+    }
 
     #[test]
     fn positions_move_with_their_aids_and_unknown_ones_drop() {
