@@ -87,29 +87,18 @@ end
 return {stored, duplicates, older, evicted, expired}
 "#;
 
-/// A read refreshes a session's last use (its expiry and its place in the use order) when
-/// the recorded one is older than ARGV[4] seconds: a session read many times a minute costs
-/// Redis one write a minute, not one per read.
 const GET: &str = r#"
 local key = ARGV[1] .. 's:' .. ARGV[2]
-local lru = ARGV[1] .. 'lru'
 local held = redis.call('GET', key)
 if not held then
-  redis.call('ZREM', lru, ARGV[2])
+  redis.call('ZREM', ARGV[1] .. 'lru', ARGV[2])
   return false
 end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local last = tonumber(redis.call('ZSCORE', lru, ARGV[2]) or 0)
-if now - last >= tonumber(ARGV[4]) * 1000000 then
-  redis.call('EXPIRE', key, tonumber(ARGV[3]))
-  redis.call('ZADD', lru, now, ARGV[2])
-end
+redis.call('EXPIRE', key, tonumber(ARGV[3]))
+redis.call('ZADD', ARGV[1] .. 'lru', tonumber(t[1]) * 1000000 + tonumber(t[2]), ARGV[2])
 return held
 "#;
-
-/// Seconds within which a read does not refresh a session's last use again.
-const READ_REFRESH_SECS: u64 = 60;
 
 const DELETE: &str = r#"
 redis.call('ZREM', ARGV[1] .. 'lru', ARGV[2])
@@ -259,7 +248,6 @@ impl SessionStore for RedisStore {
                 .arg(&self.prefix)
                 .arg(id.as_str())
                 .arg(self.limits.ttl_secs)
-                .arg(READ_REFRESH_SECS.min(self.limits.ttl_secs / 2))
                 .invoke(c)
         })?;
         match held {
