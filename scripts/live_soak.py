@@ -26,6 +26,7 @@ stop.
 """
 
 import argparse
+import collections
 import http.client
 import json
 import os
@@ -219,6 +220,7 @@ def main():
     tally = Tally()
     plan = Plan()
     acked = {}  # session → set of (aid, ts, type) acknowledged
+    recent = collections.deque(maxlen=500)  # the sessions acknowledged last, asked for
     acked_lock = threading.Lock()
     stop = threading.Event()
     started = time.time()
@@ -270,6 +272,8 @@ def main():
                     tally.add("duplicates (resent events not kept twice)", body["duplicates"])
                     with acked_lock:
                         for e in batch:
+                            if e["session"] not in acked:
+                                recent.append(e["session"])
                             acked.setdefault(e["session"], set()).add((e["aid"], e["ts"], e["type"]))
                     break
                 if status == 503 and plan.in_outage():
@@ -289,8 +293,7 @@ def main():
         conns = {}
         while not stop.is_set():
             with acked_lock:
-                known = list(acked) if acked else ["soak-none"]
-            sid = rng.choice(known[-500:])
+                sid = rng.choice(recent) if recent else "soak-none"
             body = {"session": sid, "type": rng.choice(["clicks", "carts", "orders"]), "k": 20}
             if rng.random() < 0.3:  # some requests carry events of their own too
                 body.update(aids=[rng.choice(aids)], timestamps=[1_700_000_000],

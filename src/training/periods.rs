@@ -215,9 +215,10 @@ pub(super) fn label_earlier_periods(
 /// and the next-item model: periods `1 + g·N ..= (g+1)·N`. The last period has its own fit
 /// (it answers the held-out sessions, and its features should be what serving sees).
 /// Diginetica, 12 periods (BENCHMARKS.md, "One fit of the vectors for the earlier
-/// periods"): a fit per period 55.38 / 20.96 in 284 s; one for all 11 earlier periods
-/// 55.32 / 20.96 in 122 s; one per 4, 55.39 / 21.04 in 156 s; one for all 12 periods, the
-/// last included, 55.33 / 21.00 in 127 s (its ranker no longer stopped early).
+/// periods"): a fit per period 55.38 / 20.96 in 357 s; one for all 11 earlier periods
+/// 55.32 / 20.96 in 110 s (the same run); one per 4, 55.39 / 21.04 in 156 s; one for all
+/// 12 periods, the last included, 55.33 / 21.00 in 127 s (its ranker no longer stopped
+/// early).
 const EARLIER_PERIODS_PER_FIT: u32 = 11;
 
 /// The log as it was `fold` periods before its end, split by the official rule.
