@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for session in log.iter().take(n) {
             rows.clear();
             let ctx = SessionContext::new(index, session, &config);
-            let cands = candidates(&ctx, index, &config);
+            let cands = candidates(&ctx, &config);
             let features = SessionFeatures::new(&ctx);
             write_rows(index, &ctx, &features, &cands, &mut rows);
         }

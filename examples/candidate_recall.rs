@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .into_par_iter()
             .map(|s| {
                 let ctx = SessionContext::new(&index, split.test.session(s), config);
-                let cands = candidates(&ctx, &index, config);
+                let cands = candidates(&ctx, config);
                 let kept: Vec<u32> = cands
                     .iter()
                     .filter(|c| only.is_none_or(|src| c.ranks[src.index()] != u16::MAX))

@@ -94,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let target = truth[&session.id];
             let t0 = Instant::now();
             let ctx = SessionContext::new(&index, session, &config);
-            let cands = candidates(&ctx, &index, &config);
+            let cands = candidates(&ctx, &config);
             let nanos = t0.elapsed().as_nanos();
             let mut f = Found {
                 alone: [0; S],
@@ -146,7 +146,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         as usize;
                 }
             }
-            let knn = ctx.knn.best(20, |a| a.score);
+            let knn = ctx.sources.knn.agg.best(20, |a| a.score);
             if let Some(rank) = knn.iter().position(|&a| a == target) {
                 f.knn_hits = 1;
                 f.knn_rr = 1.0 / (rank + 1) as f64;

@@ -1,56 +1,29 @@
-//! The ranker's features for a (session, candidate) pair (docs/architecture.md, "Data flow"), computed by one
-//! function used identically by `train`, `predict` and `serve`.
+//! The ranker's features for a (session, candidate) pair (docs/architecture.md, "Data
+//! flow"), computed by one function used identically by `train`, `predict` and `serve`.
 //!
-//! Each family of features is declared once, by [`family!`]: every feature's name beside
-//! the expression that computes it, so a name and its value cannot drift apart. The
-//! families' name lists, concatenated in row order, are [`FEATURE_NAMES`]; the model files
-//! carry the same names and are checked against it. The per-table co-visitation weights
-//! and the per-source ranks are written in loops over the tables and sources, and tests
-//! check their names against the tables' and sources' own names.
+//! Each family of features is declared once, by [`family!`](crate::family::family): every
+//! feature's name beside the expression that computes it, so a name and its value cannot
+//! drift apart. The families' name lists, concatenated in row order, are
+//! [`FEATURE_NAMES`]; the model files carry the same names and are checked against it.
 //!
-//! Families: session (shape and time of the session), session × item (how the session
-//! interacted with the candidate), item (global counts, recent counts and ratios from the
-//! index), pair (co-visitation weights from the history, per table), the candidate's
-//! rank in each source, item vectors, the items of similar past sessions, and the next-item
-//! model's scores. Missing values (e.g. recency of an aid the session never touched)
-//! are NaN, which LightGBM treats as missing.
+//! This module declares the families every row has: session (shape and time of the
+//! session), session × item (how the session interacted with the candidate) and item
+//! (global counts, recent counts and ratios from the index). The rest of the row is
+//! written by the retrieval sources and feature scorers, each declaring its own family
+//! (`candidates::registry`): co-visitation weights per table, the candidate's rank in each
+//! source, item-vector cosines, similar items, the items of similar past sessions and the
+//! next-item model's score. Missing values (e.g. recency of an aid the session never
+//! touched) are NaN, which LightGBM treats as missing.
 
-use crate::candidates::{
-    ABSENT, BUY_VECTORS, Candidate, CovisitAgg, KnnAgg, NUM_SOURCES, RECENT_SOURCES,
-    RECENT_VECTORS, SessionContext,
-};
+use crate::candidates::registry::{self, NUM_SOURCE_FEATURES, SOURCE_FEATURE_NAMES};
+use crate::candidates::{Candidate, SessionContext};
 use crate::domain::{HOUR, hour_of_day, weekday};
-use crate::index::embedding::dots;
-use crate::index::{Index, NUM_TABLES};
-
-/// Declares a family of features: `NAMES`, the names in row order, and a function that
-/// computes the values, each written beside its name. The function runs its `let`
-/// statements, then returns the values as an array as long as `NAMES`.
-macro_rules! family {
-    (
-        $(#[$doc:meta])*
-        $names:ident;
-        fn $fun:ident($($arg:ident: $ty:ty),* $(,)?) {
-            $(let $bind:pat = $init:expr;)*
-        }
-        [$($name:literal => $value:expr),+ $(,)?]
-    ) => {
-        $(#[$doc])*
-        pub const $names: [&str; family!(@count $($name)+)] = [$($name),+];
-
-        #[inline(always)]
-        fn $fun($($arg: $ty),*) -> [f32; family!(@count $($name)+)] {
-            $(let $bind = $init;)*
-            [$($value),+]
-        }
-    };
-    (@count $($name:literal)+) => { <[()]>::len(&[$(family!(@unit $name)),+]) };
-    (@unit $name:literal) => { () };
-}
+use crate::family::{concat, family};
+use crate::index::Index;
 
 family! {
     /// The session family: computed once per session ([`SessionFeatures`]).
-    SESSION_NAMES;
+    pub SESSION_NAMES;
     fn session_values(ctx: &SessionContext<'_>) {
         let s = ctx.session;
         let n = s.len();
@@ -84,7 +57,7 @@ family! {
 
 family! {
     /// How the session interacted with the candidate (zeros and NaNs when it did not).
-    SESSION_ITEM_NAMES;
+    pub SESSION_ITEM_NAMES;
     fn session_item_values(ctx: &SessionContext<'_>, aid: u32) {
         let n = ctx.session.len();
         let last_ts = ctx.session.ts.last().copied().unwrap_or(0);
@@ -121,7 +94,7 @@ fn ratio(a: u32, b: u32) -> f32 {
 
 family! {
     /// The candidate's own statistics in the index.
-    ITEM_NAMES;
+    pub ITEM_NAMES;
     fn item_values(index: &Index, aid: u32) {
         let stats = &index.stats;
         let [clicks, carts, orders] = stats.counts(aid);
@@ -152,197 +125,19 @@ family! {
     ]
 }
 
-family! {
-    /// The candidate's weights from the history in one co-visitation table; written for
-    /// each table, as `covisit_{table}_{part}` ([`COVISIT_NAMES`]).
-    COVISIT_PARTS;
-    fn covisit_values(c: CovisitAgg) {}
-    [
-        "sum" => c.sum,
-        "max" => c.max,
-        "count" => c.count as f32,
-        "recency_sum" => c.recency_sum,
-        "from_last" => c.from_recent[0],
-        "from_second" => c.from_recent[1],
-        "from_third" => c.from_recent[2],
-        "from_top" => c.from_top,
-    ]
-}
-
-// The co-visitation family writes the weights from the three most recent aids.
-const _: () = assert!(RECENT_SOURCES == 3);
-
-/// The co-visitation family's names: [`COVISIT_PARTS`] for each table, in
-/// [`TableKind`](crate::index::TableKind) order (a test checks them against the tables'
-/// names).
-pub const COVISIT_NAMES: [&str; NUM_TABLES * COVISIT_PARTS.len()] = [
-    "covisit_clicks_sum",
-    "covisit_clicks_max",
-    "covisit_clicks_count",
-    "covisit_clicks_recency_sum",
-    "covisit_clicks_from_last",
-    "covisit_clicks_from_second",
-    "covisit_clicks_from_third",
-    "covisit_clicks_from_top",
-    "covisit_carts_orders_sum",
-    "covisit_carts_orders_max",
-    "covisit_carts_orders_count",
-    "covisit_carts_orders_recency_sum",
-    "covisit_carts_orders_from_last",
-    "covisit_carts_orders_from_second",
-    "covisit_carts_orders_from_third",
-    "covisit_carts_orders_from_top",
-    "covisit_buy2buy_sum",
-    "covisit_buy2buy_max",
-    "covisit_buy2buy_count",
-    "covisit_buy2buy_recency_sum",
-    "covisit_buy2buy_from_last",
-    "covisit_buy2buy_from_second",
-    "covisit_buy2buy_from_third",
-    "covisit_buy2buy_from_top",
-    "covisit_click_to_buy_sum",
-    "covisit_click_to_buy_max",
-    "covisit_click_to_buy_count",
-    "covisit_click_to_buy_recency_sum",
-    "covisit_click_to_buy_from_last",
-    "covisit_click_to_buy_from_second",
-    "covisit_click_to_buy_from_third",
-    "covisit_click_to_buy_from_top",
-    "covisit_next_sum",
-    "covisit_next_max",
-    "covisit_next_count",
-    "covisit_next_recency_sum",
-    "covisit_next_from_last",
-    "covisit_next_from_second",
-    "covisit_next_from_third",
-    "covisit_next_from_top",
-];
-
-/// The candidate's rank in each source, `rank_{source}` in
-/// [`Source::all`](crate::candidates::Source::all) order (NaN where it is absent; a test
-/// checks the names against the sources'), then the number of sources that found it.
-pub const RANK_NAMES: [&str; NUM_SOURCES + 1] = [
-    "rank_history",
-    "rank_covisit_clicks",
-    "rank_covisit_carts_orders",
-    "rank_covisit_buy2buy",
-    "rank_covisit_click_to_buy",
-    "rank_covisit_next",
-    "rank_popular_clicks",
-    "rank_popular_orders",
-    "rank_similar",
-    "rank_knn",
-    "num_sources",
-];
-
-/// The cosines between the candidate's item vector and the session's: the last aid's, the
-/// mean's, the most recent aids', the buys' (an absent vector is an empty slice, never
-/// read).
-const SESSION_VECTORS: usize = 2 + RECENT_VECTORS + BUY_VECTORS;
-
-family! {
-    /// What the item vectors say (NaN without item vectors): `cosines` holds the
-    /// candidate's cosines with the session's vectors ([`SESSION_VECTORS`]: last, mean,
-    /// `recent` recent aids, then the buys, `used` in all), `own` whether it has a vector.
-    EMBEDDING_NAMES;
-    fn embedding_values(
-        ctx: &SessionContext<'_>,
-        aid: u32,
-        cosines: &[f32; SESSION_VECTORS],
-        own: bool,
-        recent: usize,
-        used: usize,
-    ) {
-        let v = &ctx.vectors;
-        let cos = |i: usize, present: bool| if present { cosines[i] } else { f32::NAN };
-        let max_cos = |range: std::ops::Range<usize>| {
-            if own && !range.is_empty() {
-                cosines[range].iter().copied().fold(f32::NEG_INFINITY, f32::max)
-            } else {
-                f32::NAN
-            }
-        };
-        let similar = ctx.similar.get(aid).copied().unwrap_or_default();
-    }
-    [
-        "emb_cos_last" => cos(0, v.last.is_some()),
-        "emb_cos_session" => cos(1, v.mean.is_some()),
-        "emb_cos_max_recent" => max_cos(2..2 + recent),
-        "emb_cos_max_buys" => max_cos(2 + recent..used),
-        "similar_recency_sum" => similar.recency_sum,
-        "similar_count" => similar.count as f32,
-    ]
-}
-
-family! {
-    /// The candidate among the items of the session's similar past sessions (NaN without
-    /// the session index).
-    KNN_NAMES;
-    fn knn_values(ctx: &SessionContext<'_>, knn: KnnAgg) {}
-    [
-        "knn_score" => knn.score,
-        "knn_max" => knn.best,
-        "knn_count" => knn.neighbours as f32,
-        "knn_share" => if ctx.knn_top > 0.0 { knn.score / ctx.knn_top } else { 0.0 },
-        "knn_neighbours" => ctx.neighbours.len() as f32,
-        "knn_top_similarity" => ctx.neighbours.first().map_or(0.0, |n| n.similarity),
-        "knn_adjacent" => knn.adjacent,
-        "knn_after_share" => if knn.score > 0.0 { knn.after / knn.score } else { 0.0 },
-    ]
-}
-
-family! {
-    /// The next-item model's score of the candidate after the session (NaN without it).
-    NEXT_ITEM_NAMES;
-    fn next_item_values(index: &Index, ctx: &SessionContext<'_>, aid: u32) {
-        let next = index.next_item.as_ref();
-    }
-    [
-        "next_item_score" => next
-            .zip(ctx.next_vector.as_deref())
-            .and_then(|(m, h)| m.score(h, aid))
-            .unwrap_or(f32::NAN),
-    ]
-}
-
 /// Number of features.
-pub const NUM_FEATURES: usize = SESSION_NAMES.len()
-    + SESSION_ITEM_NAMES.len()
-    + ITEM_NAMES.len()
-    + COVISIT_NAMES.len()
-    + RANK_NAMES.len()
-    + EMBEDDING_NAMES.len()
-    + KNN_NAMES.len()
-    + NEXT_ITEM_NAMES.len();
+pub const NUM_FEATURES: usize =
+    SESSION_NAMES.len() + SESSION_ITEM_NAMES.len() + ITEM_NAMES.len() + NUM_SOURCE_FEATURES;
 
-/// Feature names, in row order: the families' names, concatenated.
+/// Feature names, in row order: the session, session × item and item families, then what
+/// the retrieval sources and feature scorers write
+/// ([`SOURCE_FEATURE_NAMES`](registry::SOURCE_FEATURE_NAMES)).
 pub const FEATURE_NAMES: [&str; NUM_FEATURES] = concat(&[
     &SESSION_NAMES,
     &SESSION_ITEM_NAMES,
     &ITEM_NAMES,
-    &COVISIT_NAMES,
-    &RANK_NAMES,
-    &EMBEDDING_NAMES,
-    &KNN_NAMES,
-    &NEXT_ITEM_NAMES,
+    &SOURCE_FEATURE_NAMES,
 ]);
-
-/// `parts` one after the other (at compile time).
-const fn concat<const N: usize>(parts: &[&[&'static str]]) -> [&'static str; N] {
-    let mut out = [""; N];
-    let (mut at, mut p) = (0, 0);
-    while p < parts.len() {
-        let mut i = 0;
-        while i < parts[p].len() {
-            out[at] = parts[p][i];
-            at += 1;
-            i += 1;
-        }
-        p += 1;
-    }
-    assert!(at == N, "the families do not add up to NUM_FEATURES");
-    out
-}
 
 /// The session-level part, computed once per session.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -394,54 +189,7 @@ pub fn write_row(
     row.extend_from_slice(&session.0);
     row.extend_from_slice(&session_item_values(ctx, aid));
     row.extend_from_slice(&item_values(index, aid));
-    for agg in &ctx.covisit {
-        row.extend_from_slice(&covisit_values(agg.get(aid).copied().unwrap_or_default()));
-    }
-    for &rank in &candidate.ranks {
-        row.push(if rank == ABSENT {
-            f32::NAN
-        } else {
-            rank as f32
-        });
-    }
-    row.push(candidate.num_sources() as f32);
-
-    let v = &ctx.vectors;
-    let own = index
-        .embeddings
-        .as_ref()
-        .and_then(|e| e.vectors.vector(aid));
-    // The candidate's cosines to the session's vectors, in one call.
-    let mut others: [&[f32]; SESSION_VECTORS] = [&[]; SESSION_VECTORS];
-    let mut cosines = [f32::NAN; SESSION_VECTORS];
-    let (recent, buys) = (v.recent.len(), v.buys.len());
-    let [last, mean, rest @ ..] = &mut others;
-    *last = v.last.unwrap_or_default();
-    *mean = v.mean.as_deref().unwrap_or_default();
-    rest[..recent].copy_from_slice(&v.recent);
-    rest[recent..recent + buys].copy_from_slice(&v.buys);
-    let used = 2 + recent + buys;
-    if let Some(a) = own {
-        dots(a, &others[..used], &mut cosines[..used]);
-    }
-    row.extend_from_slice(&embedding_values(
-        ctx,
-        aid,
-        &cosines,
-        own.is_some(),
-        recent,
-        used,
-    ));
-
-    if index.sessions.is_some() {
-        row.extend_from_slice(&knn_values(
-            ctx,
-            ctx.knn.get(aid).copied().unwrap_or_default(),
-        ));
-    } else {
-        row.extend_from_slice(&[f32::NAN; KNN_NAMES.len()]);
-    }
-    row.extend_from_slice(&next_item_values(index, ctx, aid));
+    registry::write_features(&ctx.sources, &ctx.scorers, candidate, row);
     debug_assert_eq!(row.len() - start, NUM_FEATURES);
 }
 
@@ -515,7 +263,7 @@ mod tests {
             ..CandidateConfig::default()
         };
         let ctx = SessionContext::new(&index, session, &config);
-        let cands = candidates(&ctx, &index, &config);
+        let cands = candidates(&ctx, &config);
         let at = cands.iter().position(|c| c.aid == aid).expect("candidate");
         let mut rows = Vec::new();
         write_rows(&index, &ctx, &SessionFeatures::new(&ctx), &cands, &mut rows);
@@ -673,25 +421,10 @@ mod tests {
     }
 
     #[test]
-    fn names_are_unique_and_the_loops_write_the_tables_and_sources_in_order() {
+    fn names_are_unique() {
         let mut sorted = FEATURE_NAMES.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), NUM_FEATURES);
-        let covisit: Vec<String> = crate::index::TableKind::ALL
-            .iter()
-            .flat_map(|kind| {
-                COVISIT_PARTS
-                    .iter()
-                    .map(move |part| format!("covisit_{}_{part}", kind.name()))
-            })
-            .collect();
-        assert_eq!(COVISIT_NAMES.to_vec(), covisit);
-        let ranks: Vec<String> = crate::candidates::Source::all()
-            .iter()
-            .map(|source| format!("rank_{}", source.name()))
-            .chain(["num_sources".to_string()])
-            .collect();
-        assert_eq!(RANK_NAMES.to_vec(), ranks);
     }
 }

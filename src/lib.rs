@@ -6,8 +6,9 @@
 //! each uses only the layers above it:
 //!
 //! 1. **Domain** — [`domain`]: events, sessions, labels, recommendations, time and history
-//!    rules; with the small utilities [`rng`], [`counter`] and [`progress`] (the trait
-//!    through which long work reports progress), and `lightgbm`, the binding to LightGBM's
+//!    rules; with the small utilities [`rng`], [`counter`], [`family`] (how a family of
+//!    features is declared) and [`progress`] (the trait through which long work reports
+//!    progress), and `lightgbm`, the binding to LightGBM's
 //!    C library (with the cargo feature `train`).
 //! 2. **Core** — pure algorithms that never touch files, HTTP or the command line:
 //!    [`split`] (the official validation split), [`metric`] (Recall@20), [`synthetic`]
@@ -29,6 +30,7 @@ pub mod counter;
 pub mod data;
 pub mod domain;
 pub mod error;
+pub mod family;
 pub mod features;
 pub mod heuristic;
 pub mod http;

@@ -240,7 +240,7 @@ impl Recommender {
     ) -> Vec<Candidate> {
         let started = Instant::now();
         let ctx = SessionContext::new(&self.index, session, &self.candidates);
-        let cands = candidates(&ctx, &self.index, &self.candidates);
+        let cands = candidates(&ctx, &self.candidates);
         timings.candidates = started.elapsed();
         let session_features = SessionFeatures::new(&ctx);
         write_rows(&self.index, &ctx, &session_features, &cands, rows);

@@ -19,7 +19,7 @@ pub fn feature_rows(index: &Index, config: &CandidateConfig, log: &SessionLog) -
     for session in log.iter().take(SESSIONS) {
         let ctx = SessionContext::new(index, session, config);
         let features = SessionFeatures::new(&ctx);
-        let cands = candidates(&ctx, index, config);
+        let cands = candidates(&ctx, config);
         write_rows(index, &ctx, &features, &cands, &mut rows);
     }
     rows

@@ -2,8 +2,120 @@
 //! weights aggregated over it.
 
 use super::aggregate::TableAgg;
-use super::{CandidateConfig, RECENT_SOURCES};
-use crate::index::{CovisitTable, Index, TableKind};
+use super::registry::Retrieval;
+use super::{CandidateConfig, NeighbourRanking, RECENT_SOURCES, Seen};
+use crate::family::family;
+use crate::index::{CovisitTable, Index, NUM_TABLES, TableKind};
+
+/// Each table's neighbours of the session's history, aggregated, in [`TableKind`] order.
+#[derive(Clone, Debug)]
+pub struct Covisit {
+    pub tables: [TableAgg<CovisitAgg>; NUM_TABLES],
+}
+
+impl Covisit {
+    pub(super) fn find(index: &Index, config: &CandidateConfig, seen: &Seen<'_>) -> Self {
+        Covisit {
+            tables: aggregate_tables(index, config, &seen.unique, &seen.unique_buys, seen.top_aid),
+        }
+    }
+}
+
+impl Retrieval for Covisit {
+    const RANKS: &'static [&'static str] = &[
+        "rank_covisit_clicks",
+        "rank_covisit_carts_orders",
+        "rank_covisit_buy2buy",
+        "rank_covisit_click_to_buy",
+        "rank_covisit_next",
+    ];
+    const FEATURES: &'static [&'static str] = &COVISIT_NAMES;
+
+    /// Each table's `config.per_table` best neighbours (ties keep first-seen order).
+    fn offer(&self, config: &CandidateConfig, offer: &mut impl FnMut(usize, usize, u32)) {
+        let key = |a: &CovisitAgg| match config.neighbour_ranking {
+            NeighbourRanking::Sum => a.sum,
+            NeighbourRanking::Recency => a.recency_sum,
+        };
+        for (list, agg) in self.tables.iter().enumerate() {
+            for (rank, aid) in agg.best(config.per_table, key).into_iter().enumerate() {
+                offer(list, rank, aid);
+            }
+        }
+    }
+
+    #[inline]
+    fn write_features(&self, aid: u32, row: &mut Vec<f32>) {
+        for agg in &self.tables {
+            row.extend_from_slice(&covisit_values(agg.get(aid).copied().unwrap_or_default()));
+        }
+    }
+}
+
+family! {
+    /// The candidate's weights from the history in one co-visitation table; written for
+    /// each table, as `covisit_{table}_{part}` ([`COVISIT_NAMES`]).
+    pub COVISIT_PARTS;
+    fn covisit_values(c: CovisitAgg) {}
+    [
+        "sum" => c.sum,
+        "max" => c.max,
+        "count" => c.count as f32,
+        "recency_sum" => c.recency_sum,
+        "from_last" => c.from_recent[0],
+        "from_second" => c.from_recent[1],
+        "from_third" => c.from_recent[2],
+        "from_top" => c.from_top,
+    ]
+}
+
+// The family writes the weights from the three most recent aids.
+const _: () = assert!(RECENT_SOURCES == 3);
+
+/// The co-visitation features: [`COVISIT_PARTS`] for each table, in [`TableKind`] order
+/// (a test checks them against the tables' names).
+pub const COVISIT_NAMES: [&str; NUM_TABLES * COVISIT_PARTS.len()] = [
+    "covisit_clicks_sum",
+    "covisit_clicks_max",
+    "covisit_clicks_count",
+    "covisit_clicks_recency_sum",
+    "covisit_clicks_from_last",
+    "covisit_clicks_from_second",
+    "covisit_clicks_from_third",
+    "covisit_clicks_from_top",
+    "covisit_carts_orders_sum",
+    "covisit_carts_orders_max",
+    "covisit_carts_orders_count",
+    "covisit_carts_orders_recency_sum",
+    "covisit_carts_orders_from_last",
+    "covisit_carts_orders_from_second",
+    "covisit_carts_orders_from_third",
+    "covisit_carts_orders_from_top",
+    "covisit_buy2buy_sum",
+    "covisit_buy2buy_max",
+    "covisit_buy2buy_count",
+    "covisit_buy2buy_recency_sum",
+    "covisit_buy2buy_from_last",
+    "covisit_buy2buy_from_second",
+    "covisit_buy2buy_from_third",
+    "covisit_buy2buy_from_top",
+    "covisit_click_to_buy_sum",
+    "covisit_click_to_buy_max",
+    "covisit_click_to_buy_count",
+    "covisit_click_to_buy_recency_sum",
+    "covisit_click_to_buy_from_last",
+    "covisit_click_to_buy_from_second",
+    "covisit_click_to_buy_from_third",
+    "covisit_click_to_buy_from_top",
+    "covisit_next_sum",
+    "covisit_next_max",
+    "covisit_next_count",
+    "covisit_next_recency_sum",
+    "covisit_next_from_last",
+    "covisit_next_from_second",
+    "covisit_next_from_third",
+    "covisit_next_from_top",
+];
 
 /// A candidate's co-visitation weights from the history in one table.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -60,7 +172,7 @@ pub(super) fn aggregate_rows_marked(
 
 /// Each table's neighbours of the session's most recent distinct aids (its buys, for
 /// buy2buy), aggregated, with the weights from the most recent aids and the top aid.
-pub(super) fn aggregate_tables(
+fn aggregate_tables(
     index: &Index,
     config: &CandidateConfig,
     unique: &[u32],
@@ -122,4 +234,27 @@ pub(super) fn aggregate_tables(
         agg
     };
     TableKind::ALL.map(aggregate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_names_follow_the_tables() {
+        let names: Vec<String> = TableKind::ALL
+            .iter()
+            .flat_map(|kind| {
+                COVISIT_PARTS
+                    .iter()
+                    .map(move |part| format!("covisit_{}_{part}", kind.name()))
+            })
+            .collect();
+        assert_eq!(COVISIT_NAMES.to_vec(), names);
+        let ranks: Vec<String> = TableKind::ALL
+            .iter()
+            .map(|kind| format!("rank_covisit_{}", kind.name()))
+            .collect();
+        assert_eq!(Covisit::RANKS.to_vec(), ranks);
+    }
 }

@@ -3,8 +3,82 @@
 
 use super::CandidateConfig;
 use super::aggregate::TableAgg;
+use super::registry::Retrieval;
+use crate::family::family;
 use crate::index::Index;
 use crate::index::sessions::{Neighbour, SessionIndex};
+
+/// The items of the session's most similar past sessions, scored.
+#[derive(Clone, Debug, Default)]
+pub struct Knn {
+    /// Whether the index has a session index (without one every feature is missing).
+    indexed: bool,
+    /// The items and their scores.
+    pub agg: TableAgg<KnnAgg>,
+    /// The similar past sessions, most similar first.
+    pub neighbours: Vec<Neighbour>,
+    /// The best score of an item (0: none).
+    pub top: f32,
+}
+
+impl Knn {
+    /// Walks `query` (from [`query`]; none when the source is off).
+    pub(super) fn find(index: &Index, query: Option<Query<'_>>, config: &CandidateConfig) -> Self {
+        let (agg, neighbours) = match query {
+            Some(query) => query.score(config),
+            None => (TableAgg::default(), Vec::new()),
+        };
+        Knn {
+            indexed: index.sessions.is_some(),
+            top: agg.aggs.iter().map(|(_, a)| a.score).fold(0.0, f32::max),
+            agg,
+            neighbours,
+        }
+    }
+}
+
+family! {
+    /// The candidate among the items of the session's similar past sessions.
+    KNN_NAMES;
+    fn knn_values(found: &Knn, knn: KnnAgg) {}
+    [
+        "knn_score" => knn.score,
+        "knn_max" => knn.best,
+        "knn_count" => knn.neighbours as f32,
+        "knn_share" => if found.top > 0.0 { knn.score / found.top } else { 0.0 },
+        "knn_neighbours" => found.neighbours.len() as f32,
+        "knn_top_similarity" => found.neighbours.first().map_or(0.0, |n| n.similarity),
+        "knn_adjacent" => knn.adjacent,
+        "knn_after_share" => if knn.score > 0.0 { knn.after / knn.score } else { 0.0 },
+    ]
+}
+
+impl Retrieval for Knn {
+    const RANKS: &'static [&'static str] = &["rank_knn"];
+    const FEATURES: &'static [&'static str] = &KNN_NAMES;
+
+    /// The `config.knn` best by score.
+    fn offer(&self, config: &CandidateConfig, offer: &mut impl FnMut(usize, usize, u32)) {
+        for (rank, aid) in self
+            .agg
+            .best(config.knn, |a| a.score)
+            .into_iter()
+            .enumerate()
+        {
+            offer(0, rank, aid);
+        }
+    }
+
+    #[inline]
+    fn write_features(&self, aid: u32, row: &mut Vec<f32>) {
+        if self.indexed {
+            let agg = self.agg.get(aid).copied().unwrap_or_default();
+            row.extend_from_slice(&knn_values(self, agg));
+        } else {
+            row.extend_from_slice(&[f32::NAN; KNN_NAMES.len()]);
+        }
+    }
+}
 
 /// A session's kNN lookup: the past sessions of its most recent distinct aids.
 pub(super) struct Query<'a> {
@@ -40,7 +114,7 @@ impl Query<'_> {
     }
 
     /// The most similar past sessions, most similar first, and their items scored.
-    pub(super) fn score(self, config: &CandidateConfig) -> (TableAgg<KnnAgg>, Vec<Neighbour>) {
+    fn score(self, config: &CandidateConfig) -> (TableAgg<KnnAgg>, Vec<Neighbour>) {
         let mut neighbours = Vec::new();
         self.sessions.neighbours(
             self.query,

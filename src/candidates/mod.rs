@@ -3,82 +3,33 @@
 //! and popular items, merged into one set per session (shared by the three objectives).
 //! Each candidate carries its rank in every source.
 //!
-//! [`SessionContext`] holds what is computed once per session — per-aid interactions and,
-//! per table, the co-visitation weights aggregated over the history — and is what the
-//! features read, so a candidate's features cost a few lookups.
+//! Each retrieval source and feature scorer is one module here, registered once in
+//! [`registry`]. [`SessionContext`] holds what is computed once per session — what the
+//! session shows ([`Seen`]: per-aid interactions, the open cart) and what each source and
+//! scorer found — and is what the features read, so a candidate's features cost a few
+//! lookups.
 
 mod aggregate;
 mod covisit;
+mod history;
 mod knn;
+mod popular;
+pub mod registry;
+mod scorers;
 mod similar;
 
 use rustc_hash::FxHashMap;
 
 use self::aggregate::AidSlots;
 pub use self::aggregate::TableAgg;
-pub use self::covisit::CovisitAgg;
-pub use self::knn::KnnAgg;
+pub use self::covisit::{COVISIT_NAMES, COVISIT_PARTS, Covisit, CovisitAgg};
+pub use self::knn::{Knn, KnnAgg};
+pub use self::registry::{NUM_SOURCES, Scorers, Source, Sources};
+pub use self::scorers::SessionVectors;
 use crate::domain::{
     BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, recency_weight, unique_newest_first,
 };
-use crate::index::sessions::Neighbour;
-use crate::index::{Index, NUM_TABLES, TableKind};
-
-/// Where a candidate came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    History,
-    Covisit(TableKind),
-    PopularClicks,
-    PopularOrders,
-    /// Nearest items by embedding of the session's most recent aids.
-    Similar,
-    /// Items of the most similar past sessions (session-based kNN).
-    Knn,
-}
-
-/// Number of sources: the history, one per table, two popularity lists, similar items,
-/// similar sessions.
-pub const NUM_SOURCES: usize = 1 + NUM_TABLES + 4;
-
-impl Source {
-    /// Every source, in rank-array order.
-    pub fn all() -> [Source; NUM_SOURCES] {
-        let mut all = [Source::History; NUM_SOURCES];
-        for (i, kind) in TableKind::ALL.into_iter().enumerate() {
-            all[1 + i] = Source::Covisit(kind);
-        }
-        all[1 + NUM_TABLES] = Source::PopularClicks;
-        all[2 + NUM_TABLES] = Source::PopularOrders;
-        all[3 + NUM_TABLES] = Source::Similar;
-        all[4 + NUM_TABLES] = Source::Knn;
-        all
-    }
-
-    /// Position in a candidate's rank array.
-    pub fn index(self) -> usize {
-        match self {
-            Source::History => 0,
-            Source::Covisit(kind) => 1 + kind as usize,
-            Source::PopularClicks => 1 + NUM_TABLES,
-            Source::PopularOrders => 2 + NUM_TABLES,
-            Source::Similar => 3 + NUM_TABLES,
-            Source::Knn => 4 + NUM_TABLES,
-        }
-    }
-
-    /// Short name, for reports.
-    pub fn name(self) -> String {
-        match self {
-            Source::History => "history".into(),
-            Source::Covisit(kind) => format!("covisit_{}", kind.name()),
-            Source::PopularClicks => "popular_clicks".into(),
-            Source::PopularOrders => "popular_orders".into(),
-            Source::Similar => "similar".into(),
-            Source::Knn => "knn".into(),
-        }
-    }
-}
+use crate::index::Index;
 
 /// Rank of a candidate in a source it did not come from.
 pub const ABSENT: u16 = u16::MAX;
@@ -180,87 +131,35 @@ pub const RECENT_VECTORS: usize = 5;
 /// Most recent carted or ordered aids in the "max cosine to a buy" feature.
 pub const BUY_VECTORS: usize = 10;
 
-/// What the item vectors say about a session.
-#[derive(Clone, Debug, Default)]
-pub struct SessionVectors<'a> {
-    /// The unit vector of the session's last aid.
-    pub last: Option<&'a [f32]>,
-    /// The recency-weighted mean of its most recent aids' vectors, unit length.
-    pub mean: Option<Vec<f32>>,
-    /// Vectors of its most recent distinct aids.
-    pub recent: Vec<&'a [f32]>,
-    /// Vectors of its most recent distinct carted or ordered aids.
-    pub buys: Vec<&'a [f32]>,
-}
-
-/// Everything computed once per session.
+/// What the session itself shows: its distinct aids, its interactions with each, its
+/// open cart. Every source and scorer reads it.
 #[derive(Clone, Debug)]
-pub struct SessionContext<'a> {
+pub struct Seen<'a> {
     pub session: Session<'a>,
     pub unique: Vec<u32>,
     pub unique_buys: Vec<u32>,
     pub interactions: FxHashMap<u32, Interaction>,
     /// The aid with the highest recency- and type-weighted score.
     pub top_aid: Option<u32>,
-    /// Per table, in [`TableKind`] order.
-    pub covisit: [TableAgg<CovisitAgg>; NUM_TABLES],
     /// Time of the session's last order, if any: a checkout empties the cart.
     pub last_order_ts: Option<u32>,
     /// Distinct aids carted after the last order (the open cart).
     pub open_cart: usize,
-    /// Similar items of the most recent aids, aggregated like a table's neighbours.
-    pub similar: TableAgg<CovisitAgg>,
-    /// The session's vectors (empty without embeddings).
-    pub vectors: SessionVectors<'a>,
-    /// The session's vector in the next-item model, when the index has one.
-    pub next_vector: Option<Vec<f32>>,
-    /// Items of similar past sessions and their scores.
-    pub knn: TableAgg<KnnAgg>,
-    /// The similar past sessions, most similar first.
-    pub neighbours: Vec<Neighbour>,
-    /// The best kNN score of an item (0: none).
-    pub knn_top: f32,
 }
 
-impl<'a> SessionContext<'a> {
-    /// Computes the context of `session` over `index`: the history, then each source in
-    /// turn (the session-kNN lookup's memory fetched while the tables are read).
-    pub fn new(index: &'a Index, session: Session<'a>, config: &CandidateConfig) -> Self {
+impl<'a> Seen<'a> {
+    fn new(session: Session<'a>) -> Self {
         let (unique, unique_buys) = unique_newest_first(session);
         let (interactions, top_aid) = interactions(session, &unique);
-        let knn_query = knn::query(index, config, &unique);
-        let covisit = covisit::aggregate_tables(index, config, &unique, &unique_buys, top_aid);
-        if let Some(query) = &knn_query {
-            query.prefetch_sessions();
-        }
         let (last_order_ts, open_cart) = open_cart(session);
-        let (similar, vectors) = match &index.embeddings {
-            Some(e) => similar::aggregate(e, config, session, &unique, &unique_buys),
-            None => (TableAgg::default(), SessionVectors::default()),
-        };
-        let next_vector = index
-            .next_item
-            .as_ref()
-            .and_then(|m| m.session_vector(session.aids));
-        let (knn, neighbours) = match knn_query {
-            Some(query) => query.score(config),
-            None => (TableAgg::default(), Vec::new()),
-        };
-        SessionContext {
+        Seen {
             session,
             unique,
             unique_buys,
             interactions,
             top_aid,
-            covisit,
             last_order_ts,
             open_cart,
-            similar,
-            vectors,
-            next_vector,
-            knn_top: knn.aggs.iter().map(|(_, a)| a.score).fold(0.0, f32::max),
-            knn,
-            neighbours,
         }
     }
 
@@ -268,6 +167,37 @@ impl<'a> SessionContext<'a> {
     /// after the session's last order.
     pub fn in_open_cart(&self, cart_ts: u32) -> bool {
         cart_ts != 0 && self.last_order_ts.is_none_or(|o| cart_ts > o)
+    }
+}
+
+/// Everything computed once per session: what it shows ([`Seen`], also reached through
+/// the context itself), what each retrieval source found and what each scorer computed.
+#[derive(Clone, Debug)]
+pub struct SessionContext<'a> {
+    pub seen: Seen<'a>,
+    pub sources: Sources<'a>,
+    pub scorers: Scorers<'a>,
+}
+
+impl<'a> SessionContext<'a> {
+    /// Computes the context of `session` over `index`: what the session shows, then every
+    /// registered source and scorer ([`registry::find`]).
+    pub fn new(index: &'a Index, session: Session<'a>, config: &CandidateConfig) -> Self {
+        let seen = Seen::new(session);
+        let (sources, scorers) = registry::find(index, &seen, config);
+        SessionContext {
+            seen,
+            sources,
+            scorers,
+        }
+    }
+}
+
+impl<'a> std::ops::Deref for SessionContext<'a> {
+    type Target = Seen<'a>;
+
+    fn deref(&self) -> &Seen<'a> {
+        &self.seen
     }
 }
 
@@ -342,20 +272,12 @@ impl Candidate {
 }
 
 /// The merged candidate set of a session, in a deterministic order (history first, then
-/// each source in turn).
-pub fn candidates(
-    ctx: &SessionContext<'_>,
-    index: &Index,
-    config: &CandidateConfig,
-) -> Vec<Candidate> {
-    let most = config.history
-        + NUM_TABLES * config.per_table
-        + 2 * config.popular
-        + config.similar
-        + config.knn;
+/// each source in turn, as [`Sources::offer`] offers them).
+pub fn candidates(ctx: &SessionContext<'_>, config: &CandidateConfig) -> Vec<Candidate> {
+    let most = Sources::most(config);
     let mut out: Vec<Candidate> = Vec::with_capacity(most);
     let mut slot = AidSlots::with_capacity(most);
-    let mut add = |aid: u32, source: Source, rank: usize| {
+    ctx.sources.offer(config, &mut |source, rank, aid| {
         let (i, new) = slot.get_or_insert(aid, out.len() as u32);
         if new {
             out.push(Candidate {
@@ -363,56 +285,8 @@ pub fn candidates(
                 ranks: [ABSENT; NUM_SOURCES],
             });
         }
-        out[i as usize].ranks[source.index()] = rank.min(ABSENT as usize - 1) as u16;
-    };
-
-    // History by its weighted score (ties: more recent first).
-    let mut history: Vec<(u32, f32)> = ctx
-        .unique
-        .iter()
-        .map(|&a| (a, ctx.interactions[&a].weighted))
-        .collect();
-    history.sort_by(|a, b| b.1.total_cmp(&a.1));
-    for (rank, &(aid, _)) in history.iter().take(config.history).enumerate() {
-        add(aid, Source::History, rank);
-    }
-    for kind in TableKind::ALL {
-        let agg = &ctx.covisit[kind as usize];
-        let key = |a: &CovisitAgg| match config.neighbour_ranking {
-            NeighbourRanking::Sum => a.sum,
-            NeighbourRanking::Recency => a.recency_sum,
-        };
-        // Ties keep first-seen order.
-        for (rank, aid) in agg.best(config.per_table, key).into_iter().enumerate() {
-            add(aid, Source::Covisit(kind), rank);
-        }
-    }
-    let similar = ctx.similar.best(config.similar, |a| a.recency_sum);
-    for (rank, aid) in similar.into_iter().enumerate() {
-        add(aid, Source::Similar, rank);
-    }
-    for (rank, aid) in ctx
-        .knn
-        .best(config.knn, |a| a.score)
-        .into_iter()
-        .enumerate()
-    {
-        add(aid, Source::Knn, rank);
-    }
-    for (kind, source) in [
-        (EventType::Click, Source::PopularClicks),
-        (EventType::Order, Source::PopularOrders),
-    ] {
-        for (rank, &aid) in index
-            .popular
-            .of(kind)
-            .iter()
-            .take(config.popular)
-            .enumerate()
-        {
-            add(aid, source, rank);
-        }
-    }
+        out[i as usize].ranks[source] = rank.min(ABSENT as usize - 1) as u16;
+    });
     out
 }
 
@@ -420,7 +294,11 @@ pub fn candidates(
 mod tests {
     use super::*;
     use crate::domain::EventType::{Cart, Click};
-    use crate::index::{CovisitTable, ItemIds, ItemStats, Popular};
+    use crate::index::{CovisitTable, ItemIds, ItemStats, Popular, TableKind};
+
+    fn source(name: &str) -> usize {
+        Source::named(name).unwrap().index()
+    }
 
     fn index() -> Index {
         let t = |x: &[u32], y: &[u32], w: &[f32]| CovisitTable::from_rows(x, y, w).unwrap();
@@ -464,14 +342,17 @@ mod tests {
         assert_eq!(ctx.interactions[&2].weighted, (w(1) * 6.0) as f32);
         assert_eq!(ctx.top_aid, Some(2));
         // Clicks table: 10 from 1 (4.0, position 0) and from 2 (3.0, position 1).
-        let agg = *ctx.covisit[0].get(10).unwrap();
+        let agg = *ctx.sources.covisit.tables[0].get(10).unwrap();
         assert_eq!((agg.sum, agg.max, agg.count), (7.0, 4.0, 2));
         assert_eq!(agg.recency_sum, 4.0 + 1.5);
         assert_eq!(agg.from_recent, [4.0, 3.0, 0.0]);
         assert_eq!(agg.from_top, 3.0);
         // Buy2buy is aggregated over buys only.
-        assert_eq!(ctx.covisit[2].get(13).unwrap().sum, 1.0);
-        assert_eq!(ctx.covisit[3].get(14).unwrap().from_recent, [0.0, 5.0, 0.0]);
+        assert_eq!(ctx.sources.covisit.tables[2].get(13).unwrap().sum, 1.0);
+        assert_eq!(
+            ctx.sources.covisit.tables[3].get(14).unwrap().from_recent,
+            [0.0, 5.0, 0.0]
+        );
     }
 
     #[test]
@@ -491,7 +372,7 @@ mod tests {
             let ctx = SessionContext::new(&index, session, &config);
             for kind in TableKind::ALL {
                 let table = index.table(kind);
-                for (aid, agg) in &ctx.covisit[kind as usize].aggs {
+                for (aid, agg) in &ctx.sources.covisit.tables[kind as usize].aggs {
                     let from_recent: [f32; RECENT_SOURCES] = std::array::from_fn(|r| {
                         ctx.unique.get(r).map_or(0.0, |&x| table.weight(x, *aid))
                     });
@@ -510,16 +391,16 @@ mod tests {
         let session = Session::new(&aids, &ts, &types);
         let config = CandidateConfig::default();
         let ctx = SessionContext::new(&index, session, &config);
-        let cands = candidates(&ctx, &index, &config);
+        let cands = candidates(&ctx, &config);
         let aids: Vec<u32> = cands.iter().map(|c| c.aid).collect();
         assert_eq!(aids, vec![2, 1, 10, 11, 12, 13, 14, 50, 60]);
         let ten = cands.iter().find(|c| c.aid == 10).unwrap();
         let mut expected = [ABSENT; NUM_SOURCES];
-        expected[Source::Covisit(TableKind::Clicks).index()] = 0;
-        expected[Source::PopularClicks.index()] = 1;
+        expected[source("covisit_clicks")] = 0;
+        expected[source("popular_clicks")] = 1;
         assert_eq!(ten.ranks, expected);
         assert_eq!(ten.num_sources(), 2);
-        assert_eq!(cands[0].ranks[Source::History.index()], 0);
+        assert_eq!(cands[0].ranks[source("history")], 0);
     }
 
     #[test]
@@ -542,37 +423,28 @@ mod tests {
         // 1 (similarity 0.5, step 0); [2, 20] shares 2 (0.25, step 1, decay 1/2). Every
         // item's IDF is ln(2 sessions / 1).
         let idf = 1.0 + 2f32.ln();
-        assert_eq!(ctx.neighbours.len(), 2);
-        let score = |aid: u32| ctx.knn.get(aid).unwrap().score;
+        assert_eq!(ctx.sources.knn.neighbours.len(), 2);
+        let score = |aid: u32| ctx.sources.knn.agg.get(aid).unwrap().score;
         assert_eq!(score(21), 0.5 * idf);
         assert_eq!(score(1), 0.5 * idf);
         assert_eq!(score(20), 0.125 * idf);
-        assert_eq!(ctx.knn.get(20).unwrap().neighbours, 1);
-        assert_eq!(ctx.knn_top, 0.5 * idf);
+        assert_eq!(ctx.sources.knn.agg.get(20).unwrap().neighbours, 1);
+        assert_eq!(ctx.sources.knn.top, 0.5 * idf);
         // Stored newest first, [21, 1] matches at 1 (position 1): 21 came after the match,
         // one step away; the match itself is at distance 0. Likewise 20 in [20, 2].
-        let agg = |aid: u32| *ctx.knn.get(aid).unwrap();
+        let agg = |aid: u32| *ctx.sources.knn.agg.get(aid).unwrap();
         assert_eq!((agg(21).adjacent, agg(21).after), (0.25 * idf, 0.5 * idf));
         assert_eq!((agg(1).adjacent, agg(1).after), (0.5 * idf, 0.0));
         assert_eq!(
             (agg(20).adjacent, agg(20).after),
             (0.0625 * idf, 0.125 * idf)
         );
-        let cands = candidates(&ctx, &index, &config);
-        let rank =
-            |aid: u32| cands.iter().find(|c| c.aid == aid).unwrap().ranks[Source::Knn.index()];
+        let cands = candidates(&ctx, &config);
+        let rank = |aid: u32| cands.iter().find(|c| c.aid == aid).unwrap().ranks[source("knn")];
         assert_eq!((rank(21), rank(1), rank(20), rank(2)), (0, 1, 2, 3));
         // --knn 0 leaves the source out.
         let off = CandidateConfig { knn: 0, ..config };
         let ctx = SessionContext::new(&index, session, &off);
-        assert!(ctx.neighbours.is_empty() && ctx.knn.get(21).is_none());
-    }
-
-    #[test]
-    fn every_source_has_its_own_slot() {
-        let all = Source::all();
-        for (i, s) in all.iter().enumerate() {
-            assert_eq!(s.index(), i, "{}", s.name());
-        }
+        assert!(ctx.sources.knn.neighbours.is_empty() && ctx.sources.knn.agg.get(21).is_none());
     }
 }

@@ -1,47 +1,65 @@
-//! The similar-items source and the session's vectors: the nearest items (by item vector)
-//! of the session's most recent aids, and the vectors the embedding features compare each
-//! candidate with.
+//! The similar-items source: the nearest items (by item vector) of the session's most
+//! recent aids, aggregated like a co-visitation table's neighbours.
 
 use super::aggregate::TableAgg;
 use super::covisit::{CovisitAgg, aggregate_rows};
-use super::{BUY_VECTORS, CandidateConfig, RECENT_VECTORS, SessionVectors};
-use crate::domain::Session;
-use crate::index::embedding::{ItemEmbeddings, dot};
+use super::registry::Retrieval;
+use super::{CandidateConfig, Seen};
+use crate::family::family;
+use crate::index::Index;
 
-/// The similar items of the session's `config.similar_history` most recent distinct aids,
-/// aggregated like a table's neighbours, and the session's vectors.
-pub(super) fn aggregate<'a>(
-    e: &'a ItemEmbeddings,
-    config: &CandidateConfig,
-    session: Session<'a>,
-    unique: &[u32],
-    unique_buys: &[u32],
-) -> (TableAgg<CovisitAgg>, SessionVectors<'a>) {
-    let n = unique.len().min(config.similar_history);
-    let similar = aggregate_rows(&e.similar, &unique[..n]);
-    let v = &e.vectors;
-    let recent: Vec<&[f32]> = unique
-        .iter()
-        .take(RECENT_VECTORS)
-        .filter_map(|&a| v.vector(a))
-        .collect();
-    let mut mean = vec![0f32; v.dim()];
-    for (p, &a) in unique.iter().take(RECENT_VECTORS).enumerate() {
-        if let Some(x) = v.vector(a) {
-            let w = 1.0 / (1 + p) as f32;
-            mean.iter_mut().zip(x).for_each(|(m, x)| *m += w * x);
+/// The similar items of the session's most recent aids (none without item vectors).
+#[derive(Clone, Debug, Default)]
+pub struct Similar {
+    pub agg: TableAgg<CovisitAgg>,
+}
+
+impl Similar {
+    /// The similar items of the session's `config.similar_history` most recent distinct
+    /// aids.
+    pub(super) fn find(index: &Index, config: &CandidateConfig, seen: &Seen<'_>) -> Self {
+        match &index.embeddings {
+            Some(e) => {
+                let n = seen.unique.len().min(config.similar_history);
+                Similar {
+                    agg: aggregate_rows(&e.similar, &seen.unique[..n]),
+                }
+            }
+            None => Similar::default(),
         }
     }
-    let norm = dot(&mean, &mean).sqrt();
-    let vectors = SessionVectors {
-        last: session.aids.last().and_then(|&a| v.vector(a)),
-        mean: (norm > 0.0).then(|| mean.iter().map(|m| m / norm).collect()),
-        recent,
-        buys: unique_buys
-            .iter()
-            .take(BUY_VECTORS)
-            .filter_map(|&a| v.vector(a))
-            .collect(),
-    };
-    (similar, vectors)
+}
+
+family! {
+    /// The candidate among the similar items (zeros when it is not one).
+    SIMILAR_NAMES;
+    fn similar_values(similar: CovisitAgg) {}
+    [
+        "similar_recency_sum" => similar.recency_sum,
+        "similar_count" => similar.count as f32,
+    ]
+}
+
+impl Retrieval for Similar {
+    const RANKS: &'static [&'static str] = &["rank_similar"];
+    const FEATURES: &'static [&'static str] = &SIMILAR_NAMES;
+
+    /// The `config.similar` best by recency-weighted cosine.
+    fn offer(&self, config: &CandidateConfig, offer: &mut impl FnMut(usize, usize, u32)) {
+        for (rank, aid) in self
+            .agg
+            .best(config.similar, |a| a.recency_sum)
+            .into_iter()
+            .enumerate()
+        {
+            offer(0, rank, aid);
+        }
+    }
+
+    #[inline]
+    fn write_features(&self, aid: u32, row: &mut Vec<f32>) {
+        row.extend_from_slice(&similar_values(
+            self.agg.get(aid).copied().unwrap_or_default(),
+        ));
+    }
 }

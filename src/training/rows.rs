@@ -188,7 +188,7 @@ fn session_rows(
 ) {
     let session = sessions.session(s);
     let ctx = SessionContext::new(index, session, options.candidates);
-    let cands = candidates(&ctx, index, options.candidates);
+    let cands = candidates(&ctx, options.candidates);
     out.sessions += 1;
     out.candidates += cands.len() as u64;
     let truth = &labels[s];
