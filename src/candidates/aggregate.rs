@@ -121,6 +121,20 @@ impl<A: Default> TableAgg<A> {
         &mut self.aggs[i as usize].1
     }
 
+    /// Offers the `n` aids of highest `key` as list `list` of a source, best first
+    /// (ties keep first-seen order): `offer(list, rank, aid)`.
+    pub(super) fn offer_best(
+        &self,
+        n: usize,
+        key: impl Fn(&A) -> f32,
+        list: usize,
+        offer: &mut impl FnMut(usize, usize, u32),
+    ) {
+        for (rank, aid) in self.best(n, key).into_iter().enumerate() {
+            offer(list, rank, aid);
+        }
+    }
+
     /// The `n` aids of highest `key`, best first; ties keep first-seen order.
     pub fn best(&self, n: usize, key: impl Fn(&A) -> f32) -> Vec<u32> {
         best_first(self.aggs.iter().map(|(_, agg)| key(agg)), n)

@@ -38,9 +38,7 @@ impl Retrieval for Covisit {
             NeighbourRanking::Recency => a.recency_sum,
         };
         for (list, agg) in self.tables.iter().enumerate() {
-            for (rank, aid) in agg.best(config.per_table, key).into_iter().enumerate() {
-                offer(list, rank, aid);
-            }
+            agg.offer_best(config.per_table, key, list, offer);
         }
     }
 

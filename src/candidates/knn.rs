@@ -59,14 +59,7 @@ impl Retrieval for Knn {
 
     /// The `config.knn` best by score.
     fn offer(&self, config: &CandidateConfig, offer: &mut impl FnMut(usize, usize, u32)) {
-        for (rank, aid) in self
-            .agg
-            .best(config.knn, |a| a.score)
-            .into_iter()
-            .enumerate()
-        {
-            offer(0, rank, aid);
-        }
+        self.agg.offer_best(config.knn, |a| a.score, 0, offer);
     }
 
     #[inline]

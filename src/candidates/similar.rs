@@ -46,14 +46,8 @@ impl Retrieval for Similar {
 
     /// The `config.similar` best by recency-weighted cosine.
     fn offer(&self, config: &CandidateConfig, offer: &mut impl FnMut(usize, usize, u32)) {
-        for (rank, aid) in self
-            .agg
-            .best(config.similar, |a| a.recency_sum)
-            .into_iter()
-            .enumerate()
-        {
-            offer(0, rank, aid);
-        }
+        self.agg
+            .offer_best(config.similar, |a| a.recency_sum, 0, offer);
     }
 
     #[inline]
