@@ -30,6 +30,16 @@ macro_rules! family {
 
 pub(crate) use family;
 
+/// How many names `parts` hold in all: the length of [`concat`]'s result.
+pub const fn total(parts: &[&[&str]]) -> usize {
+    let (mut n, mut p) = (0, 0);
+    while p < parts.len() {
+        n += parts[p].len();
+        p += 1;
+    }
+    n
+}
+
 /// `parts` one after the other (at compile time): the names of families in row order.
 pub const fn concat<const N: usize>(parts: &[&[&'static str]]) -> [&'static str; N] {
     let mut out = [""; N];

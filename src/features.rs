@@ -15,10 +15,10 @@
 //! next-item model's score. Missing values (e.g. recency of an aid the session never
 //! touched) are NaN, which LightGBM treats as missing.
 
-use crate::candidates::registry::{self, NUM_SOURCE_FEATURES, SOURCE_FEATURE_NAMES};
+use crate::candidates::registry::{self, SOURCE_FEATURE_NAMES};
 use crate::candidates::{Candidate, SessionContext};
 use crate::domain::{HOUR, hour_of_day, weekday};
-use crate::family::{concat, family};
+use crate::family::{concat, family, total};
 use crate::index::Index;
 
 family! {
@@ -125,19 +125,21 @@ family! {
     ]
 }
 
-/// Number of features.
-pub const NUM_FEATURES: usize =
-    SESSION_NAMES.len() + SESSION_ITEM_NAMES.len() + ITEM_NAMES.len() + NUM_SOURCE_FEATURES;
-
-/// Feature names, in row order: the session, session × item and item families, then what
-/// the retrieval sources and feature scorers write
+/// The families of a row, in order: the session, session × item and item families, then
+/// what the retrieval sources and feature scorers write
 /// ([`SOURCE_FEATURE_NAMES`](registry::SOURCE_FEATURE_NAMES)).
-pub const FEATURE_NAMES: [&str; NUM_FEATURES] = concat(&[
+const FAMILIES: &[&[&str]] = &[
     &SESSION_NAMES,
     &SESSION_ITEM_NAMES,
     &ITEM_NAMES,
     &SOURCE_FEATURE_NAMES,
-]);
+];
+
+/// Number of features.
+pub const NUM_FEATURES: usize = total(FAMILIES);
+
+/// Feature names, in row order: the families' names, concatenated.
+pub const FEATURE_NAMES: [&str; NUM_FEATURES] = concat(FAMILIES);
 
 /// The session-level part, computed once per session.
 #[derive(Clone, Copy, Debug, PartialEq)]

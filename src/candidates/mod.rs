@@ -22,10 +22,14 @@ use rustc_hash::FxHashMap;
 
 use self::aggregate::AidSlots;
 pub use self::aggregate::TableAgg;
-pub use self::covisit::{COVISIT_NAMES, COVISIT_PARTS, Covisit, CovisitAgg};
+// What each source and scorer found: the types of `Sources`' and `Scorers`' fields.
+pub use self::covisit::{Covisit, CovisitAgg};
+pub use self::history::History;
 pub use self::knn::{Knn, KnnAgg};
+pub use self::popular::PopularItems;
 pub use self::registry::{NUM_SOURCES, Scorers, Source, Sources};
-pub use self::scorers::SessionVectors;
+pub use self::scorers::{NextItem, SessionVectors, Vectors};
+pub use self::similar::Similar;
 use crate::domain::{
     BUYS_RECENCY, EVENT_TYPE_WEIGHTS, EventType, Session, recency_weight, unique_newest_first,
 };

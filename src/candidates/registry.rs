@@ -20,7 +20,7 @@ use super::popular::PopularItems;
 use super::scorers::{NextItem, Vectors};
 use super::similar::Similar;
 use super::{ABSENT, Candidate, CandidateConfig, Seen};
-use crate::family::concat;
+use crate::family::{concat, total};
 use crate::index::Index;
 
 /// A retrieval source on the request path: what it found for one session.
@@ -111,23 +111,21 @@ pub const RANK_NAMES: [&str; NUM_SOURCES + 1] = concat(&[
     &["num_sources"],
 ]);
 
-/// The features the sources and scorers write, in row order ([`write_features`]).
-pub const SOURCE_FEATURE_NAMES: [&str; NUM_SOURCE_FEATURES] = concat(&[
+/// The families the sources and scorers write, in row order ([`write_features`]).
+const SOURCE_FAMILIES: &[&[&str]] = &[
     Covisit::FEATURES,
     &RANK_NAMES,
     Vectors::FEATURES,
     Similar::FEATURES,
     Knn::FEATURES,
     NextItem::FEATURES,
-]);
+];
 
 /// Number of features the sources and scorers write.
-pub const NUM_SOURCE_FEATURES: usize = Covisit::FEATURES.len()
-    + RANK_NAMES.len()
-    + Vectors::FEATURES.len()
-    + Similar::FEATURES.len()
-    + Knn::FEATURES.len()
-    + NextItem::FEATURES.len();
+pub const NUM_SOURCE_FEATURES: usize = total(SOURCE_FAMILIES);
+
+/// The features the sources and scorers write, in row order.
+pub const SOURCE_FEATURE_NAMES: [&str; NUM_SOURCE_FEATURES] = concat(SOURCE_FAMILIES);
 
 impl Sources<'_> {
     /// Offers every list's candidates as `offer(slot, rank, aid)`, source by source.
